@@ -1,0 +1,22 @@
+"""Snakemake script of rule best_model: the model whose map represents the study."""
+
+import logging
+
+from slidemap.io import read_json, write_json
+from slidemap.logs import run_logged
+from slidemap.maps.best import choose_best_model
+
+
+def main(smk) -> None:
+    metrics = {
+        name: read_json(path)
+        for name, path in zip(smk.params.models, smk.input.metrics, strict=True)
+    }
+    best = choose_best_model(metrics, smk.params.choice)
+    write_json(best, smk.output.best)
+    logging.getLogger("slidemap").info("best model: %s (by %s)", best["model"], best["by"])
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

@@ -1,0 +1,45 @@
+"""Snakemake script of rule candidates: every track's polygons -> merged PLCs with statistics."""
+
+import geopandas as gpd
+import rasterio
+
+from slidemap.hotspots.candidates import merge_candidates
+from slidemap.hotspots.density import grid_from_raster
+from slidemap.hotspots.pipeline import write_layer
+from slidemap.logs import run_logged
+
+
+def read_band(path):
+    """Band 1 of a raster as float64 with NaN at nodata, and its transform."""
+    with rasterio.open(path) as src:
+        arr = src.read(1, masked=True).astype("float64").filled(float("nan"))
+        return arr, src.transform
+
+
+def main(smk) -> None:
+    settings = smk.params.hotspots
+    grid = grid_from_raster(smk.input.grid, settings["cell_size_m"])
+    tracks = list(smk.params.tracks)
+    points = {t: gpd.read_parquet(p) for t, p in zip(tracks, smk.input.points, strict=True)}
+    polygons = {
+        t: gpd.read_file(p, layer="polygons")
+        for t, p in zip(tracks, smk.input.polygons, strict=True)
+    }
+    slope, transform = read_band(smk.input.slope)
+    aspect, _ = read_band(smk.input.aspect)
+    cands = merge_candidates(
+        polygons,
+        points,
+        grid,
+        merge_tolerance_m=settings["merge_tolerance_m"],
+        slope_deg=slope,
+        aspect_deg=aspect,
+        terrain_transform=transform,
+        min_cosine=settings["downslope_min_cosine"],
+    )
+    write_layer(cands, smk.output.candidates, "candidates")
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

@@ -1,0 +1,24 @@
+"""Snakemake script of rule distance_factor: vector layer -> dist_<layer>.tif (m)."""
+
+from slidemap.factors.distance import write_distance_factor
+from slidemap.logs import run_logged
+
+
+def main(smk) -> None:
+    layer = smk.wildcards.layer
+    write_distance_factor(
+        smk.input.layer,
+        smk.input.dem,
+        smk.output.factor,
+        name=f"dist_{layer}",
+        key=smk.params.key,
+        source=smk.params.source,
+        chunk_size=smk.params.chunk_size,
+        threads=smk.threads,
+        compress=smk.params.compress,
+    )
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

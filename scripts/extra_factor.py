@@ -1,0 +1,21 @@
+"""Snakemake script of rule extra_factor: an extra continuous raster aligned to the grid."""
+
+from slidemap.factors.categorical import write_extra_factor
+from slidemap.logs import run_logged
+
+
+def main(smk) -> None:
+    write_extra_factor(
+        smk.input.source,
+        smk.input.dem,
+        smk.output.factor,
+        name=smk.wildcards.name,
+        chunk_size=smk.params.chunk_size,
+        threads=smk.threads,
+        compress=smk.params.compress,
+    )
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

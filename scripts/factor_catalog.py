@@ -1,0 +1,16 @@
+"""Snakemake script of rule factor_catalog: check every factor's grid, write factors.json."""
+
+from pathlib import Path
+
+from slidemap.factors.catalog import write_catalog
+from slidemap.logs import run_logged
+
+
+def main(smk) -> None:
+    factors = {Path(p).stem: p for p in smk.input.factors}
+    write_catalog(factors, smk.input.grid, smk.output.catalog, streams_path=smk.input.streams)
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

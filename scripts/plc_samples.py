@@ -1,0 +1,24 @@
+"""Snakemake script of rule plc_samples: candidates + factor COGs -> plc.parquet + summary."""
+
+from pathlib import Path
+
+from slidemap.logs import run_logged
+from slidemap.samples import make_plc_samples, write_samples
+
+
+def main(smk) -> None:
+    samples, summary = make_plc_samples(
+        smk.input.catalog,
+        dict(zip(smk.params.factor_names, smk.input.factors, strict=True)),
+        smk.input.candidates,
+        smk.input.inventory or None,
+        inventory=smk.params.inventory,
+        sampling=smk.params.sampling,
+        validation=smk.params.validation,
+    )
+    write_samples(samples, summary, Path(smk.output.samples), Path(smk.output.summary))
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

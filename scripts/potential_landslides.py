@@ -1,0 +1,38 @@
+"""Snakemake script of rule potential_landslides: candidates + PLC classes + susceptibility."""
+
+import logging
+from pathlib import Path
+
+import pyogrio
+
+from slidemap.io import atomic_path, read_json
+from slidemap.logs import run_logged
+from slidemap.maps.potential import potential_landslides
+
+
+def _for_model(paths, model):
+    """Return the file of ``model`` among per-model paths (``maps/<model>/...``)."""
+    return next(p for p in paths if Path(p).parent.name == model)
+
+
+def main(smk) -> None:
+    model = read_json(smk.input.best)["model"]
+    breaks = read_json(_for_model(smk.input.classes, model))["breaks"]
+    gdf = potential_landslides(
+        smk.input.candidates,
+        smk.input.classified,
+        _for_model(smk.input.maps, model),
+        breaks,
+        model,
+    )
+    with atomic_path(smk.output.gpkg) as tmp:
+        pyogrio.write_dataframe(gdf, tmp, layer="potential_landslides", driver="GPKG")
+    n_pos = int((gdf["plc_predicted"] == 1).sum())
+    logging.getLogger("slidemap").info(
+        "%d candidates, %d classified as potential landslides (map of %s)", len(gdf), n_pos, model
+    )
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

@@ -1,0 +1,18 @@
+"""Snakemake script of rule uncertainty: spread of the model maps -> uncertainty.tif."""
+
+import logging
+
+from slidemap.logs import run_logged
+from slidemap.maps.uncertainty import uncertainty_raster
+
+
+def main(smk) -> None:
+    stats = uncertainty_raster(
+        list(smk.input.maps), smk.output.uncertainty, names=smk.params.models
+    )
+    logging.getLogger("slidemap").info("uncertainty: %s", stats)
+
+
+if __name__ == "__main__":
+    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    run_logged(lambda: main(smk), smk.log[0])

@@ -1,0 +1,574 @@
+"""Potential-landslide candidates (PLC): thresholded hot-spot density → polygons → merged PLCs.
+
+Per track, cells whose hot (or cold) density reaches the threshold form 4-connected regions;
+each region becomes a polygon (``rasterio.features.shapes``) and is kept when it holds at
+least ``min_points`` moving points and covers at least ``min_area_m2``. The polygons of every
+track (hot and cold: both mean motion) are then rasterised back onto the common grid, joined
+(regions closer than ``merge_tolerance_m`` are bridged) and polygonised again: overlapping
+candidates of different tracks become one PLC. Every PLC gets the statistics of the points
+inside it (seed 002's model factors: trend-class proportions; and the mean velocity projected
+on the downslope direction).
+
+Downslope projection: with slope angle s and aspect A (degrees, clockwise from north, the
+direction the slope faces), the downslope unit vector is ``(sin A cos s, cos A cos s, −sin s)``
+(east, north, up). A downslope motion of V mm/yr shows as ``v_los = V · (LOS · downslope)``
+on a ground-to-satellite LOS, so ``V = v_los / cos`` — masked where ``|cos| < min_cosine``,
+where the LOS barely sees downslope motion and the division would blow up noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio.features
+import shapely
+from scipy import ndimage
+
+from slidemap.hotspots.density import Grid
+
+__all__ = [
+    "moving_threshold",
+    "mean_point_density",
+    "label_regions",
+    "region_statistics",
+    "polygonize_labels",
+    "track_polygons",
+    "downslope_cosine",
+    "sample_raster",
+    "merge_candidates",
+    "POLYGON_COLUMNS",
+]
+
+#: Columns of a track's ``polygons.gpkg`` (besides geometry).
+POLYGON_COLUMNS = [
+    "poly_id",
+    "track",
+    "kind",
+    "area_m2",
+    "n_points",
+    "n_moving",
+    "mean_v_mm_yr",
+    "mean_abs_v_mm_yr",
+    "max_abs_v_mm_yr",
+    "p_uncorrelated",
+    "p_linear",
+    "p_nonlinear",
+    "max_density",
+]
+
+
+def moving_threshold(velocity_mm_yr: np.ndarray, threshold: float | str) -> float:
+    """Return the stability threshold of a track in mm/yr.
+
+    Parameters
+    ----------
+    velocity_mm_yr
+        LOS velocities of the track's points (mm/yr).
+    threshold
+        A number (mm/yr; seed 002: 10) or ``"2sigma"``: twice the standard deviation of the
+        track's velocities (ADAfinder).
+
+    Returns
+    -------
+    float
+        Points with ``|v| ≥`` this value are moving.
+    """
+    if isinstance(threshold, str):
+        if threshold.strip().lower() != "2sigma":
+            raise ValueError(f"stability threshold must be a number or '2sigma', got {threshold!r}")
+        v = np.asarray(velocity_mm_yr, dtype=np.float64)
+        v = v[np.isfinite(v)]
+        return float(2.0 * v.std()) if v.size else math.inf
+    value = float(threshold)
+    if not value >= 0:
+        raise ValueError(f"stability threshold must be ≥ 0, got {threshold}")
+    return value
+
+
+def mean_point_density(xy: np.ndarray, cell_m: float) -> float:
+    """Mean density of a track's points over its footprint, in points per km².
+
+    The footprint is the set of ``cell_m`` × ``cell_m`` cells holding at least one point (with
+    ``cell_m`` the search radius, a cell holds ~10 points at seed 002's 264 points/km², so the
+    footprint follows the track's coverage, gaps of incoherent ground included).
+
+    Parameters
+    ----------
+    xy
+        Point coordinates (n × 2) in metres.
+    cell_m
+        Footprint cell edge in metres.
+
+    Returns
+    -------
+    float
+        Points per km² (0 without points).
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.shape[0] == 0:
+        return 0.0
+    ij = np.floor((xy - xy.min(axis=0)) / cell_m).astype(np.int64)
+    cells = np.unique(ij[:, 0] * (ij[:, 1].max() + 1) + ij[:, 1]).size
+    return float(xy.shape[0] / (cells * cell_m * cell_m) * 1e6)
+
+
+def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected regions of a boolean raster.
+
+    Parameters
+    ----------
+    mask
+        Boolean raster (rows × cols).
+
+    Returns
+    -------
+    tuple
+        ``(labels, n)``: int32 labels 1..n (0 = background) in raster-scan order, and n.
+    """
+    labels, n = ndimage.label(np.asarray(mask, dtype=bool))
+    return labels.astype(np.int32, copy=False), int(n)
+
+
+def _trend_counts(label_of_point: np.ndarray, trend_class: Sequence, n: int) -> np.ndarray:
+    """Count points of each trend class per label (n+1 × 3)."""
+    cls = pd.Series(np.asarray(trend_class, dtype=object)).astype("str")
+    out = np.zeros((n + 1, 3))
+    for k, name in enumerate(("uncorrelated", "linear", "nonlinear")):
+        sel = (cls == name).to_numpy()
+        out[:, k] = np.bincount(label_of_point[sel], minlength=n + 1)
+    return out
+
+
+def region_statistics(
+    label_of_point: np.ndarray,
+    n_labels: int,
+    velocity_mm_yr: np.ndarray,
+    moving: np.ndarray,
+    trend_class: Sequence | None = None,
+) -> pd.DataFrame:
+    """Point statistics of each labelled region.
+
+    Parameters
+    ----------
+    label_of_point
+        Region label (1..n_labels; 0 = outside every region) of each point.
+    n_labels
+        Number of regions.
+    velocity_mm_yr
+        LOS velocity of each point (mm/yr).
+    moving
+        Whether each point is moving (|v| ≥ threshold).
+    trend_class
+        Trend class of each point (``uncorrelated|linear|nonlinear`` or missing), or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label 1..n_labels: ``n_points``, ``n_moving``, ``mean_v_mm_yr``,
+        ``mean_abs_v_mm_yr``, ``max_abs_v_mm_yr``, ``p_uncorrelated``, ``p_linear``,
+        ``p_nonlinear`` (proportions among the classified points; NaN when none).
+    """
+    lab = np.asarray(label_of_point, dtype=np.int64)
+    v = np.asarray(velocity_mm_yr, dtype=np.float64)
+    m = n_labels + 1
+    n_pts = np.bincount(lab, minlength=m).astype(np.int64)
+    n_mov = np.bincount(lab, weights=np.asarray(moving, dtype=np.float64), minlength=m)
+    sum_v = np.bincount(lab, weights=v, minlength=m)
+    sum_abs = np.bincount(lab, weights=np.abs(v), minlength=m)
+    max_abs = np.full(m, np.nan)
+    nonempty = n_pts > 0
+    if lab.size:
+        peak = ndimage.maximum(np.abs(v), lab, index=np.arange(m))
+        max_abs[nonempty] = np.asarray(peak, dtype=np.float64)[nonempty]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_v = sum_v / n_pts
+        mean_abs = sum_abs / n_pts
+    frame = pd.DataFrame(
+        {
+            "n_points": n_pts,
+            "n_moving": n_mov.astype(np.int64),
+            "mean_v_mm_yr": mean_v,
+            "mean_abs_v_mm_yr": mean_abs,
+            "max_abs_v_mm_yr": max_abs,
+        }
+    )
+    if trend_class is not None:
+        counts = _trend_counts(lab, trend_class, n_labels)
+        total = counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            props = counts / total[:, None]
+    else:
+        props = np.full((m, 3), np.nan)
+    frame["p_uncorrelated"] = props[:, 0]
+    frame["p_linear"] = props[:, 1]
+    frame["p_nonlinear"] = props[:, 2]
+    return frame.iloc[1:].set_axis(np.arange(1, m), axis=0)
+
+
+def polygonize_labels(labels: np.ndarray, grid: Grid) -> gpd.GeoSeries:
+    """Polygons of the labelled regions of a raster (one (multi)polygon per label).
+
+    Parameters
+    ----------
+    labels
+        int32 raster of region labels (0 = background).
+    grid
+        The raster's grid.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Indexed by label, geometries in the grid's CRS (cell edges exactly).
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    mask = labels > 0
+    if not mask.any():
+        return gpd.GeoSeries([], crs=grid.crs, dtype="geometry")
+    vals, geoms = [], []
+    for geom, value in rasterio.features.shapes(
+        labels, mask=mask, connectivity=4, transform=grid.transform
+    ):
+        vals.append(int(value))
+        geoms.append(shapely.geometry.shape(geom))
+    gs = gpd.GeoSeries(geoms, index=vals, crs=grid.crs)
+    if gs.index.has_duplicates:  # a label split into parts (cannot happen with 4-connectivity)
+        gs = gs.groupby(level=0).agg(shapely.union_all)
+        gs = gpd.GeoSeries(gs, crs=grid.crs)
+    return gs.sort_index()
+
+
+def track_polygons(
+    density: np.ndarray,
+    grid: Grid,
+    points: pd.DataFrame,
+    *,
+    track: str,
+    density_threshold: float,
+    min_points: int,
+    min_area_m2: float,
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Candidate polygons of one track from its hot/cold density.
+
+    Parameters
+    ----------
+    density
+        float (2 × rows × cols): hot and cold density (z per km²; NaN outside the study area).
+    grid
+        Grid of ``density``.
+    points
+        The track's hot-spot points: ``x_m``, ``y_m``, ``velocity_mm_yr``, ``moving`` and
+        optionally ``trend_class``.
+    track
+        Track name (written in the ``track`` column).
+    density_threshold
+        Density (z per km²) at or above which a cell belongs to a hot (cold) spot.
+    min_points
+        Least number of moving points inside a polygon.
+    min_area_m2
+        Least polygon area in m².
+
+    Returns
+    -------
+    tuple
+        ``(polygons, kept)``: a GeoDataFrame with :data:`POLYGON_COLUMNS` + geometry, and the
+        boolean raster (rows × cols) of the kept cells (hot or cold).
+    """
+    x = points["x_m"].to_numpy(np.float64)
+    y = points["y_m"].to_numpy(np.float64)
+    v = points["velocity_mm_yr"].to_numpy(np.float64)
+    moving = points["moving"].to_numpy(bool)
+    trend = points["trend_class"] if "trend_class" in points else None
+    row, col, inside = grid.cell_of(x, y)
+    cell_area = grid.cell_size_m**2
+    kept = np.zeros(grid.shape, bool)
+    frames = []
+    for band, kind in enumerate(("hot", "cold")):
+        layer = np.asarray(density[band])
+        mask = np.isfinite(layer) & (layer >= density_threshold)
+        labels, n = label_regions(mask)
+        if n == 0:
+            continue
+        lab_pt = np.where(inside, labels[row, col], 0)
+        stats = region_statistics(lab_pt, n, v, moving, trend)
+        # per-region cell count and peak over the (few) cells above the threshold only
+        cell_labels = labels[mask]
+        stats["area_m2"] = np.bincount(cell_labels, minlength=n + 1)[1:] * cell_area
+        peak = np.full(n + 1, -np.inf)
+        np.maximum.at(peak, cell_labels, layer[mask].astype(np.float64))
+        stats["max_density"] = peak[1:]
+        good = (stats["n_moving"] >= min_points) & (stats["area_m2"] >= min_area_m2)
+        keep_ids = stats.index[good].to_numpy()
+        if keep_ids.size == 0:
+            continue
+        lut = np.zeros(n + 1, np.int32)
+        lut[keep_ids] = keep_ids
+        kept_labels = lut[labels]
+        kept |= kept_labels > 0
+        geoms = polygonize_labels(kept_labels, grid)
+        sub = stats.loc[keep_ids].copy()
+        sub["kind"] = kind
+        sub["geometry"] = geoms.loc[keep_ids].to_numpy()
+        frames.append(sub)
+    if frames:
+        out = pd.concat(frames, ignore_index=True)
+    else:
+        out = pd.DataFrame({c: [] for c in POLYGON_COLUMNS if c != "track"} | {"geometry": []})
+    out["track"] = track
+    out["poly_id"] = np.arange(1, len(out) + 1)
+    gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
+    return gdf[[*POLYGON_COLUMNS, "geometry"]], kept
+
+
+def downslope_cosine(
+    los_e: np.ndarray,
+    los_n: np.ndarray,
+    los_u: np.ndarray,
+    slope_deg: np.ndarray,
+    aspect_deg: np.ndarray,
+) -> np.ndarray:
+    """Cosine between the ground-to-satellite LOS and the downslope direction.
+
+    Parameters
+    ----------
+    los_e, los_n, los_u
+        LOS unit vector components (ground → satellite).
+    slope_deg
+        Slope angle in degrees (0 = flat).
+    aspect_deg
+        Aspect in degrees clockwise from north (the downslope azimuth).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``LOS · downslope`` (−1..1); NaN where slope or aspect is not finite, the aspect is
+        outside [0, 360] (flat-cell flags such as −1), or the slope is 0.
+    """
+    s = np.deg2rad(np.asarray(slope_deg, dtype=np.float64))
+    a_deg = np.asarray(aspect_deg, dtype=np.float64)
+    a = np.deg2rad(a_deg)
+    down_e = np.sin(a) * np.cos(s)
+    down_n = np.cos(a) * np.cos(s)
+    down_u = -np.sin(s)
+    cos = np.asarray(los_e) * down_e + np.asarray(los_n) * down_n + np.asarray(los_u) * down_u
+    bad = (
+        ~np.isfinite(cos)
+        | ~(a_deg >= 0)
+        | ~(a_deg <= 360)
+        | ~(np.asarray(slope_deg, dtype=np.float64) > 0)
+    )
+    return np.where(bad, np.nan, cos)
+
+
+def sample_raster(
+    values: np.ndarray, transform, x: np.ndarray, y: np.ndarray, nodata: float | None = None
+) -> np.ndarray:
+    """Values of a raster at points (the cell holding each point; NaN outside or at nodata).
+
+    Parameters
+    ----------
+    values
+        2-D raster array.
+    transform
+        Its affine transform (north-up).
+    x, y
+        Point coordinates in the raster's CRS.
+    nodata
+        Value to treat as missing (NaN always is).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 values (NaN outside the raster).
+    """
+    arr = np.asarray(values, dtype=np.float64)
+    inv = ~transform
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    cols = inv.a * x + inv.b * y + inv.c
+    rows = inv.d * x + inv.e * y + inv.f
+    r = np.floor(rows).astype(np.int64)
+    c = np.floor(cols).astype(np.int64)
+    ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
+    out = np.full(r.shape, np.nan)
+    out[ok] = arr[r[ok], c[ok]]
+    if nodata is not None and np.isfinite(nodata):
+        out[out == nodata] = np.nan
+    return out
+
+
+def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
+    """Labels of ``mask`` where regions closer than the tolerance share a label."""
+    if tolerance_cells <= 0:
+        return label_regions(mask)[0]
+    r = int(math.ceil(tolerance_cells / 2.0))
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    disk = (xx * xx + yy * yy) <= (tolerance_cells / 2.0) ** 2 + 1e-9
+    grown = ndimage.binary_dilation(mask, structure=disk)
+    labels, _ = label_regions(grown)
+    labels[~mask] = 0
+    # renumber 1..n in raster-scan order of the original cells
+    uniq, inverse = np.unique(labels[mask], return_inverse=True)
+    out = np.zeros_like(labels)
+    first = np.full(uniq.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, np.flatnonzero(mask.ravel()))
+    rank = np.empty(uniq.size, np.int64)
+    rank[np.argsort(first)] = np.arange(1, uniq.size + 1)
+    out[mask] = rank[inverse]
+    return out.astype(np.int32)
+
+
+def merge_candidates(
+    polygons: Mapping[str, gpd.GeoDataFrame],
+    points: Mapping[str, pd.DataFrame],
+    grid: Grid,
+    *,
+    merge_tolerance_m: float = 0.0,
+    slope_deg: np.ndarray | None = None,
+    aspect_deg: np.ndarray | None = None,
+    terrain_transform=None,
+    min_cosine: float = 0.3,
+) -> gpd.GeoDataFrame:
+    """Merge the candidate polygons of all tracks into PLCs with their point statistics.
+
+    Parameters
+    ----------
+    polygons
+        Track name → that track's ``polygons.gpkg`` (cells of ``grid``).
+    points
+        Track name → that track's hot-spot points (``x_m``, ``y_m``, ``velocity_mm_yr``,
+        ``moving``, ``trend_class``, ``los_e``, ``los_n``, ``los_u``).
+    grid
+        The hot-spot grid the polygons were made on.
+    merge_tolerance_m
+        Candidates closer than this (metres) are merged; 0 merges overlapping or adjacent
+        (edge-sharing) ones only.
+    slope_deg, aspect_deg
+        Slope and aspect rasters (degrees) on ``terrain_transform``; None leaves
+        ``v_slope_mm_yr`` NaN.
+    terrain_transform
+        Affine transform of the slope/aspect rasters.
+    min_cosine
+        Least ``|LOS · downslope|`` for a point's downslope projection to count.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Layer ``candidates``: ``cand_id``, ``area_m2``, ``tracks``, ``kinds``, per track
+        ``n_points_<t>``, ``n_moving_<t>``, ``mean_v_mm_yr_<t>``, then ``n_points``,
+        ``n_moving``, ``mean_abs_v_mm_yr``, ``max_abs_v_mm_yr``, ``p_uncorrelated``,
+        ``p_linear``, ``p_nonlinear``, ``v_slope_mm_yr``, ``n_v_slope``, geometry.
+    """
+    tracks = sorted(points)
+    union = np.zeros(grid.shape, bool)
+    track_masks: dict[str, dict[str, np.ndarray]] = {}
+    for t in tracks:
+        gdf = polygons.get(t)
+        masks = {}
+        for kind in ("hot", "cold"):
+            sub = gdf[gdf["kind"] == kind] if gdf is not None and len(gdf) else None
+            if sub is None or len(sub) == 0:
+                masks[kind] = np.zeros(grid.shape, bool)
+                continue
+            masks[kind] = rasterio.features.rasterize(
+                ((g, 1) for g in sub.geometry),
+                out_shape=grid.shape,
+                transform=grid.transform,
+                fill=0,
+                dtype="uint8",
+            ).astype(bool)
+            union |= masks[kind]
+        track_masks[t] = masks
+    labels = _bridge(union, merge_tolerance_m / grid.cell_size_m)
+    n = int(labels.max())
+    columns: dict[str, np.ndarray] = {}
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:] * grid.cell_size_m**2
+    columns["cand_id"] = np.arange(1, n + 1)
+    columns["area_m2"] = area
+    contributing = [[] for _ in range(n)]
+    kinds = [[] for _ in range(n)]
+    all_lab, all_v, all_moving, all_cls, all_vslope = [], [], [], [], []
+    for t in tracks:
+        for kind in ("hot", "cold"):
+            ids = np.unique(labels[track_masks[t][kind]])
+            for i in ids[ids > 0]:
+                if t not in contributing[i - 1]:
+                    contributing[i - 1].append(t)
+                kinds[i - 1].append(f"{t}:{kind}")
+        pts = points[t]
+        x = pts["x_m"].to_numpy(np.float64)
+        y = pts["y_m"].to_numpy(np.float64)
+        row, col, inside = grid.cell_of(x, y)
+        lab = np.where(inside, labels[row, col], 0)
+        v = pts["velocity_mm_yr"].to_numpy(np.float64)
+        moving = pts["moving"].to_numpy(bool)
+        stats = region_statistics(lab, n, v, moving, None)
+        columns[f"n_points_{t}"] = stats["n_points"].to_numpy()
+        columns[f"n_moving_{t}"] = stats["n_moving"].to_numpy()
+        columns[f"mean_v_mm_yr_{t}"] = stats["mean_v_mm_yr"].to_numpy()
+        sel = lab > 0
+        all_lab.append(lab[sel])
+        all_v.append(v[sel])
+        all_moving.append(moving[sel])
+        cls = pts["trend_class"] if "trend_class" in pts else pd.Series([None] * len(pts))
+        all_cls.append(np.asarray(cls, dtype=object)[sel])
+        if slope_deg is not None and aspect_deg is not None and terrain_transform is not None:
+            cos = downslope_cosine(
+                pts["los_e"].to_numpy(np.float64)[sel],
+                pts["los_n"].to_numpy(np.float64)[sel],
+                pts["los_u"].to_numpy(np.float64)[sel],
+                sample_raster(slope_deg, terrain_transform, x[sel], y[sel]),
+                sample_raster(aspect_deg, terrain_transform, x[sel], y[sel]),
+            )
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vs = np.where(np.abs(cos) >= min_cosine, v[sel] / cos, np.nan)
+        else:
+            vs = np.full(int(sel.sum()), np.nan)
+        all_vslope.append(vs)
+    lab = np.concatenate(all_lab) if all_lab else np.zeros(0, np.int64)
+    v = np.concatenate(all_v) if all_v else np.zeros(0)
+    moving = np.concatenate(all_moving) if all_moving else np.zeros(0, bool)
+    cls = np.concatenate(all_cls) if all_cls else np.zeros(0, object)
+    vs = np.concatenate(all_vslope) if all_vslope else np.zeros(0)
+    stats = region_statistics(lab, n, v, moving, cls)
+    for key in (
+        "n_points",
+        "n_moving",
+        "mean_abs_v_mm_yr",
+        "max_abs_v_mm_yr",
+        "p_uncorrelated",
+        "p_linear",
+        "p_nonlinear",
+    ):
+        columns[key] = stats[key].to_numpy()
+    ok = np.isfinite(vs)
+    n_vs = np.bincount(lab[ok], minlength=n + 1)[1:]
+    sum_vs = np.bincount(lab[ok], weights=vs[ok], minlength=n + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns["v_slope_mm_yr"] = np.where(n_vs > 0, sum_vs / np.maximum(n_vs, 1), np.nan)
+    columns["n_v_slope"] = n_vs
+    columns["tracks"] = np.array([",".join(c) for c in contributing], dtype=object)
+    columns["kinds"] = np.array([",".join(k) for k in kinds], dtype=object)
+    order = ["cand_id", "area_m2", "tracks", "kinds"]
+    for t in tracks:
+        order += [f"n_points_{t}", f"n_moving_{t}", f"mean_v_mm_yr_{t}"]
+    order += [
+        "n_points",
+        "n_moving",
+        "mean_abs_v_mm_yr",
+        "max_abs_v_mm_yr",
+        "p_uncorrelated",
+        "p_linear",
+        "p_nonlinear",
+        "v_slope_mm_yr",
+        "n_v_slope",
+    ]
+    frame = pd.DataFrame({k: columns[k] for k in order})
+    for key in ("tracks", "kinds"):
+        frame[key] = frame[key].astype("str")
+    geoms = polygonize_labels(labels, grid)
+    frame["geometry"] = geoms.reindex(np.arange(1, n + 1)).to_numpy() if n else []
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=grid.crs)

@@ -1,0 +1,1 @@
+"""InSAR point ingest: EGMS and generic CSV layouts, LOS geometry."""

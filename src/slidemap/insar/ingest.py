@@ -1,0 +1,1023 @@
+"""InSAR ingest: the CSV batches of one track -> one table of points in the working CRS.
+
+:func:`ingest_track` reads every CSV batch of a track (EGMS or generic layout, see
+:mod:`slidemap.insar.layouts`), validates each with pandera schemas
+(:mod:`slidemap.insar.schema`), reprojects positions to the working CRS, removes duplicate
+point ids of overlapping batches, drops points outside the study area and below the
+coherence threshold, and returns the points with a summary that accounts for every row::
+
+    rows_read == rows_kept + sum(dropped.values())
+
+Bad input raises :class:`~slidemap.errors.InputDataError` naming the file, the line
+(1-based, header = line 1) or the column, and the fix (:mod:`slidemap.insar.diagnose`).
+Line numbers assume one record per line (no line break inside a quoted value), which holds
+for every known InSAR export.
+
+:func:`write_points` writes ``points.parquet`` (GeoParquet) and ``summary.json`` atomically.
+The output columns are those of ``docs/contracts.md``: ``pid, x_m, y_m, velocity_mm_yr,
+velocity_std_mm_yr, coherence, height_m, los_e, los_n, los_u, source_file, d_YYYYMMDD…,
+geometry``, sorted by ``pid``.
+
+Internally a batch is held as numpy arrays (one float64 array per per-point value and one
+float32 ``(points, dates)`` block of displacements), so that 10^6 points x 70 dates are
+ingested in seconds with a peak memory of about three times the displacement block.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import shapely
+from pyproj import CRS, Transformer
+
+from slidemap.errors import InputDataError
+from slidemap.insar.diagnose import file_column, parse_error, row_error, value_text
+from slidemap.insar.geometry import los_unit_vector
+from slidemap.insar.layouts import Header, Layout, TrackSettings, resolve_layout, sniff_header
+from slidemap.insar.schema import (
+    DROP_REASONS,
+    RowFailure,
+    displacement_schema,
+    failure_reasons,
+    point_schema,
+    validate_points,
+)
+from slidemap.io import atomic_path, write_json
+
+__all__ = ["ingest_track", "read_batch", "write_points", "Batch", "OUTPUT_COLUMNS"]
+
+log = logging.getLogger(__name__)
+
+#: Rows parsed per chunk: bounds the parser's float64 buffers (~190 MB at 94 columns).
+CHUNK_ROWS = 250_000
+#: Files at least this large are parsed by several threads (byte ranges at line starts).
+PARALLEL_MIN_BYTES = 64 * 2**20
+
+#: Leading output columns (then one ``d_YYYYMMDD`` per date, then ``geometry``).
+OUTPUT_COLUMNS = (
+    "pid",
+    "x_m",
+    "y_m",
+    "velocity_mm_yr",
+    "velocity_std_mm_yr",
+    "coherence",
+    "height_m",
+    "los_e",
+    "los_n",
+    "los_u",
+    "source_file",
+)
+#: Canonical value -> output column.
+_OUT = {
+    "x_m": "x_m",
+    "y_m": "y_m",
+    "velocity": "velocity_mm_yr",
+    "velocity_std": "velocity_std_mm_yr",
+    "coherence": "coherence",
+    "height": "height_m",
+    "los_east": "los_e",
+    "los_north": "los_n",
+    "los_up": "los_u",
+}
+_CANONICAL_OF = {"id": "pid", "x": "x", "y": "y", "lon": "x", "lat": "y"}
+_OPTIONAL = ("velocity_std", "coherence", "height")
+#: Cells read as missing values: pandas' documented defaults, except in the id column, where
+#: only an empty cell is missing (a point may be called "NA").
+_NA = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+_LOS = ("los_east", "los_north", "los_up")
+
+
+@dataclass
+class Batch:
+    """One CSV batch after validation: its valid points and the account of the other rows.
+
+    Attributes
+    ----------
+    path
+        The file.
+    pid
+        Point ids of the valid rows (arrow strings).
+    values
+        Per-point float64 arrays: ``x_m``, ``y_m`` (working CRS, m), ``velocity`` (mm/yr),
+        ``velocity_std``, ``coherence``, ``height`` (those the file has), ``los_east``,
+        ``los_north``, ``los_up``.
+    disp
+        float32 array (dates, points) of LOS displacements in mm (one contiguous row per
+        date, the layout of a pandas/arrow column store).
+    line
+        File line of each valid row (header = line 1).
+    inside
+        Whether each valid point lies in the study area.
+    dates
+        Acquisition dates of the displacement columns, ascending.
+    rows_read
+        Data rows in the file (lines after the header).
+    dropped
+        Rows dropped so far (empty, or invalid with ``invalid_rows: drop``), per reason.
+    info
+        Per-file facts for summary.json (separator, encoding, CRS, LOS source …).
+    """
+
+    path: Path
+    pid: pa.ChunkedArray
+    values: dict[str, np.ndarray]
+    disp: np.ndarray
+    line: np.ndarray
+    inside: np.ndarray
+    dates: list[dt.date]
+    rows_read: int
+    dropped: Counter = field(default_factory=Counter)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        """Return the number of valid points."""
+        return len(self.line)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _ByteRange(io.RawIOBase):
+    """A read-only view of bytes ``start..end`` of a file (one parser thread's share)."""
+
+    def __init__(self, path: Path, start: int, end: int) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._fh.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        """Return True: the range can be read."""
+        return True
+
+    def readinto(self, buffer) -> int:
+        """Read up to ``len(buffer)`` bytes of the range into ``buffer``."""
+        n = min(len(buffer), self._left)
+        if n <= 0:
+            return 0
+        got = self._fh.readinto(memoryview(buffer)[:n])
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        """Close the underlying file."""
+        self._fh.close()
+        super().close()
+
+
+def _byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """Split a file into ``parts`` byte ranges that start at line starts."""
+    size = path.stat().st_size
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, parts):
+            fh.seek(max(size * k // parts, cuts[-1]))
+            fh.readline()
+            pos = fh.tell()
+            if cuts[-1] < pos < size:
+                cuts.append(pos)
+    cuts.append(size)
+    return list(itertools.pairwise(cuts))
+
+
+class _RangeError(Exception):
+    """A parser error in one byte range; ``exc`` is pandas' exception."""
+
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+def _parse_range(
+    path: Path,
+    header: Header,
+    layout: Layout,
+    names: list[str],
+    span: tuple[int, int],
+    first: bool,
+) -> tuple[list[pd.DataFrame], np.ndarray, list[RowFailure]]:
+    """Parse one byte range of a CSV (the first holds the header) in chunks.
+
+    Returns the canonical per-point chunks, the float32 (dates, rows) displacement block
+    and the non-numeric displacement cells; row labels count from 0 within the range.
+    """
+    rename = {col: _CANONICAL_OF.get(key, key) for key, col in layout.columns.items()}
+    date_cols = [col for col, _ in layout.dates]
+    dnames = [f"d_{day:%Y%m%d}" for _, day in layout.dates]
+    metas: list[pd.DataFrame] = []
+    failures: list[RowFailure] = []
+    # one float32 (dates, rows) buffer for the range, sized from the bytes per line of the
+    # file's head (grown if the estimate is short): no concatenation of chunk blocks
+    capacity = int((span[1] - span[0]) / max(header.bytes_per_line, 1) * 1.05) + 1024
+    buf = np.empty((len(date_cols), capacity), dtype=np.float32)
+    used = 0
+    source: Any = path if span[0] == 0 and span[1] == path.stat().st_size else None
+    if source is None:
+        source = io.BufferedReader(_ByteRange(path, *span), buffer_size=1 << 20)
+    id_col = layout.columns["id"]
+    try:
+        reader = pd.read_csv(
+            source,
+            sep=header.sep,
+            decimal=header.decimal,
+            encoding=header.encoding,
+            dtype={id_col: "str"},
+            keep_default_na=False,
+            na_values={c: [""] if c == id_col else _NA for c in names},
+            header=0 if first else None,
+            names=None if first else names,
+            index_col=False,
+            skip_blank_lines=False,
+            chunksize=CHUNK_ROWS,
+            low_memory=False,
+            engine="c",
+        )
+        with reader:
+            for chunk in reader:
+                if used + len(chunk) > buf.shape[1]:
+                    grown = np.empty((len(date_cols), int(1.5 * (used + len(chunk)))), np.float32)
+                    grown[:, :used] = buf[:, :used]
+                    buf = grown
+                block = buf[:, used : used + len(chunk)]
+                used += len(chunk)
+                text_cols = []
+                for j, col in enumerate(date_cols):
+                    s = chunk[col]
+                    if s.dtype.kind in "fiu":
+                        with np.errstate(over="ignore"):  # beyond float32: inf, reported
+                            block[j] = s.to_numpy()
+                    else:
+                        text_cols.append(j)
+                if text_cols:
+                    failures += _coerce_text_columns(chunk, block, text_cols, date_cols, dnames)
+                meta = chunk[list(rename)].rename(columns=rename)
+                for col in meta.columns:
+                    if meta[col].dtype.kind == "b":  # "true"/"false" are not numbers here
+                        meta[col] = meta[col].astype("str")
+                metas.append(meta)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OverflowError) as exc:
+        raise _RangeError(exc) from None
+    finally:
+        if not isinstance(source, Path):
+            source.close()
+    return metas, buf[:, :used], failures
+
+
+def _read_csv(
+    path: Path, header: Header, layout: Layout, threads: int = 1
+) -> tuple[pd.DataFrame, np.ndarray, list[RowFailure]]:
+    """Parse a CSV batch into canonical per-point values and a float32 displacement block.
+
+    Every column is parsed (no ``usecols``): with ``usecols`` pandas silently accepts a line
+    with more fields than the header, whose values are then shifted. Parsing the unused
+    columns costs about the same CPU time (measured on an EGMS-like file). Files of 64 MiB
+    and more are split into ``threads`` byte ranges at line starts, parsed in parallel
+    (pandas' tokenizer releases the GIL).
+
+    Returns
+    -------
+    meta : pandas.DataFrame
+        ``pid``, ``x``, ``y``, ``velocity`` and the optional values the file has, as parsed
+        (numeric columns holding text stay text: the schema reports them); index = 0-based
+        data-row number.
+    disp : numpy.ndarray
+        float32 (dates, rows) — one contiguous row per date; a non-numeric cell is NaN.
+    failures : list of RowFailure
+        Non-numeric displacement cells, found by the displacement schema's coercion.
+    """
+    parts = threads if threads > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES else 1
+    spans = _byte_ranges(path, parts) if parts > 1 else [(0, path.stat().st_size)]
+    try:
+        names = list(
+            pd.read_csv(
+                path, sep=header.sep, encoding=header.encoding, nrows=0, index_col=False
+            ).columns
+        )
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise parse_error(path, header, exc) from None
+
+    def parse(k: int):
+        try:
+            return _parse_range(path, header, layout, names, spans[k], first=k == 0)
+        except _RangeError as err:
+            return err
+
+    if len(spans) > 1:
+        with ThreadPoolExecutor(max_workers=len(spans)) as pool:
+            results = list(pool.map(parse, range(len(spans))))
+    else:
+        results = [parse(0)]
+    metas: list[pd.DataFrame] = []
+    blocks: list[np.ndarray] = []
+    failures: list[RowFailure] = []
+    offset = 0  # data rows before the current range
+    for k, res in enumerate(results):
+        if isinstance(res, _RangeError):
+            # lines before a later range: the header plus every data row of earlier ranges
+            raise parse_error(path, header, res.exc, line_offset=offset + 1 if k else 0)
+        r_metas, r_block, r_failures = res
+        n = sum(len(m) for m in r_metas)
+        if offset:
+            r_metas = [m.set_axis(m.index + offset, axis=0) for m in r_metas]
+            r_failures = [dataclasses.replace(f, index=f.index + offset) for f in r_failures]
+        metas += r_metas
+        blocks.append(r_block)
+        failures += r_failures
+        offset += n
+    n_dates = len(layout.dates)
+    if not metas:
+        return pd.DataFrame(columns=["pid", "velocity"]), np.empty((n_dates, 0), np.float32), []
+    meta = pd.concat(metas) if len(metas) > 1 else metas[0]
+    disp = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    return meta, disp, failures
+
+
+def _coerce_text_columns(
+    chunk: pd.DataFrame, block: np.ndarray, js: list[int], date_cols: list[str], dnames: list[str]
+) -> list[RowFailure]:
+    """Fill displacement columns parsed as text (some cell is not a number) into ``block``."""
+    names = [dnames[j] for j in js]
+    sub = chunk[[date_cols[j] for j in js]].set_axis(names, axis=1)
+    schema = displacement_schema(tuple(names), max_abs_displacement_mm=np.inf)
+    fixed, failures = validate_points(sub, schema)
+    for j, name in zip(js, names, strict=True):
+        block[j] = pd.to_numeric(fixed[name], errors="coerce").to_numpy(dtype=np.float32)
+    return [f for f in failures if f.problem == "is not a number"]
+
+
+@lru_cache(maxsize=32)
+def _transformer(src: str, dst: str) -> Transformer:
+    """Return a cached always-xy transformer (lon/lat order for geographic CRSs)."""
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
+
+
+@lru_cache(maxsize=32)
+def _same_crs(a: str, b: str) -> bool:
+    """Return whether two CRS strings denote the same CRS."""
+    return CRS.from_user_input(a) == CRS.from_user_input(b)
+
+
+def _to_working(
+    source_crs: str, x: np.ndarray, y: np.ndarray, working_crs: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reproject source coordinates to the working CRS (m); points it cannot take give inf."""
+    if _same_crs(source_crs, working_crs):
+        return np.array(x, dtype=float), np.array(y, dtype=float)
+    xm, ym = _transformer(source_crs, working_crs).transform(x, y, errcheck=False)
+    return np.asarray(xm, dtype=float), np.asarray(ym, dtype=float)
+
+
+def _check_swapped(
+    path: Path,
+    settings: TrackSettings,
+    layout: Layout,
+    x: np.ndarray,
+    y: np.ndarray,
+    inside: np.ndarray,
+    working_crs: str,
+    study_area: shapely.Geometry,
+) -> None:
+    """Raise when no point of a file is in the study area but most would be with x, y swapped."""
+    if len(x) == 0 or inside.any():
+        return
+    if layout.position == "lonlat" and np.abs(x).max() > 90:
+        return  # longitudes beyond ±90 cannot be latitudes
+    xs, ys = _to_working(layout.source_crs, y, x, working_crs)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    share = float(shapely.intersects_xy(study_area, xs[ok], ys[ok]).mean()) if ok.any() else 0.0
+    if share >= 0.5:
+        a, b = ("lon", "lat") if layout.position == "lonlat" else ("x", "y")
+        names = "longitude and latitude" if layout.position == "lonlat" else "x and y"
+        raise InputDataError(
+            path,
+            f"no point of the file lies in the study area, but {share:.0%} would with {names} "
+            f"exchanged: the columns '{layout.columns[a]}' and '{layout.columns[b]}' look "
+            "swapped.",
+            f"exchange '{settings.key('columns')}.{a}' and '{settings.key('columns')}.{b}' "
+            "(or fix the export's column headers).",
+            column=layout.columns[b],
+        )
+
+
+def _no_rows(path: Path, rows_read: int) -> InputDataError:
+    """Build the error of a file without data rows."""
+    return InputDataError(
+        path,
+        "the file has a header but no data rows"
+        + (f" (only {rows_read} empty line(s))." if rows_read else "."),
+        "re-export the batch, or remove the file from the track folder.",
+        row=2,
+    )
+
+
+def read_batch(
+    path: str | Path,
+    settings: TrackSettings,
+    *,
+    working_crs: str,
+    study_area: shapely.Geometry,
+    threads: int = 1,
+) -> Batch:
+    """Read and validate one CSV batch; reproject its points to the working CRS.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    settings
+        The track's settings.
+    working_crs
+        Target CRS (projected, metres), e.g. ``"EPSG:32717"``.
+    study_area
+        Study area polygon in the working CRS (marks points inside; detects swapped axes).
+    threads
+        Parser threads for a large file (byte ranges parsed in parallel).
+
+    Returns
+    -------
+    Batch
+        The valid rows (not yet de-duplicated or clipped to the study area) and the count
+        of the rows dropped as empty or, with ``invalid_rows: drop``, invalid.
+
+    Raises
+    ------
+    InputDataError
+        For an empty or header-only file, an unparsable line, a missing column, a bad
+        value (with ``invalid_rows: error``), swapped coordinates — each naming the line or
+        column and the fix.
+    """
+    path = Path(path)
+    t0 = time.perf_counter()
+    header = sniff_header(path, settings.encoding)
+    layout = resolve_layout(path, header, settings)
+    meta, disp, failures = _read_csv(path, header, layout, threads)
+    rows_read = len(meta)
+    dropped: Counter = Counter()
+    if rows_read == 0:
+        raise _no_rows(path, 0)
+    dnames = tuple(f"d_{day:%Y%m%d}" for _, day in layout.dates)
+
+    # rows with no value at all (blank lines, lines of separators) are counted and dropped
+    maybe = (meta["pid"].isna() & meta["velocity"].isna()).to_numpy()
+    if maybe.any():
+        empty = maybe.copy()
+        empty[maybe] = meta.loc[maybe].isna().all(axis=1).to_numpy() & np.isnan(disp[:, maybe]).all(
+            axis=0
+        )
+        if empty.any():
+            dropped["empty_row"] = int(empty.sum())
+            gone = set(meta.index[empty].tolist())
+            failures = [f for f in failures if f.index not in gone]
+            meta, disp = meta.loc[~empty], disp[:, ~empty]
+    if len(meta) == 0:
+        raise _no_rows(path, rows_read)
+
+    span_years = (
+        (layout.dates[-1][1] - layout.dates[0][1]).days / 365.25 if len(layout.dates) > 1 else 0.0
+    )
+    schema = point_schema(
+        position=layout.position,
+        has_los=layout.los_from_columns,
+        optional=tuple(k for k in _OPTIONAL if k in layout.columns),
+        max_abs_velocity_mm_yr=settings.max_abs_velocity_mm_yr,
+    )
+    meta, meta_failures = validate_points(meta, schema)
+    failures += meta_failures
+    if dnames:
+        dframe = pd.DataFrame(disp.T, index=meta.index, columns=list(dnames), copy=False)
+        dschema = displacement_schema(
+            dnames,
+            max_abs_displacement_mm=settings.max_abs_velocity_mm_yr * max(1.0, span_years),
+        )
+        _, d_failures = validate_points(dframe, dschema)
+        known = {(f.index, f.column) for f in failures}
+        failures += [f for f in d_failures if (f.index, f.column) not in known]
+        del dframe
+
+    if failures:
+        if settings.invalid_rows == "error":
+            rank = {c: i for i, c in enumerate([*meta.columns, "_los", *dnames])}
+            first = min(failures, key=lambda f: (f.index, rank.get(f.column, -1)))
+            raise row_error(path, settings, header, layout, first, meta)
+        worst = failure_reasons(failures)
+        bad = np.isin(meta.index.to_numpy(), np.fromiter(worst, dtype=np.int64))
+        dropped.update(f.reason for f in worst.values())
+        first_bad = min(worst)
+        log.warning(
+            "%s: dropped %d invalid row(s) (%s); the first, line %d: %s %s",
+            path,
+            int(bad.sum()),
+            ", ".join(
+                f"{k}={v}" for k, v in sorted(Counter(f.reason for f in worst.values()).items())
+            ),
+            first_bad + 2,
+            file_column(layout, worst[first_bad].column),
+            worst[first_bad].problem,
+        )
+        meta, disp = meta.loc[~bad], disp[:, ~bad]
+
+    x_src = meta["x"].to_numpy(dtype=float)
+    y_src = meta["y"].to_numpy(dtype=float)
+    xm, ym = _to_working(layout.source_crs, x_src, y_src, working_crs)
+    bad_xy = ~(np.isfinite(xm) & np.isfinite(ym))
+    if bad_xy.any():
+        k = int(np.argmax(bad_xy))
+        if settings.invalid_rows == "error":
+            raise InputDataError(
+                path,
+                f"the coordinates ({x_src[k]:g}, {y_src[k]:g}) cannot be transformed from "
+                f"{layout.source_crs} to the working CRS {working_crs} (they lie outside the "
+                "area where the CRS is defined).",
+                f"check the track's CRS ('{settings.key('crs')}') and the coordinates, or set "
+                f"'{settings.key('invalid_rows')}: drop'.",
+                row=int(meta.index[k]) + 2,
+                column=file_column(layout, "x"),
+            )
+        dropped["invalid_coordinates"] += int(bad_xy.sum())
+        keep = ~bad_xy
+        meta, disp = meta.loc[keep], disp[:, keep]
+        x_src, y_src, xm, ym = x_src[keep], y_src[keep], xm[keep], ym[keep]
+
+    inside = shapely.intersects_xy(study_area, xm, ym)
+    _check_swapped(path, settings, layout, x_src, y_src, inside, working_crs, study_area)
+
+    values = {"x_m": xm, "y_m": ym, "velocity": meta["velocity"].to_numpy(dtype=float)}
+    for key in _OPTIONAL:
+        if key in meta:
+            values[key] = meta[key].to_numpy(dtype=float)
+    if layout.los_from_columns:
+        for key in _LOS:
+            values[key] = meta[key].to_numpy(dtype=float)
+        los_source = "columns"
+    else:
+        vec = los_unit_vector(settings.heading_deg, settings.incidence_deg, settings.look)
+        for key, comp in zip(_LOS, vec, strict=True):
+            values[key] = np.full(len(meta), float(comp))
+        los_source = "heading_incidence"
+    pid = pa.array(meta["pid"].astype("str"), type=pa.large_string())
+    if isinstance(pid, pa.Array):
+        pid = pa.chunked_array([pid])
+    info = {
+        "file": path.name,
+        "separator": header.sep,
+        "decimal": header.decimal,
+        "encoding": header.encoding,
+        "byte_order_mark": header.has_bom,
+        "ends_with_newline": header.ends_with_newline,
+        "columns": dict(layout.columns),
+        "source_crs": layout.source_crs,
+        "los_source": los_source,
+    }
+    if not header.ends_with_newline:
+        log.warning(
+            "%s does not end with a newline: if the export was cut off, the last value may be "
+            "incomplete (its line has all its fields).",
+            path,
+        )
+    log.info(
+        "%s: %d rows read, %d valid, %d dates, %.1f s",
+        path,
+        rows_read,
+        len(meta),
+        len(dnames),
+        time.perf_counter() - t0,
+    )
+    return Batch(
+        path=path,
+        pid=pid,
+        values=values,
+        disp=np.ascontiguousarray(disp),
+        line=meta.index.to_numpy(dtype=np.int64) + 2,
+        inside=inside,
+        dates=[day for _, day in layout.dates],
+        rows_read=rows_read,
+        dropped=dropped,
+        info=info,
+    )
+
+
+# --------------------------------------------------------------------------- the track
+
+
+def _check_same_dates(batches: Sequence[Batch]) -> None:
+    """Raise unless every batch of a track carries the same acquisition dates."""
+    ref = batches[0]
+    for b in batches[1:]:
+        if b.dates != ref.dates:
+            extra = sorted(set(b.dates) - set(ref.dates))
+            lacking = sorted(set(ref.dates) - set(b.dates))
+            if extra:
+                diff = f"it has date {extra[0].isoformat()} that {ref.path.name} lacks"
+            elif lacking:
+                diff = f"it lacks date {lacking[0].isoformat()} that {ref.path.name} has"
+            else:  # pragma: no cover - dates are sorted on reading
+                diff = "its dates are in a different order"
+            raise InputDataError(
+                b.path,
+                f"the batch's displacement dates differ from those of {ref.path} "
+                f"({len(b.dates)} vs {len(ref.dates)} dates; {diff}).",
+                "batches of one track must come from the same processing (same dates); put "
+                "batches of different processings in different track folders.",
+            )
+
+
+def _duplicates(
+    sorted_pid: pa.ChunkedArray,
+    order: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    disp: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Find repeated ids among points sorted by (pid, file, line).
+
+    Returns
+    -------
+    repeat : numpy.ndarray of bool
+        In sorted order: the row repeats an id seen before (not the first copy).
+    ref : numpy.ndarray of int
+        In sorted order: position of the first copy of each row's id.
+    differs : numpy.ndarray of bool
+        In sorted order: a repeat whose values differ from the first copy.
+    first_diff : list of str
+        For each repeat that differs (in order), the first differing value's name.
+    """
+    n = len(order)
+    repeat = np.zeros(n, dtype=bool)
+    if n > 1:
+        eq = pc.equal(sorted_pid.slice(1), sorted_pid.slice(0, n - 1))
+        repeat[1:] = pc.fill_null(eq, False).to_numpy(zero_copy_only=False)
+    ref = np.arange(n)
+    if not repeat.any():
+        return repeat, ref, np.zeros(n, dtype=bool), []
+    starts = np.flatnonzero(~repeat)
+    ref = starts[np.cumsum(~repeat) - 1]
+    rows = np.flatnonzero(repeat)
+    a, b = order[rows], order[ref[rows]]
+    names = [*values, *(f"d{j}" for j in range(disp.shape[0]))]
+    mat_a = np.column_stack([*(values[k][a] for k in values), disp[:, a].T.astype(float)])
+    mat_b = np.column_stack([*(values[k][b] for k in values), disp[:, b].T.astype(float)])
+    same_cell = (mat_a == mat_b) | (np.isnan(mat_a) & np.isnan(mat_b))
+    same = same_cell.all(axis=1)
+    differs = np.zeros(n, dtype=bool)
+    differs[rows[~same]] = True
+    first_diff = [names[int(np.argmin(r))] for r in same_cell[~same]]
+    return repeat, ref, differs, first_diff
+
+
+def ingest_track(
+    csv_paths: Sequence[str | Path],
+    track_cfg: Mapping[str, Any],
+    *,
+    track_name: str,
+    working_crs: str,
+    study_area: shapely.Geometry,
+    threads: int = 1,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Ingest every CSV batch of one track.
+
+    Parameters
+    ----------
+    csv_paths
+        The track's CSV batches (read in name order; the first copy of a duplicate id wins).
+    track_cfg
+        The track's settings (``insar.tracks.<name>``; missing keys take the defaults).
+    track_name
+        The track's name (for messages and the summary).
+    working_crs
+        Working CRS (projected, metres), any string pyproj understands.
+    study_area
+        Study area polygon in the working CRS; points outside are dropped and counted.
+    threads
+        Threads for parsing (byte ranges of a large file; pandas' tokenizer releases the GIL)
+        and for assembling the output. Batches are read one after the other.
+
+    Returns
+    -------
+    points : geopandas.GeoDataFrame
+        One row per kept point, sorted by ``pid``: ``pid`` (str), ``x_m``, ``y_m`` (m,
+        working CRS), ``velocity_mm_yr`` (LOS, + toward the satellite), ``velocity_std_mm_yr``,
+        ``coherence``, ``height_m`` (NaN when the export has none), ``los_e``, ``los_n``,
+        ``los_u`` (ground-to-satellite unit vector), ``source_file``, one ``d_YYYYMMDD``
+        column per date (LOS displacement in mm, float32, same sign convention), ``geometry``.
+    summary : dict
+        ``rows_read``, ``rows_kept``, ``dropped`` (every reason of
+        :data:`~slidemap.insar.schema.DROP_REASONS`; ``rows_read == rows_kept +
+        sum(dropped.values())``), per-file facts, dates, working CRS, LOS source.
+
+    Raises
+    ------
+    InputDataError
+        For bad input (see :func:`read_batch`), batches with different dates, a point id
+        with different values in two places (unless ``duplicate_ids: first``), or no point
+        left (e.g. every point outside the study area).
+    ConfigError
+        For track settings that cannot describe a layout.
+    """
+    t0 = time.perf_counter()
+    settings = TrackSettings.from_config(track_cfg, track_name)
+    paths = sorted((Path(p) for p in csv_paths), key=lambda p: (p.name, str(p)))
+    if not paths:
+        raise InputDataError(
+            track_cfg.get("path"),
+            f"track '{track_name}' has no CSV batch.",
+            f"put the track's *.csv files in its folder ('{settings.key('path')}').",
+        )
+    working_crs = CRS.from_user_input(working_crs).to_string()
+    shapely.prepare(study_area)
+
+    batches = [
+        read_batch(p, settings, working_crs=working_crs, study_area=study_area, threads=threads)
+        for p in paths
+    ]
+    _check_same_dates(batches)
+
+    # one table of every valid row, in file then line order
+    keys = [k for k in _OUT if all(k in b.values for b in batches)]
+    keys += [k for k in _OPTIONAL if k not in keys and any(k in b.values for b in batches)]
+    values = {
+        k: np.concatenate([b.values.get(k, np.full(len(b), np.nan)) for b in batches]) for k in keys
+    }
+    disp = (
+        np.concatenate([b.disp for b in batches], axis=1) if len(batches) > 1 else batches[0].disp
+    )
+    line = np.concatenate([b.line for b in batches])
+    inside = np.concatenate([b.inside for b in batches])
+    file_idx = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in enumerate(batches)])
+    pid = pa.chunked_array([c for b in batches for c in b.pid.chunks], type=pa.large_string())
+    for b in batches:  # free the per-file copies
+        b.values, b.disp = {}, b.disp[:, :0]
+
+    # sort by pid (stable: copies of one id stay in file, line order) and find repeats
+    order = pc.sort_indices(pid).to_numpy()
+    sorted_pid = pid.take(order)
+    repeat, ref, differs, first_diff = _duplicates(sorted_pid, order, values, disp)
+    if differs.any() and settings.duplicate_ids == "error":
+        k = int(np.flatnonzero(differs)[0])
+        i, j = int(order[k]), int(order[ref[k]])
+        what = first_diff[0]
+        if what.startswith("d") and what[1:].isdigit():
+            day = batches[0].dates[int(what[1:])]
+            col, v_here, v_there = f"d_{day:%Y%m%d}", disp[int(what[1:]), i], disp[int(what[1:]), j]
+        else:
+            col, v_here, v_there = _OUT.get(what, what), values[what][i], values[what][j]
+        raise InputDataError(
+            paths[file_idx[i]],
+            f"point id '{sorted_pid[k].as_py()}' also appears in {paths[file_idx[j]]} line "
+            f"{line[j]} with different values ({col}: {value_text(v_there)} there, "
+            f"{value_text(v_here)} here); {int(differs.sum())} repeated id(s) of the track "
+            "differ like this.",
+            "remove one of the copies (overlapping batches must agree), or set "
+            f"'{settings.key('duplicate_ids')}: first' to keep the first copy (files in name "
+            "order) and count the others as conflicting_duplicate_id.",
+            row=int(line[i]),
+        )
+
+    # every row gets at most one reason, in the order of DROP_REASONS
+    reason = np.full(len(order), "", dtype=object)
+    reason[repeat & ~differs] = "duplicate_id"
+    reason[differs] = "conflicting_duplicate_id"
+    n_unique = int((reason == "").sum())
+    reason[(reason == "") & ~inside[order]] = "outside_study_area"
+    if not (reason == "").any():
+        extent = None
+        if n_unique:
+            first = ~repeat
+            xs, ys = values["x_m"][order[first]], values["y_m"][order[first]]
+            extent = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
+        early = Counter()
+        for batch in batches:
+            early.update(batch.dropped)
+        raise _nothing_inside(paths, n_unique, extent, study_area, working_crs, early)
+    if settings.min_coherence is not None:
+        if "coherence" not in values:
+            raise InputDataError(
+                paths[0],
+                f"'{settings.key('min_coherence')}' is set but the files have no coherence column.",
+                f"map the coherence column with '{settings.key('columns')}.coherence', or set "
+                "min_coherence: null.",
+            )
+        low = ~(values["coherence"][order] >= settings.min_coherence)
+        reason[(reason == "") & low] = "low_coherence"
+        if not (reason == "").any():
+            raise InputDataError(
+                paths[0].parent,
+                f"every point of track '{track_name}' in the study area has a coherence below "
+                f"min_coherence = {settings.min_coherence} (or none).",
+                f"lower '{settings.key('min_coherence')}'.",
+            )
+
+    # the account: per file and overall
+    dropped = Counter()
+    per_file = [Counter(b.dropped) for b in batches]
+    for b in batches:
+        dropped.update(b.dropped)
+    for r in ("duplicate_id", "conflicting_duplicate_id", "outside_study_area", "low_coherence"):
+        hit = reason == r
+        if hit.any():
+            dropped[r] += int(hit.sum())
+            for i, n in zip(*np.unique(file_idx[order[hit]], return_counts=True), strict=True):
+                per_file[int(i)][r] += int(n)
+
+    keep = order[reason == ""]
+    sign = -1.0 if settings.velocity_positive == "away_from_satellite" else 1.0
+    dnames = [f"d_{day:%Y%m%d}" for day in batches[0].dates]
+    points = _assemble(
+        pid=sorted_pid.filter(pa.array(reason == "")),
+        values=values,
+        disp=disp,
+        keep=keep,
+        source=pd.Categorical.from_codes(file_idx[keep], categories=[p.name for p in paths]),
+        dnames=dnames,
+        sign=sign,
+        crs=working_crs,
+        threads=threads,
+    )
+
+    rows_read = sum(b.rows_read for b in batches)
+    all_dropped = {r: int(dropped.get(r, 0)) for r in DROP_REASONS}
+    files = [
+        {
+            **b.info,
+            "rows_read": b.rows_read,
+            "rows_kept": b.rows_read - sum(counts.values()),
+            "dropped": {r: int(counts[r]) for r in DROP_REASONS if counts[r]},
+        }
+        for b, counts in zip(batches, per_file, strict=True)
+    ]
+    los_sources = sorted({b.info["los_source"] for b in batches})
+    v = points["velocity_mm_yr"].to_numpy()
+    summary = {
+        "track": track_name,
+        "format": settings.format,
+        "orbit": settings.orbit,
+        "working_crs": working_crs,
+        "rows_read": rows_read,
+        "rows_kept": len(points),
+        "dropped": all_dropped,
+        "files": files,
+        "dates": [d.isoformat() for d in batches[0].dates],
+        "n_dates": len(batches[0].dates),
+        "los_source": los_sources[0] if len(los_sources) == 1 else "mixed",
+        "heading_deg": settings.heading_deg,
+        "incidence_deg": settings.incidence_deg,
+        "look": settings.look,
+        "velocity_positive_in_files": settings.velocity_positive,
+        "invalid_rows": settings.invalid_rows,
+        "duplicate_ids": settings.duplicate_ids,
+        "min_coherence": settings.min_coherence,
+        "bounds_m": [
+            float(points["x_m"].min()),
+            float(points["y_m"].min()),
+            float(points["x_m"].max()),
+            float(points["y_m"].max()),
+        ],
+        "velocity_mm_yr": {
+            "min": float(v.min()),
+            "median": float(np.median(v)),
+            "max": float(v.max()),
+        },
+    }
+    if rows_read != len(points) + sum(all_dropped.values()):  # pragma: no cover - invariant
+        raise RuntimeError(f"row accounting is off: {summary}")
+    log.info(
+        "track %s: %d rows read, %d kept, dropped %s (%.1f s)",
+        track_name,
+        rows_read,
+        len(points),
+        {k: n for k, n in all_dropped.items() if n},
+        time.perf_counter() - t0,
+    )
+    return points, summary
+
+
+def _assemble(
+    *,
+    pid: pa.ChunkedArray,
+    values: Mapping[str, np.ndarray],
+    disp: np.ndarray,
+    keep: np.ndarray,
+    source: pd.Categorical,
+    dnames: list[str],
+    sign: float,
+    crs: str,
+    threads: int = 1,
+) -> gpd.GeoDataFrame:
+    """Build the output table (contract column order) from the kept rows, in pid order.
+
+    The point geometries are made while the displacement block is gathered (both release
+    the GIL); the gather itself is split over ``threads`` groups of dates.
+    """
+    n = len(keep)
+    identity = n == len(values["x_m"]) and bool((keep[:-1] < keep[1:]).all())
+    x = values["x_m"] if identity else values["x_m"][keep]
+    y = values["y_m"] if identity else values["y_m"][keep]
+    with ThreadPoolExecutor(max_workers=max(threads, 2)) as pool:
+        geometry = pool.submit(gpd.points_from_xy, x, y, crs=crs)
+        block = None
+        if dnames:
+            if identity:
+                block = -disp if sign < 0 else disp  # already in pid order, all kept
+            else:
+                block = np.empty((disp.shape[0], n), dtype=disp.dtype)
+                parts = np.array_split(np.arange(disp.shape[0]), max(threads, 1))
+
+                def gather(rows: np.ndarray) -> None:
+                    np.take(
+                        disp[rows[0] : rows[-1] + 1],
+                        keep,
+                        axis=1,
+                        out=block[rows[0] : rows[-1] + 1],
+                    )
+
+                list(pool.map(gather, [r for r in parts if len(r)]))
+                if sign < 0:
+                    np.negative(block, out=block)
+        cols: dict[str, Any] = {"pid": pd.array(pid, dtype="str"), "x_m": x, "y_m": y}
+        for key, out in _OUT.items():
+            if key in ("x_m", "y_m"):
+                continue
+            if key not in values:
+                cols[out] = np.full(n, np.nan)
+            else:
+                cols[out] = values[key] if identity else values[key][keep]
+        cols["velocity_mm_yr"] = cols["velocity_mm_yr"] * sign
+        cols["source_file"] = source
+        frame = pd.DataFrame(cols, columns=list(OUTPUT_COLUMNS), copy=False)
+        if block is not None:
+            frame = pd.concat([frame, pd.DataFrame(block.T, columns=dnames, copy=False)], axis=1)
+        return gpd.GeoDataFrame(frame, geometry=geometry.result(), crs=crs, copy=False)
+
+
+def _nothing_inside(
+    paths: Sequence[Path],
+    n_valid: int,
+    extent: list[float] | None,
+    study_area: shapely.Geometry,
+    working_crs: str,
+    dropped: Mapping[str, int],
+) -> InputDataError:
+    """Build the error raised when no valid point of a track is left in the study area."""
+    folder = paths[0].parent
+    if n_valid == 0 or extent is None:
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(dropped.items()) if v)
+        return InputDataError(
+            folder,
+            f"no valid point is left in {', '.join(p.name for p in paths)} (dropped rows: "
+            f"{counts}).",
+            "see the job's log for the first dropped line of each file, and correct the export "
+            "(or check the track's column mapping).",
+        )
+    b = study_area.bounds
+    return InputDataError(
+        folder,
+        f"every one of the {n_valid} valid points of {', '.join(p.name for p in paths)} lies "
+        f"outside the study area: the points span x {extent[0]:.0f}..{extent[2]:.0f}, y "
+        f"{extent[1]:.0f}..{extent[3]:.0f} m, the study area x {b[0]:.0f}..{b[2]:.0f}, y "
+        f"{b[1]:.0f}..{b[3]:.0f} m ({working_crs}).",
+        "check that the batches belong to this study area (DEM, study_area.boundary) and "
+        "that the track's 'crs' key (for x/y columns) is the CRS the coordinates are in.",
+    )
+
+
+def write_points(
+    points: gpd.GeoDataFrame,
+    summary: Mapping[str, Any],
+    points_path: str | Path,
+    summary_path: str | Path,
+) -> None:
+    """Write ``points.parquet`` (GeoParquet) and ``summary.json``, each atomically.
+
+    Parameters
+    ----------
+    points
+        From :func:`ingest_track`.
+    summary
+        From :func:`ingest_track`.
+    points_path
+        Output GeoParquet file (zstd-compressed).
+    summary_path
+        Output JSON file.
+    """
+    t0 = time.perf_counter()
+    with atomic_path(points_path) as tmp:
+        points.to_parquet(tmp, index=False, compression="zstd")
+    write_json(dict(summary), summary_path)
+    log.info("wrote %s (%d points) in %.1f s", points_path, len(points), time.perf_counter() - t0)

@@ -1,0 +1,1 @@
+"""Susceptibility maps: whole-grid prediction, classes, frequency ratio, uncertainty."""

@@ -1,0 +1,1 @@
+"""Susceptibility and potential-landslide classifiers, with spatial cross-validation."""

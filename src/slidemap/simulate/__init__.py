@@ -1,0 +1,41 @@
+"""Seeded, physical simulator of Sentinel-1 PS/DS results over a real DEM (the demo's tracks).
+
+Moving slopes are placed at a subset of real landslide initiation points as footprints
+elongated downslope, each moving along its 3-D downslope direction with a behaviour
+(linear, accelerating, step); a few subsidence bowls sit on gentle ground. Each track
+(ascending / descending, right-looking, its own heading and incidence) sees the LOS
+projection of that motion at points sampled at a set density outside layover, shadow and
+low-coherence patches, on the real 12-day cadence, with seasonal terms, spatially correlated
+atmospheric delays and white noise. The same seed gives byte-identical files.
+
+Modules: :mod:`~slidemap.simulate.params` (every number), :mod:`~.terrain` (gradient,
+visibility), :mod:`~.fields` (random fields, named random streams), :mod:`~.sources`
+(slides, subsidence), :mod:`~.tracks` (points, series), :mod:`~.series` (least-squares
+summaries), :mod:`~.layers` (roads, faults, lithology, land use), :mod:`~.writers` (files),
+:mod:`~.core` (the whole run). ``python scripts/make_demo.py`` regenerates the demo.
+"""
+
+from slidemap.simulate.core import (
+    DETECT_MIN_POINTS,
+    DETECT_THRESHOLD_MM_YR,
+    Simulation,
+    make_demo,
+    read_inputs,
+    simulate,
+)
+from slidemap.simulate.params import DEMO_SEED, SimulationParams, TrackSpec, demo_tracks
+from slidemap.simulate.series import fit_series
+
+__all__ = [
+    "DEMO_SEED",
+    "DETECT_MIN_POINTS",
+    "DETECT_THRESHOLD_MM_YR",
+    "Simulation",
+    "SimulationParams",
+    "TrackSpec",
+    "demo_tracks",
+    "fit_series",
+    "make_demo",
+    "read_inputs",
+    "simulate",
+]

@@ -1,0 +1,531 @@
+"""Deformation sources: moving slopes at landslide points and subsidence bowls.
+
+Moving slopes are ellipses elongated along the downslope direction of a smoothed DEM, their
+head just above a landslide initiation point. The whole body moves along its 3-D downslope
+direction (horizontal along the mean aspect, plunging at the mean slope of the footprint)
+at the full rate inside a core and tapers to rest at the edge. Subsidence bowls are Mogi
+point sources (Mogi 1958) under gentle ground: vertical rate ``v0 (1 + rho**2)**-1.5`` and
+radial horizontal rate ``v0 rho (1 + rho**2)**-1.5``, ``rho = r / depth``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import shapely
+from rasterio.transform import Affine
+
+from slidemap.simulate.params import SimulationParams
+from slidemap.simulate.terrain import horn_gradient, smooth_dem
+
+__all__ = [
+    "BEHAVIOURS",
+    "ellipse_polygon",
+    "place_slides",
+    "slide_membership",
+    "slide_displacement_mm",
+    "place_subsidence",
+    "subsidence_velocity_mm_yr",
+    "motion_vector",
+]
+
+#: Behaviours of a moving slope.
+BEHAVIOURS = ("linear", "accelerating", "step")
+
+#: Vertices of a footprint polygon.
+_N_VERTICES = 72
+
+
+def motion_vector(azimuth_deg: np.ndarray, plunge_deg: np.ndarray) -> np.ndarray:
+    """Return the unit vector of downslope motion.
+
+    Parameters
+    ----------
+    azimuth_deg
+        Azimuth of the horizontal motion (degrees clockwise from north).
+    plunge_deg
+        Angle of the motion below the horizontal (degrees).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., 3)`` east, north, up components (up is negative: downslope).
+    """
+    az = np.deg2rad(np.asarray(azimuth_deg, dtype=float))
+    pl = np.deg2rad(np.asarray(plunge_deg, dtype=float))
+    return np.stack([np.sin(az) * np.cos(pl), np.cos(az) * np.cos(pl), -np.sin(pl)], axis=-1)
+
+
+def ellipse_polygon(
+    cx: float, cy: float, half_length: float, half_width: float, azimuth_deg: float
+) -> shapely.Polygon:
+    """Ellipse whose long axis points to ``azimuth_deg``.
+
+    Parameters
+    ----------
+    cx, cy
+        Centre (m).
+    half_length, half_width
+        Semi-axes (m) along and across the azimuth.
+    azimuth_deg
+        Direction of the long axis (degrees clockwise from north).
+
+    Returns
+    -------
+    shapely.Polygon
+        72 vertices, coordinates rounded to 1 cm.
+    """
+    az = np.deg2rad(azimuth_deg)
+    ue, un = np.sin(az), np.cos(az)
+    phi = np.linspace(0.0, 2 * np.pi, _N_VERTICES, endpoint=False)
+    a = half_length * np.cos(phi)
+    b = half_width * np.sin(phi)
+    x = cx + a * ue + b * un
+    y = cy + a * un - b * ue
+    return shapely.Polygon(np.round(np.column_stack([x, y]), 2))
+
+
+def _normalised_radius(
+    x: np.ndarray,
+    y: np.ndarray,
+    cx: float,
+    cy: float,
+    half_length: float,
+    half_width: float,
+    azimuth_deg: float,
+) -> np.ndarray:
+    """Elliptical radius of points (1 on the outline)."""
+    az = np.deg2rad(azimuth_deg)
+    ue, un = np.sin(az), np.cos(az)
+    dx, dy = x - cx, y - cy
+    along = dx * ue + dy * un
+    across = dx * un - dy * ue
+    return np.sqrt((along / half_length) ** 2 + (across / half_width) ** 2)
+
+
+def _cells_inside(
+    transform: Affine, shape: tuple[int, int], cx: float, cy: float, a: float, b: float, az: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, cols and normalised radius of the cells whose centre lies inside an ellipse."""
+    cell = transform.a
+    c0 = int(np.floor((cx - a - transform.c) / cell)) - 1
+    c1 = int(np.ceil((cx + a - transform.c) / cell)) + 1
+    r0 = int(np.floor((transform.f - (cy + a)) / cell)) - 1
+    r1 = int(np.ceil((transform.f - (cy - a)) / cell)) + 1
+    rows, cols = np.mgrid[max(r0, 0) : min(r1, shape[0]), max(c0, 0) : min(c1, shape[1])]
+    xs = transform.c + (cols + 0.5) * cell
+    ys = transform.f - (rows + 0.5) * cell
+    r = _normalised_radius(xs, ys, cx, cy, a, b, az)
+    inside = r <= 1.0
+    return rows[inside], cols[inside], r[inside]
+
+
+def place_slides(
+    rng: np.random.Generator,
+    dem: np.ndarray,
+    transform: Affine,
+    points_xy: np.ndarray,
+    params: SimulationParams,
+    span_years: float,
+) -> pd.DataFrame:
+    """Place non-overlapping moving slopes so that a share of the landslide points moves.
+
+    The points are visited in a random order, skipping those already inside a footprint; each
+    draws a length, a width ratio, a rate and the timing of an acceleration or a step. The
+    footprint's direction is the downslope direction of the smoothed DEM averaged over a first
+    footprint at the point, then the footprint is rebuilt along that direction. It is accepted
+    when at least 95 % of its cells have elevation, at least ``slide_min_on_slope_share`` of
+    them descend along that direction by ``slide_min_cell_slope_deg`` or more (one slope, not
+    across a valley floor or a ridge), and it stays ``slide_gap_m`` from every accepted
+    footprint; otherwise it is retried at the shorter lengths of ``slide_shrink_steps``, then
+    the point is skipped. Placement stops once ``round(slide_fraction * n_points)`` landslide
+    points lie inside footprints. The behaviours are then dealt to the footprints in the
+    proportions of ``behaviour_probabilities`` (rounded), in random order.
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    dem
+        Elevation (m), north-up, NaN nodata.
+    transform
+        Affine transform of ``dem`` (square cells, metres).
+    points_xy
+        ``(n, 2)`` landslide points (m, DEM CRS).
+    params
+        Simulation parameters.
+    span_years
+        Length of the simulated period (years); timing of accelerations and steps.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per moving slope: ``slide_id`` (1..), ``point_index`` (row of the point in
+        ``points_xy``), ``point_x``, ``point_y``, ``cx``, ``cy`` (centre, m), ``length_m``,
+        ``width_m``, ``azimuth_deg`` (direction of horizontal motion), ``plunge_deg`` (of the
+        motion below horizontal), ``behaviour``, ``v_down_mm_yr`` (rate along the 3-D
+        downslope direction; the least-squares rate of the noise-free trend over the period),
+        ``accel_share`` (accelerating: share of the displacement that is quadratic),
+        ``step_year`` (step: time of the step, years from the start of the period),
+        ``step_mm`` (step size, mm), ``seasonal_mm`` (amplitude, mm) and ``geometry``.
+    """
+    cell = transform.a
+    zs = smooth_dem(dem, params.smoothing_sigma_m / cell)
+    gx, gy = horn_gradient(zs, cell)
+    valid = np.isfinite(dem)
+    n_points = len(points_xy)
+    n_target = int(round(params.slide_fraction * n_points))
+    covered = np.zeros(n_points, dtype=bool)
+    order = rng.permutation(n_points)
+    lo, hi = params.slide_length_range_m
+    vlo, vhi = params.v_down_range_mm_yr
+    rows_out: list[dict] = []
+    polys: list[shapely.Polygon] = []
+    for idx in order:
+        if covered.sum() >= n_target:
+            break
+        # every candidate draws the same numbers, accepted or not, so the stream is stable
+        length = float(
+            np.clip(
+                params.slide_length_median_m
+                * np.exp(params.slide_length_sigma_ln * rng.standard_normal()),
+                lo,
+                hi,
+            )
+        )
+        ratio = float(rng.uniform(*params.slide_width_ratio_range))
+        v_down = float(
+            np.clip(
+                params.v_down_median_mm_yr * np.exp(params.v_down_sigma_ln * rng.standard_normal()),
+                vlo,
+                vhi,
+            )
+        )
+        accel_share = float(rng.uniform(0.6, 1.0))
+        step_year = float(rng.uniform(0.25, 0.75)) * span_years
+        if covered[idx]:
+            continue  # already on moving ground
+        px, py = (float(v) for v in points_xy[idx])
+        col = int(np.floor((px - transform.c) / cell))
+        row = int(np.floor((transform.f - py) / cell))
+        if not (0 <= row < dem.shape[0] and 0 <= col < dem.shape[1]):
+            continue
+        if not np.isfinite(gx[row, col]):
+            continue
+        az = float(np.degrees(np.arctan2(-gx[row, col], -gy[row, col])) % 360.0)
+        for scale in params.slide_shrink_steps:
+            length_s = length * scale
+            a, b = length_s / 2.0, ratio * length_s / 2.0
+            placed = None
+            for _ in range(2):  # refine the direction on the footprint's mean gradient
+                u = np.deg2rad(az)
+                cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
+                cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
+                rr, cc, _r = _cells_inside(transform, dem.shape, cx, cy, a, b, az)
+                ok = np.isfinite(gx[rr, cc])
+                if ok.sum() < 3:
+                    break
+                mgx, mgy = gx[rr, cc][ok].mean(), gy[rr, cc][ok].mean()
+                az = float(np.degrees(np.arctan2(-mgx, -mgy)) % 360.0)
+                placed = (cx, cy, rr, cc)
+            if placed is None:
+                break
+            u = np.deg2rad(az)
+            cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
+            cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
+            rr, cc, _r = _cells_inside(transform, dem.shape, cx, cy, a, b, az)
+            expected = np.pi * a * b / cell**2
+            if len(rr) < 0.95 * expected or valid[rr, cc].mean() < 0.95:
+                continue
+            poly = ellipse_polygon(cx, cy, a, b, az)
+            if any(shapely.distance(poly, p) < params.slide_gap_m for p in polys):
+                continue
+            ok = np.isfinite(gx[rr, cc])
+            ue, un = np.sin(u), np.cos(u)
+            downhill = -(gx[rr, cc][ok] * ue + gy[rr, cc][ok] * un)
+            on_slope = np.degrees(np.arctan(downhill)) >= params.slide_min_cell_slope_deg
+            if on_slope.mean() < params.slide_min_on_slope_share:
+                continue  # the footprint would cross a valley floor or a ridge
+            plunge = float(np.degrees(np.arctan(downhill.mean())))
+            polys.append(poly)
+            r_pts = _normalised_radius(points_xy[:, 0], points_xy[:, 1], cx, cy, a, b, az)
+            covered |= r_pts < 1.0
+            covered[idx] = True
+            rows_out.append(
+                {
+                    "slide_id": len(rows_out) + 1,
+                    "point_index": int(idx),
+                    "point_x": px,
+                    "point_y": py,
+                    "cx": round(cx, 2),
+                    "cy": round(cy, 2),
+                    "length_m": round(length_s, 1),
+                    "width_m": round(2 * b, 1),
+                    "azimuth_deg": round(az, 2),
+                    "plunge_deg": round(plunge, 2),
+                    "v_down_mm_yr": round(v_down, 2),
+                    "accel_share": round(accel_share, 3),
+                    "step_year": round(step_year, 4),
+                    "seasonal_mm": round(params.slide_seasonal_share * v_down, 2),
+                    "geometry": poly,
+                }
+            )
+            break
+    columns = [
+        "slide_id",
+        "point_index",
+        "point_x",
+        "point_y",
+        "cx",
+        "cy",
+        "length_m",
+        "width_m",
+        "azimuth_deg",
+        "plunge_deg",
+        "behaviour",
+        "v_down_mm_yr",
+        "accel_share",
+        "step_year",
+        "step_mm",
+        "seasonal_mm",
+        "geometry",
+    ]
+    out = pd.DataFrame(rows_out, columns=[c for c in columns if c not in ("behaviour", "step_mm")])
+    # behaviours in the stated proportions (largest remainders), in random order
+    n = len(out)
+    share = np.asarray(params.behaviour_probabilities, dtype=float) * n
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(-(share - counts), kind="stable")[: n - counts.sum()]] += 1
+    behaviour = rng.permutation(np.repeat(np.array(BEHAVIOURS, dtype=object), counts))
+    out["behaviour"] = behaviour.astype(str) if n else pd.Series([], dtype=str)
+    is_step = out["behaviour"] == "step"
+    out.loc[out["behaviour"] != "accelerating", "accel_share"] = 0.0
+    t_s = out["step_year"].to_numpy(float)
+    v = out["v_down_mm_yr"].to_numpy(float)
+    step_mm = (
+        (1.0 - params.step_background_share) * v * span_years**3 / (6.0 * t_s * (span_years - t_s))
+    )
+    out["step_mm"] = np.where(is_step, np.round(step_mm, 2), 0.0)
+    out.loc[~is_step, "step_year"] = np.nan
+    return out[columns]
+
+
+def slide_membership(
+    slides: pd.DataFrame, x: np.ndarray, y: np.ndarray, core_radius: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which footprint each point lies in, and its share of the footprint's rate.
+
+    Parameters
+    ----------
+    slides
+        Output of :func:`place_slides`.
+    x, y
+        Point coordinates (m).
+    core_radius
+        Normalised radius of the full-rate core; a raised cosine tapers the rate to 0 at 1.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(row, weight)``: the row in ``slides`` (-1 outside every footprint) and the
+        weight in [0, 1] (0 outside).
+    """
+    row = np.full(len(x), -1, dtype=np.int64)
+    weight = np.zeros(len(x))
+    for k, s in enumerate(slides.itertuples(index=False)):
+        a, b = s.length_m / 2.0, s.width_m / 2.0
+        near = (np.abs(x - s.cx) <= a) & (np.abs(y - s.cy) <= a)
+        if not near.any():
+            continue
+        idx = np.flatnonzero(near)
+        r = _normalised_radius(x[idx], y[idx], s.cx, s.cy, a, b, s.azimuth_deg)
+        inside = r < 1.0
+        idx, r = idx[inside], r[inside]
+        taper = 0.5 * (1.0 + np.cos(np.pi * (r - core_radius) / (1.0 - core_radius)))
+        row[idx] = k
+        weight[idx] = np.where(r <= core_radius, 1.0, taper)
+    return row, weight
+
+
+def slide_displacement_mm(
+    slides: pd.DataFrame,
+    t_years: np.ndarray,
+    span_years: float,
+    season: np.ndarray,
+    step_background_share: float,
+) -> np.ndarray:
+    """Downslope displacement of each footprint's core over time.
+
+    ``linear``: ``v t``; ``accelerating``: ``v ((1 - s) t + s t**2 / T)``; ``step``:
+    ``b v t + S H(t - t_s)`` with ``S = (1 - b) v T**3 / (6 t_s (T - t_s))``. In each case the
+    least-squares rate over ``[0, T]`` is ``v``. A seasonal term ``A season`` is added.
+
+    Parameters
+    ----------
+    slides
+        Output of :func:`place_slides`.
+    t_years
+        Times (years since the start of the period, ``(n_t,)``).
+    span_years
+        ``T``, the length of the period (years).
+    season
+        The seasonal shape at ``t_years`` (``cos`` of the phase to the seasonal peak).
+    step_background_share
+        ``b``, the share of the rate a step slide creeps at outside the step.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_slides, n_t)`` displacement (mm) along the downslope direction.
+    """
+    t = np.asarray(t_years, dtype=float)[np.newaxis, :]
+    v = slides["v_down_mm_yr"].to_numpy(float)[:, np.newaxis]
+    s = slides["accel_share"].to_numpy(float)[:, np.newaxis]
+    t_s = slides["step_year"].to_numpy(float)[:, np.newaxis]
+    step = slides["step_mm"].to_numpy(float)[:, np.newaxis]
+    beh = slides["behaviour"].to_numpy()[:, np.newaxis]
+    linear = v * t
+    accel = v * ((1.0 - s) * t + s * t**2 / span_years)
+    with np.errstate(invalid="ignore"):
+        stepped = step_background_share * v * t + step * (t >= t_s)
+    out = np.where(beh == "accelerating", accel, np.where(beh == "step", stepped, linear))
+    amp = slides["seasonal_mm"].to_numpy(float)[:, np.newaxis]
+    return out + amp * np.asarray(season)[np.newaxis, :]
+
+
+def place_subsidence(
+    rng: np.random.Generator,
+    dem: np.ndarray,
+    transform: Affine,
+    slides: pd.DataFrame,
+    params: SimulationParams,
+) -> pd.DataFrame:
+    """Centre subsidence bowls on gentle ground away from the moving slopes.
+
+    Candidate cells have a smoothed slope below ``subsidence_max_slope_deg``, lie
+    ``subsidence_min_distance_m`` from every footprint and from the DEM's edge; the centre is
+    drawn with a probability rising toward flat, low ground (valley floors), and the
+    neighbourhood of each chosen centre is removed from the candidates.
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    dem
+        Elevation (m), NaN nodata.
+    transform
+        Affine transform of ``dem``.
+    slides
+        Moving slopes (their footprints are avoided).
+    params
+        Simulation parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``source_id`` (1..), ``kind`` (``subsidence``), ``cx``, ``cy`` (m), ``depth_m``,
+        ``v_up_max_mm_yr`` (peak vertical rate, negative), ``seasonal_mm`` and ``geometry``
+        (circle where the vertical rate is at least 10 % of the peak). Fewer rows than
+        ``n_subsidence`` when the terrain has too little gentle ground.
+    """
+    from scipy import ndimage
+
+    cell = transform.a
+    zs = smooth_dem(dem, params.smoothing_sigma_m / cell)
+    gx, gy = horn_gradient(zs, cell)
+    slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    keep_out = ~np.isfinite(dem)
+    if params.subsidence_exclude_slides and len(slides):
+        from rasterio import features
+
+        keep_out |= features.rasterize(
+            [(g, 1) for g in slides.geometry],
+            out_shape=dem.shape,
+            transform=transform,
+            all_touched=True,
+            dtype="uint8",
+        ).astype(bool)
+    border = np.ones(dem.shape, dtype=bool)
+    border[1:-1, 1:-1] = False
+    dist = ndimage.distance_transform_edt(~(keep_out | border)) * cell
+    with np.errstate(invalid="ignore"):
+        cand = (slope < params.subsidence_max_slope_deg) & (
+            dist >= params.subsidence_min_distance_m
+        )
+    z_lo, z_hi = np.nanpercentile(dem, [0, 100])
+    rows_out = []
+    for _ in range(params.n_subsidence):
+        depth = float(rng.uniform(*params.subsidence_depth_range_m))
+        v0 = float(rng.uniform(*params.subsidence_rate_range_mm_yr))
+        u = float(rng.uniform())
+        idx = np.flatnonzero(cand)
+        if idx.size == 0:
+            continue
+        w = (1.0 - slope.flat[idx] / params.subsidence_max_slope_deg) * (
+            1.0 - (dem.flat[idx] - z_lo) / (z_hi - z_lo)
+        ) ** 4
+        cdf = np.cumsum(w) / w.sum()
+        pick = idx[min(int(np.searchsorted(cdf, u)), idx.size - 1)]
+        r, c = np.unravel_index(pick, dem.shape)
+        cx = transform.c + (c + 0.5) * cell
+        cy = transform.f - (r + 0.5) * cell
+        radius = depth * np.sqrt(0.1 ** (-2.0 / 3.0) - 1.0)
+        rows_out.append(
+            {
+                "source_id": len(rows_out) + 1,
+                "kind": "subsidence",
+                "cx": round(cx, 2),
+                "cy": round(cy, 2),
+                "depth_m": round(depth, 1),
+                "v_up_max_mm_yr": round(v0, 2),
+                "seasonal_mm": round(params.subsidence_seasonal_share * abs(v0), 2),
+                "radius_m": round(radius, 1),
+                "geometry": ellipse_polygon(cx, cy, radius, radius, 0.0),
+            }
+        )
+        yy, xx = np.mgrid[0 : dem.shape[0], 0 : dem.shape[1]]
+        near = (yy - r) ** 2 + (xx - c) ** 2 <= (params.subsidence_min_distance_m / cell * 2) ** 2
+        cand &= ~near
+    columns = [
+        "source_id",
+        "kind",
+        "cx",
+        "cy",
+        "depth_m",
+        "v_up_max_mm_yr",
+        "seasonal_mm",
+        "radius_m",
+        "geometry",
+    ]
+    return pd.DataFrame(rows_out, columns=columns)
+
+
+def subsidence_velocity_mm_yr(
+    sources: pd.DataFrame, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """3-D velocity of the Mogi sources at points (sum over sources).
+
+    Parameters
+    ----------
+    sources
+        Output of :func:`place_subsidence`.
+    x, y
+        Point coordinates (m).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        East, north, up velocity (mm/yr).
+    """
+    ve, vn, vu = np.zeros(len(x)), np.zeros(len(x)), np.zeros(len(x))
+    for s in sources.itertuples(index=False):
+        dx, dy = x - s.cx, y - s.cy
+        r = np.hypot(dx, dy)
+        rho = r / s.depth_m
+        f = (1.0 + rho**2) ** -1.5
+        vu += s.v_up_max_mm_yr * f
+        vh = s.v_up_max_mm_yr * rho * f  # negative (inward) for subsidence
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ve += np.where(r > 0, vh * dx / r, 0.0)
+            vn += np.where(r > 0, vh * dy / r, 0.0)
+    return ve, vn, vu

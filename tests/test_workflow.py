@@ -1,0 +1,259 @@
+"""The demo workflow end to end: incremental reruns, interrupted runs and reproducibility.
+
+One real run of the whole demo DAG (in a temporary copy of the repository, with shorter
+neural-network training) is shared by the tests of this module. Each scenario then works
+on its own copy of that finished run (results and Snakemake's metadata included), so the
+scenarios do not disturb each other:
+
+- adding a CSV batch to one track reruns that track's jobs and their dependants only, never
+  a DEM factor job nor a job of the other track;
+- changing an RF hyper-parameter reruns only RF training, the RF maps and what aggregates
+  over models (comparison, best model, uncertainty, report);
+- changing the DEM reruns the factors;
+- changing nothing reruns nothing;
+- killing the workflow with SIGKILL during training leaves no output that looks complete,
+  and the rerun reproduces the uninterrupted run's files bit for bit;
+- a second clean run gives the same files (hashes) as the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+COPY = ["Snakefile", "workflow", "scripts", "config", "profiles", "resources", "envs", "src"]
+RESULTS = "results/demo"
+# Shorter training and SHAP than the demo config: the DAG is the same, CI time is not.
+FAST = {
+    "models": {m: {"max_epochs": 20} for m in ("cnn1d", "cnn2d", "rnn")},
+    "explain": {"n_samples": 60, "n_background": 30},
+}
+# Rules that depend on the DEM and layers only; a new InSAR batch must never rerun them.
+DEM_ONLY_RULES = {
+    "study_grid",
+    "terrain_factors",
+    "hydrology",
+    "distance_factor",
+    "categorical_factor",
+    "extra_factor",
+    "factor_catalog",
+    "factor_plots",
+    "hillshade",
+}
+# Files whose bytes legitimately differ between runs: logs, Snakemake's timing benchmarks.
+VOLATILE = ("logs/", "benchmarks/")
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
+    """Run snakemake in ``cwd``; return stdout+stderr; fail the test with the output on error."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
+    """Parse (rule, wildcards) of every job a dry run schedules."""
+    jobs = []
+    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule \w+:|(?:local)?rule \w+:)", dry_run_output):
+        m = re.search(r"^(?:local)?rule (\w+):", block.strip(), flags=re.MULTILINE)
+        if not m:
+            continue
+        wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+        jobs.append((m.group(1), wc.group(1) if wc else ""))
+    return jobs
+
+
+def dry_run(workdir: Path) -> list[tuple[str, str]]:
+    """Jobs a dry run of the default target schedules (empty when nothing is to be done)."""
+    out = snakemake(workdir, "-n", "--cores", "2")
+    if "Nothing to be done" in out:
+        return []
+    return [job for job in scheduled_jobs(out) if job[0] != "all"]
+
+
+def file_hashes(results: Path) -> dict[str, str]:
+    """sha256 of every file under ``results`` except logs and benchmarks."""
+    out = {}
+    for path in sorted(results.rglob("*")):
+        rel = path.relative_to(results).as_posix()
+        if path.is_file() and not rel.startswith(VOLATILE):
+            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def make_workdir(dest: Path, root: Path) -> Path:
+    """Copy the workflow and demo inputs to ``dest`` with the fast-training config overlay."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in COPY:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    cfg_path = dest / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    for section, values in FAST.items():
+        for key, value in values.items():
+            if isinstance(value, dict):
+                cfg.setdefault(section, {}).setdefault(key, {}).update(value)
+            else:
+                cfg.setdefault(section, {})[key] = value
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, root: Path) -> Path:
+    """A finished run of the whole demo workflow."""
+    workdir = make_workdir(tmp_path_factory.mktemp("demo"), root)
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+@pytest.fixture()
+def run_copy(demo: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished demo run (results and .snakemake metadata)."""
+    dest = tmp_path / "run"
+    shutil.copytree(demo, dest, symlinks=True)
+    return dest
+
+
+def add_batch(workdir: Path) -> Path:
+    """Add a new CSV batch (the first 50 points of an existing one) to the ascending track."""
+    folder = workdir / "resources" / "demo" / "tracks" / "asc_018"
+    first = sorted(folder.glob("*.csv"))[0]
+    lines = first.read_text(encoding="utf-8").splitlines(keepends=True)
+    new = folder / "egms_batch_9.csv"
+    new.write_text("".join(lines[:50]), encoding="utf-8")
+    return new
+
+
+def test_demo_run_writes_every_final_output(demo):
+    res = demo / RESULTS
+    for track in ("asc_018", "dsc_142"):
+        assert (res / "insar" / track / "points.parquet").stat().st_size > 0
+    assert (res / "hotspots" / "candidates.gpkg").exists()
+    assert (res / "report" / "model_comparison.csv").exists()
+    for model in ("logistic", "rf", "xgboost", "cnn1d", "cnn2d", "rnn"):
+        assert (res / "maps" / model / "susceptibility.tif").exists()
+        assert (res / "maps" / model / "frequency_ratio.csv").exists()
+    assert dry_run(demo) == []
+
+
+def test_nothing_changed_reruns_nothing(run_copy):
+    assert dry_run(run_copy) == []
+
+
+def test_new_batch_reruns_only_that_track_and_its_dependants(run_copy):
+    add_batch(run_copy)
+    jobs = dry_run(run_copy)
+    rules = {rule for rule, _ in jobs}
+    assert ("ingest_track", "track=asc_018") in jobs
+    assert ("track_hotspots", "track=asc_018") in jobs
+    assert "candidates" in rules
+    for rule, wildcards in jobs:
+        assert "dsc_142" not in wildcards, (rule, wildcards)
+        assert rule not in DEM_ONLY_RULES, rule
+
+
+def test_rf_hyperparameter_reruns_only_rf_and_the_report(run_copy):
+    cfg_path = run_copy / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    cfg["models"].setdefault("rf", {})["n_estimators"] = 60
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    jobs = dry_run(run_copy)
+    assert ("train", "model=rf") in jobs
+    aggregates = {
+        "model_comparison",
+        "best_model",
+        "uncertainty",
+        "uncertainty_figure",
+        "potential_landslides",
+        "report",
+        # report figures of every model draw the potential landslides on top, which carry
+        # the best model's susceptibility: they are part of "the report"
+        "map_figures",
+    }
+    for rule, wildcards in jobs:
+        if rule in aggregates:
+            continue
+        assert re.search(r"\bmodel=rf\b", wildcards), (rule, wildcards)
+        assert rule not in DEM_ONLY_RULES, rule
+
+
+def test_dem_change_reruns_the_factors(run_copy):
+    import rasterio
+
+    # new content (touching alone is not a change: Snakemake compares small files' checksums)
+    with rasterio.open(run_copy / "resources" / "demo" / "dem.tif", "r+") as dem:
+        dem.write(dem.read(1) + 1.0, 1)
+    rules = {rule for rule, _ in dry_run(run_copy)}
+    assert {"study_grid", "terrain_factors", "hydrology", "factor_catalog"} <= rules
+
+
+def test_sigkill_during_training_leaves_nothing_half_written(run_copy, demo):
+    model_dir = run_copy / RESULTS / "models" / "cnn2d"
+    target = f"{RESULTS}/models/cnn2d/metrics.json"
+    shutil.rmtree(model_dir)
+    log = run_copy / RESULTS / "logs" / "train" / "cnn2d.log"
+    log.unlink()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2", target],
+        cwd=run_copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if log.exists() and "epoch" in log.read_text(encoding="utf-8", errors="replace"):
+                break
+            assert proc.poll() is None, "the workflow ended before training started"
+            time.sleep(0.2)
+        else:
+            pytest.fail("training did not start within 300 s")
+        os.killpg(proc.pid, signal.SIGKILL)  # the head process and the training job
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    leftovers = [p.name for p in model_dir.glob("*")] if model_dir.exists() else []
+    assert not [n for n in leftovers if not n.startswith(".")], leftovers
+    # what a user does after a kill: remove the stale lock, rerun (the profile's
+    # rerun-incomplete lets the next run redo the job that died)
+    snakemake(run_copy, "--unlock")
+    snakemake(run_copy, "--cores", "2", target)
+    ref = demo / RESULTS / "models" / "cnn2d"
+    for name in ("model.joblib", "metrics.json", "roc.csv", "cv_predictions.parquet"):
+        assert (model_dir / name).read_bytes() == (ref / name).read_bytes(), name
+    assert dry_run(run_copy) == []
+
+
+def test_two_clean_runs_give_identical_files(demo, tmp_path, root):
+    second = make_workdir(tmp_path / "second", root)
+    snakemake(second, "--cores", "2")
+    first_hashes = file_hashes(demo / RESULTS)
+    second_hashes = file_hashes(second / RESULTS)
+    assert sorted(first_hashes) == sorted(second_hashes)
+    differ = [name for name in first_hashes if first_hashes[name] != second_hashes[name]]
+    assert not differ, differ

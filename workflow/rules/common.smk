@@ -1,0 +1,99 @@
+# Config validation first, then wildcard constraints and helpers that name what they return.
+import hashlib
+import os
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+from slidemap.config import check_paths, load_schema, validate_config
+
+min_version("9.0")
+
+config.update(
+    validate_config(
+        config,
+        load_schema(
+            Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+        ),
+    )
+)
+check_paths(config)
+
+STUDY = config["study_area"]["name"]
+RESULTS = f"results/{STUDY}"
+TRACKS = sorted(config["insar"]["tracks"])
+
+
+wildcard_constraints:
+    track="|".join(TRACKS) if TRACKS else "(?!x)x",
+
+
+def get_track_csvs(wildcards):
+    """Every CSV batch of one track (a new batch in the folder reruns only that track)."""
+    folder = Path(config["insar"]["tracks"][wildcards.track]["path"])
+    return sorted(str(p) for p in folder.glob("*.csv"))
+
+
+def get_track_config(wildcards):
+    """The validated settings of one track."""
+    return config["insar"]["tracks"][wildcards.track]
+
+
+def input_size_mb(input):
+    """Total size of a job's input files in MiB (for size-aware memory requests)."""
+    return sum(Path(f).stat().st_size for f in input if Path(f).exists()) / 2**20
+
+
+def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None):
+    """A rule's `mem_mb`: base + per_input_mb x input MiB, times the retry attempt (MB).
+
+    A job killed for memory is retried (profile `retries`) with 2x, 3x the request.
+    """
+
+    def request(wildcards, input, attempt):
+        need = (base_mb + per_input_mb * input_size_mb(input)) * attempt
+        return int(min(need, cap_mb) if cap_mb else need)
+
+    return request
+
+
+# The scripts import the slidemap library from this checkout's src/ (so a clone works
+# without `pip install -e .`, and --use-conda environments need only third-party packages).
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p
+        for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH"))
+        if p
+    )
+)
+
+
+def library_version(*modules):
+    """A hash of the slidemap library modules that a job runs, for its params.
+
+    The `code` rerun trigger only sees a rule's script file, not the library it imports;
+    with this in a rule's params, editing e.g. `src/slidemap/hotspots/` reruns exactly the
+    rules that use it (`--rerun-triggers params`, on by default). `modules` are paths
+    relative to src/slidemap (files or packages).
+    """
+    root = Path(workflow.basedir) / "src" / "slidemap"
+    digest = hashlib.sha256()
+    for module in modules:
+        path = root / module
+        files = (
+            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
+        )
+        for f in files:
+            if f.exists():
+                digest.update(f.relative_to(root).as_posix().encode())
+                digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# Each rules file appends the final outputs of its stage here (see get_final_output).
+FINAL_OUTPUTS = []
+
+
+def get_final_output():
+    """Every final output of the configured study, as registered by the stage rule files."""
+    return list(FINAL_OUTPUTS)

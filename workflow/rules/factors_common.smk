@@ -1,0 +1,93 @@
+# Helpers of the factors stage (included by factors.smk): factor lists, inputs, memory.
+from slidemap.factors import (
+    categorical_layers,
+    distance_layers,
+    extra_layers,
+    planned_factors,
+    terrain_factors,
+)
+
+FACTOR_CFG = config["factors"]
+FACTORS = planned_factors(config)
+TERRAIN = terrain_factors(config)
+DIST_LAYERS = distance_layers(config)
+CAT_LAYERS = categorical_layers(config)
+EXTRA_LAYERS = extra_layers(config)
+GRID_DEM = f"{RESULTS}/grid/dem.tif"
+
+
+def alternatives(names):
+    """A wildcard regex matching exactly these names (nothing when the list is empty)."""
+    return "|".join(names) if names else "(?!x)x"
+
+
+def grid_cells(input):
+    """Cells of the study grid (from the grid DEM, else the input DEM's header)."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    for path in (input.get("dem"), config["dem"]["path"]):
+        if path and Path(path).exists():
+            try:
+                with rasterio.open(path) as src:
+                    return src.width * src.height
+            except RasterioIOError:  # an empty placeholder (snakemake --touch)
+                continue
+    return 10**6
+
+
+def chunked_mem_mb(wildcards, threads):
+    """Memory of a block-by-block job: GDAL cache + threads x a few blocks of 64 B per cell."""
+    return int(1000 + threads * 64 * FACTOR_CFG["chunk_size"] ** 2 / 2**20)
+
+
+def get_study_grid_input(wildcards):
+    """The DEM and, when configured, the study-area boundary."""
+    boundary = config["study_area"]["boundary"]
+    return {
+        "dem": config["dem"]["path"],
+        **({"boundary": boundary} if boundary else {}),
+    }
+
+
+def get_distance_input(wildcards):
+    """The grid DEM and the vector layer (the derived streams for rivers without a layer)."""
+    path = config["layers"].get(wildcards.layer)
+    if not path and wildcards.layer == "rivers":
+        path = f"{RESULTS}/factors/streams.gpkg"
+    return {"dem": GRID_DEM, "layer": path}
+
+
+def get_distance_key(wildcards):
+    """The config key naming the layer (for error messages)."""
+    if config["layers"].get(wildcards.layer):
+        return f"layers.{wildcards.layer}"
+    return "factors.hydrology.stream_threshold_cells"
+
+
+def get_distance_source(wildcards):
+    """What the catalog lists as the source of a distance factor."""
+    path = config["layers"].get(wildcards.layer)
+    return Path(path).name if path else "streams.gpkg (derived from the DEM)"
+
+
+def get_categorical_input(wildcards):
+    """Grid DEM, the layer (lithology.tif for hardness) and its code table."""
+    if wildcards.layer == "hardness":
+        return {
+            "dem": GRID_DEM,
+            "source": f"{RESULTS}/factors/lithology.tif",
+            "codes": config["layers"]["lithology"]["codes"],
+        }
+    layer = config["layers"][wildcards.layer]
+    return {
+        "dem": GRID_DEM,
+        "source": layer["path"],
+        **({"codes": layer["codes"]} if layer["codes"] else {}),
+    }
+
+
+def get_categorical_layer(wildcards):
+    """The settings of a categorical layer (lithology's for hardness)."""
+    name = "lithology" if wildcards.layer == "hardness" else wildcards.layer
+    return config["layers"][name]

@@ -1,0 +1,157 @@
+# Hot spots: trend classes, Getis-Ord Gi*, quartic kernel density and PLC polygons per track,
+# then the candidates of all tracks merged, their accuracy against a reference, and plots.
+# With no InSAR track configured none of these jobs is requested. Per-track jobs depend on
+# their own track only (plots show the track's own polygons), so a new CSV batch in one track
+# reruns that track's jobs and the all-track candidates, never another track's jobs.
+
+HOTSPOTS = config["hotspots"]
+HOTSPOT_REFERENCE = HOTSPOTS["reference"]
+
+# keys of the hotspots section each rule depends on (so a change reruns only what it affects)
+TRACK_HOTSPOT_KEYS = [
+    "stability_threshold_mm_yr",
+    "search_radius_m",
+    "kernel_radius_m",
+    "cell_size_m",
+    "density_points",
+    "density_threshold",
+    "min_points",
+    "min_area_m2",
+    "trend_alpha",
+    "trend_min_dates",
+    "trend_min_segment",
+    "trend_max_breakpoints",
+    "trend_seasonal",
+    "permutations",
+    "seed",
+    "chunk_size",
+]
+CANDIDATE_KEYS = ["cell_size_m", "merge_tolerance_m", "downslope_min_cosine"]
+ACCURACY_KEYS = ["reference_query", "reference_min_overlap_m2"]
+
+
+# final hot-spot outputs: none without tracks; accuracy.json only with a reference
+if TRACKS:
+    FINAL_OUTPUTS.extend(
+        expand(
+            f"{RESULTS}/hotspots/{{track}}/{{file}}",
+            track=TRACKS,
+            file=["points.parquet", "density.tif", "polygons.gpkg", "summary.json"],
+        )
+        + expand(
+            f"{RESULTS}/hotspots/plots/{{track}}_{{kind}}.png",
+            track=TRACKS,
+            kind=["velocity", "density"],
+        )
+        + [f"{RESULTS}/hotspots/candidates.gpkg"]
+        + ([f"{RESULTS}/hotspots/accuracy.json"] if HOTSPOT_REFERENCE else [])
+    )
+
+
+rule track_hotspots:
+    input:
+        points=f"{RESULTS}/insar/{{track}}/points.parquet",
+        grid=f"{RESULTS}/grid/dem.tif",
+    output:
+        points=f"{RESULTS}/hotspots/{{track}}/points.parquet",
+        density=f"{RESULTS}/hotspots/{{track}}/density.tif",
+        polygons=f"{RESULTS}/hotspots/{{track}}/polygons.gpkg",
+        summary=f"{RESULTS}/hotspots/{{track}}/summary.json",
+    log:
+        f"{RESULTS}/logs/track_hotspots/{{track}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/track_hotspots/{{track}}.tsv"
+    conda:
+        "../../envs/geo.yaml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, input: int(1500 + 12 * input_size_mb(input)),
+        runtime=lambda wc, input: int(10 + input_size_mb(input) / 20),
+    params:
+        hotspots={key: HOTSPOTS[key] for key in TRACK_HOTSPOT_KEYS},
+    script:
+        "../../scripts/track_hotspots.py"
+
+
+rule candidates:
+    input:
+        points=expand(f"{RESULTS}/hotspots/{{track}}/points.parquet", track=TRACKS),
+        polygons=expand(f"{RESULTS}/hotspots/{{track}}/polygons.gpkg", track=TRACKS),
+        grid=f"{RESULTS}/grid/dem.tif",
+        slope=f"{RESULTS}/factors/slope.tif",
+        aspect=f"{RESULTS}/factors/aspect.tif",
+    output:
+        candidates=f"{RESULTS}/hotspots/candidates.gpkg",
+    log:
+        f"{RESULTS}/logs/candidates/candidates.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/candidates/candidates.tsv"
+    conda:
+        "../../envs/geo.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: int(1500 + 6 * input_size_mb(input)),
+    params:
+        tracks=TRACKS,
+        hotspots={key: HOTSPOTS[key] for key in CANDIDATE_KEYS},
+    script:
+        "../../scripts/candidates.py"
+
+
+rule hotspot_accuracy:
+    input:
+        candidates=f"{RESULTS}/hotspots/candidates.gpkg",
+        reference=HOTSPOT_REFERENCE or [],
+        other_moving=HOTSPOTS["reference_other_moving"],
+    output:
+        accuracy=f"{RESULTS}/hotspots/accuracy.json",
+    log:
+        f"{RESULTS}/logs/hotspot_accuracy/hotspot_accuracy.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/hotspot_accuracy/hotspot_accuracy.tsv"
+    conda:
+        "../../envs/geo.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    params:
+        hotspots={key: HOTSPOTS[key] for key in ACCURACY_KEYS},
+    script:
+        "../../scripts/hotspot_accuracy.py"
+
+
+rule hotspot_plots:
+    input:
+        points=f"{RESULTS}/hotspots/{{track}}/points.parquet",
+        density=f"{RESULTS}/hotspots/{{track}}/density.tif",
+        polygons=f"{RESULTS}/hotspots/{{track}}/polygons.gpkg",
+        summary=f"{RESULTS}/hotspots/{{track}}/summary.json",
+        grid=f"{RESULTS}/grid/dem.tif",
+    output:
+        velocity=report(
+            f"{RESULTS}/hotspots/plots/{{track}}_velocity.png",
+            caption="../report/hotspot_velocity.rst",
+            category="1. InSAR hot spots",
+            subcategory="{track}",
+            labels={"track": "{track}", "figure": "LOS velocity"},
+        ),
+        density=report(
+            f"{RESULTS}/hotspots/plots/{{track}}_density.png",
+            caption="../report/hotspot_density.rst",
+            category="1. InSAR hot spots",
+            subcategory="{track}",
+            labels={"track": "{track}", "figure": "hot-spot density"},
+        ),
+    log:
+        f"{RESULTS}/logs/hotspot_plots/{{track}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/hotspot_plots/{{track}}.tsv"
+    conda:
+        "../../envs/geo.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: int(1000 + 4 * input_size_mb(input)),
+    params:
+        track=lambda wc: wc.track,
+    script:
+        "../../scripts/hotspot_plots.py"

@@ -1,0 +1,40 @@
+# InSAR ingest: one job per track, reading every CSV batch in the track's folder.
+from slidemap.insar.layouts import TrackSettings
+
+# A track whose settings cannot describe a layout fails here, before any job runs.
+for _name in TRACKS:
+    TrackSettings.from_config(config["insar"]["tracks"][_name], _name)
+
+FINAL_OUTPUTS.extend(
+    expand(
+        f"{RESULTS}/insar/{{track}}/{{file}}",
+        track=TRACKS,
+        file=["points.parquet", "summary.json"],
+    )
+)
+
+
+rule ingest_track:
+    input:
+        csvs=get_track_csvs,
+        dem=config["dem"]["path"],
+    output:
+        points=f"{RESULTS}/insar/{{track}}/points.parquet",
+        summary=f"{RESULTS}/insar/{{track}}/summary.json",
+    log:
+        f"{RESULTS}/logs/ingest_track/{{track}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest_track/{{track}}.tsv"
+    conda:
+        "../../envs/geo.yaml"
+    threads: 2
+    resources:
+        # benchmarks/ingest.py: peak ~4x the CSV size with 2 parser threads (1.8 GB, 455 MB)
+        mem_mb=lambda wc, input: int(1000 + 5 * input_size_mb(input)),
+        runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
+    params:
+        track=get_track_config,
+        crs=config["study_area"]["crs"],
+        boundary=config["study_area"]["boundary"],
+    script:
+        "../../scripts/ingest_track.py"
