@@ -3,9 +3,7 @@
 import logging
 from pathlib import Path
 
-import pyogrio
-
-from slidemap.io import atomic_path, read_json
+from slidemap.io import read_json, write_gpkg
 from slidemap.logs import run_logged
 from slidemap.maps.potential import potential_landslides
 
@@ -25,8 +23,7 @@ def main(smk) -> None:
         breaks,
         model,
     )
-    with atomic_path(smk.output.gpkg) as tmp:
-        pyogrio.write_dataframe(gdf, tmp, layer="potential_landslides", driver="GPKG")
+    write_gpkg(gdf, smk.output.gpkg, "potential_landslides")
     n_pos = int((gdf["plc_predicted"] == 1).sum())
     logging.getLogger("slidemap").info(
         "%d candidates, %d classified as potential landslides (map of %s)", len(gdf), n_pos, model

@@ -19,7 +19,7 @@ from slidemap.io import read_json
 
 pytestmark = pytest.mark.slow
 
-COPY = ["Snakefile", "workflow", "scripts", "config", "resources"]
+COPY = ["Snakefile", "workflow", "scripts", "config", "resources", "envs"]
 
 
 def run_snakemake(cwd: Path, *args: str) -> str:

@@ -483,6 +483,7 @@ def plot_summary(
     import matplotlib.pyplot as plt
     import shap
 
+    np.random.seed(0)  # noqa: NPY002 (shap shuffles the dot order with the global generator)
     shap.summary_plot(
         result.values,
         features=values,
@@ -531,6 +532,7 @@ def plot_dependence(
     ncols = min(n, 2)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.0 * nrows), squeeze=False)
+    np.random.seed(0)  # noqa: NPY002 (shap shuffles the dot order with the global generator)
     for ax, factor in zip(axes.ravel(), factors, strict=False):
         j = result.factors.index(factor)
         shap.dependence_plot(

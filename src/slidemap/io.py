@@ -28,11 +28,17 @@ __all__ = [
     "write_cog",
     "write_cog_chunked",
     "write_cogs_chunked",
+    "write_gpkg",
+    "FIXED_GPKG_DATE",
     "CogLayer",
     "COG_OPTIONS",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Modification time GDAL stamps into every GeoPackage slidemap writes (``gpkg_contents``),
+#: so that two runs on the same inputs give byte-identical files.
+FIXED_GPKG_DATE = "2024-01-01T00:00:00.000Z"
 
 #: Creation options of every GeoTIFF slidemap writes (GDAL's COG driver).
 COG_OPTIONS = {"COMPRESS": "DEFLATE", "BLOCKSIZE": "256", "OVERVIEWS": "AUTO", "NUM_THREADS": "1"}
@@ -406,3 +412,45 @@ def write_cog_chunked(
         resampling=resampling,
     )
     write_cogs_chunked([layer], crs=crs, transform=transform, threads=threads, compress=compress)
+
+
+@contextlib.contextmanager
+def _fixed_gpkg_date() -> Iterator[None]:
+    """Make GDAL stamp :data:`FIXED_GPKG_DATE` instead of the wall-clock time into GeoPackages."""
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+def write_gpkg(frame: Any, path: str | os.PathLike, layer: str) -> None:
+    """Write a GeoDataFrame as the one layer of a new GeoPackage, atomically and reproducibly.
+
+    Empty tables are written too (as ``MultiPolygon`` layers, GDAL cannot infer a type from
+    no rows). The ``gpkg_contents`` timestamp is fixed (:data:`FIXED_GPKG_DATE`), so the
+    bytes depend on the data only.
+
+    Parameters
+    ----------
+    frame
+        A ``geopandas.GeoDataFrame`` with its CRS set (coordinates in CRS units, metres for
+        the working CRS).
+    path
+        Output ``.gpkg`` file; its folder is created.
+    layer
+        Layer name.
+    """
+    import pyogrio
+
+    with _fixed_gpkg_date(), atomic_path(path) as tmp:
+        pyogrio.write_dataframe(
+            frame,
+            tmp,
+            layer=layer,
+            driver="GPKG",
+            geometry_type="MultiPolygon" if len(frame) == 0 else None,
+        )

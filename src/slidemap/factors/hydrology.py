@@ -635,7 +635,7 @@ def write_hydrology(
 
     from slidemap.factors.studygrid import Grid, open_grid_raster
     from slidemap.factors.terrain import terrain_dask
-    from slidemap.io import CogLayer, atomic_path, write_cogs_chunked
+    from slidemap.io import CogLayer, write_cogs_chunked, write_gpkg
 
     if method not in ("d8", "mfd"):
         raise ConfigError(f"config key 'factors.hydrology.method': {method!r} is not d8 or mfd.")
@@ -660,8 +660,7 @@ def write_hydrology(
         routing = "D8 steepest descent"
     flow.filled = None  # the streams need directions, order and D8 accumulation only
     streams = stream_segments(flow, stream_threshold_cells, transform=grid.transform, crs=grid.crs)
-    with atomic_path(streams_path) as tmp:
-        pyogrio.write_dataframe(streams, tmp, layer="streams", driver="GPKG")
+    write_gpkg(streams, streams_path, "streams")
     del flow
     sca = specific_catchment_area(
         da.from_array(acc, chunks=(chunk_size, chunk_size)), ewres=ewres, nsres=nsres

@@ -30,7 +30,7 @@ from slidemap.hotspots.candidates import (
 from slidemap.hotspots.density import Grid, hot_cold_density
 from slidemap.hotspots.gistar import getis_ord_gi_star
 from slidemap.hotspots.trend import classify_trends, date_columns, decimal_years, trend_frame
-from slidemap.io import atomic_path
+from slidemap.io import atomic_path, write_gpkg
 
 __all__ = [
     "HotspotParams",
@@ -431,21 +431,15 @@ def write_geoparquet(frame: gpd.GeoDataFrame, path: str | Path) -> None:
 
 
 def write_layer(frame: gpd.GeoDataFrame, path: str | Path, layer: str) -> None:
-    """Write a GeoDataFrame as one layer of a new GeoPackage, atomically (empty tables too).
+    """Write a GeoDataFrame as one layer of a new GeoPackage (see :func:`slidemap.io.write_gpkg`).
 
     Parameters
     ----------
     frame
-        The table (polygon geometries).
+        The table (polygon geometries, working-CRS metres).
     path
         Output ``.gpkg`` file.
     layer
         Layer name.
     """
-    with atomic_path(path) as tmp:
-        frame.to_file(
-            tmp,
-            layer=layer,
-            driver="GPKG",
-            geometry_type="MultiPolygon" if len(frame) == 0 else None,
-        )
+    write_gpkg(frame, path, layer)

@@ -17,7 +17,7 @@ import numpy as np
 import pyogrio
 
 from slidemap import __version__
-from slidemap.io import atomic_path, write_cog, write_json
+from slidemap.io import atomic_path, write_cog, write_gpkg, write_json
 from slidemap.simulate.layers import LANDUSE_CODES, LITHOLOGY_CODES
 from slidemap.simulate.tracks import TrackResult
 
@@ -27,14 +27,11 @@ if TYPE_CHECKING:
 __all__ = [
     "EGMS_COLUMNS",
     "GENERIC_COLUMNS",
-    "FIXED_GPKG_DATE",
     "track_files",
     "write_simulation",
-    "write_gpkg",
 ]
 
 #: Fixed ``last_change`` time stamped into every GeoPackage (reproducible bytes).
-FIXED_GPKG_DATE = "2024-01-01T00:00:00.000Z"
 
 #: EGMS L2b-like columns before the dates: (name, source column in TrackResult.points,
 #: printf format).
@@ -165,33 +162,6 @@ def _track_text(track: TrackResult, rows: np.ndarray) -> str:
         names.append(prefix + d.strftime("%Y%m%d"))
         cells.append(_format(disp[:, k], _DISP_FORMAT))
     return _table_text(names, cells, sep)
-
-
-@contextlib.contextmanager
-def _fixed_gpkg_date() -> Iterator[None]:
-    """Make GDAL stamp a fixed modification time into GeoPackages."""
-    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
-    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": FIXED_GPKG_DATE})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
-
-
-def write_gpkg(gdf: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    """Write a one-layer GeoPackage atomically, with reproducible bytes.
-
-    Parameters
-    ----------
-    gdf
-        The features (CRS set).
-    path
-        Output ``.gpkg``.
-    layer
-        Layer name.
-    """
-    with _fixed_gpkg_date(), atomic_path(path) as tmp:
-        gdf.to_file(tmp, driver="GPKG", layer=layer, engine="pyogrio")
 
 
 def _codes_text(rows: Sequence[tuple], header: Sequence[str]) -> str:
