@@ -56,6 +56,10 @@ DEM_ONLY_RULES = {
 VOLATILE = ("logs/", "benchmarks/")
 
 
+#: Where a job block starts in a dry-run listing (optionally after its timestamp line).
+JOB_START = re.compile(r"\n(?=\[[^\]]+\]\n(?:local)?rule \w+:|(?:local)?rule \w+:)")
+
+
 def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
     """Run snakemake in ``cwd``; return stdout+stderr; fail the test with the output on error."""
     proc = subprocess.run(
@@ -73,7 +77,7 @@ def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
 def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
     """Parse (rule, wildcards) of every job a dry run schedules."""
     jobs = []
-    for block in re.split(r"\n(?=\[[^\]]+\]\n(?:local)?rule \w+:|(?:local)?rule \w+:)", dry_run_output):
+    for block in JOB_START.split(dry_run_output):
         m = re.search(r"^(?:local)?rule (\w+):", block.strip(), flags=re.MULTILINE)
         if not m:
             continue

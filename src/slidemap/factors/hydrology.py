@@ -631,7 +631,6 @@ def write_hydrology(
         If no cell reaches the stream threshold.
     """
     import dask.array as da
-    import pyogrio
 
     from slidemap.factors.studygrid import Grid, open_grid_raster
     from slidemap.factors.terrain import terrain_dask

@@ -7,14 +7,11 @@ modification time (GDAL's ``OGR_CURRENT_DATE``), and nothing records the clock o
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import numpy as np
-import pyogrio
 
 from slidemap import __version__
 from slidemap.io import atomic_path, write_cog, write_gpkg, write_json
