@@ -85,6 +85,49 @@ def test_minimal_config_gets_all_defaults(schema):
         (lambda c: c["insar"]["tracks"]["dsc_142"].update(incidence_deg=95), "incidence_deg"),
         (lambda c: c["insar"]["tracks"].update({"bad name": {}}), "'bad name' is not allowed"),
         (lambda c: c.pop("dem"), "'dem' is a required property"),
+        # item 3 of issue 8: every invalid value fails here, before any job runs
+        (lambda c: c["hotspots"].update(search_radius_m=-200), "'hotspots.search_radius_m'"),
+        (lambda c: c["hotspots"].update(kernel_radius_m=0), "'hotspots.kernel_radius_m'"),
+        (lambda c: c["hotspots"].update(cell_size_m=-10), "'hotspots.cell_size_m'"),
+        (lambda c: c["sampling"].update(buffer_m=-1), "'sampling.buffer_m'"),
+        (lambda c: c.update(factors={"tpi": {"radius_m": -50}}), "'factors.tpi.radius_m'"),
+        (
+            lambda c: c["models"].update(randomforest={"enabled": True}),
+            "unknown config key 'models.randomforest'.",
+        ),
+        (lambda c: c["models"].update(xgbost={}), "Did you mean 'xgboost'?"),
+        (
+            lambda c: c["models"].update(plc={"algorithm": "svm"}),
+            "config key 'models.plc.algorithm': 'svm' is not one of",
+        ),
+        (
+            lambda c: c.update(mapping={"best_model": "random_forest"}),
+            "config key 'mapping.best_model': 'random_forest' is not one of",
+        ),
+        (
+            lambda c: c.update(explain={"models": ["rf", "svm"]}),
+            "config key 'explain.models.1': 'svm' is not one of",
+        ),
+        (
+            lambda c: c["study_area"].update(crs="EPSG:99999"),
+            "config key 'study_area.crs': 'EPSG:99999' is not a CRS pyproj understands",
+        ),
+        (
+            lambda c: c["study_area"].update(crs="UTM17S"),
+            "config key 'study_area.crs': 'UTM17S' is not a CRS pyproj understands",
+        ),
+        (
+            lambda c: c["study_area"].update(crs="EPSG:4326"),
+            "config key 'study_area.crs': 'EPSG:4326' is not projected in metres",
+        ),
+        (
+            lambda c: c["inventory"].update(crs="EPSG:32717x"),
+            "config key 'inventory.crs': 'EPSG:32717x' is not a CRS pyproj understands",
+        ),
+        (
+            lambda c: c["insar"]["tracks"]["asc_018"].update(crs="epsg:nope"),
+            "config key 'insar.tracks.asc_018.crs': 'epsg:nope' is not a CRS pyproj",
+        ),
     ],
 )
 def test_invalid_config_names_the_key(demo_config, schema, mutate, expected):
@@ -124,3 +167,49 @@ def test_config_readme_documents_every_key(schema, root):
     assert table == schema_reference_markdown(schema).strip(), (
         "config/README.md is out of date: run `python -m slidemap.config config/README.md`"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "set_path"),
+    [
+        ("dem.path", lambda c, p: c["dem"].update(path=p)),
+        ("study_area.boundary", lambda c, p: c["study_area"].update(boundary=p)),
+        ("inventory.path", lambda c, p: c["inventory"].update(path=p)),
+        ("layers.faults", lambda c, p: c["layers"].update(faults=p)),
+        ("layers.rivers", lambda c, p: c["layers"].update(rivers=p)),
+        ("layers.roads", lambda c, p: c["layers"].update(roads=p)),
+        ("layers.lithology.path", lambda c, p: c["layers"]["lithology"].update(path=p)),
+        ("layers.lithology.codes", lambda c, p: c["layers"]["lithology"].update(codes=p)),
+        ("layers.landuse.path", lambda c, p: c["layers"]["landuse"].update(path=p)),
+        ("layers.landuse.codes", lambda c, p: c["layers"]["landuse"].update(codes=p)),
+        ("layers.extra.rain", lambda c, p: c["layers"]["extra"].update(rain=p)),
+        ("hotspots.reference", lambda c, p: c["hotspots"].update(reference=p)),
+        (
+            "hotspots.reference_other_moving.0",
+            lambda c, p: c["hotspots"].update(reference_other_moving=[p]),
+        ),
+    ],
+)
+def test_every_missing_input_file_is_named_with_its_key(demo_config, schema, root, key, set_path):
+    cfg = validate_config(demo_config, schema)
+    set_path(cfg, "missing/nothing.gpkg")
+    with pytest.raises(ConfigError) as err:
+        check_paths(cfg, base=root)
+    msg = str(err.value)
+    assert f"config key '{key}': file 'missing/nothing.gpkg' does not exist." in msg
+    assert msg.count("does not exist") == 1  # only the key that was broken
+
+
+def test_missing_track_folder_is_named(demo_config, schema, root):
+    cfg = validate_config(demo_config, schema)
+    cfg["insar"]["tracks"]["dsc_142"]["path"] = "missing/track"
+    with pytest.raises(ConfigError, match=r"'insar.tracks.dsc_142.path': folder 'missing/track'"):
+        check_paths(cfg, base=root)
+
+
+def test_valid_crs_strings_pass(demo_config, schema):
+    cfg = copy.deepcopy(demo_config)
+    cfg["study_area"]["crs"] = "EPSG:32717"
+    cfg["inventory"]["crs"] = "EPSG:4326"  # a CSV inventory may be in degrees
+    cfg["insar"]["tracks"]["asc_018"]["crs"] = "+proj=utm +zone=17 +south +datum=WGS84"
+    validate_config(cfg, schema)

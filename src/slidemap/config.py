@@ -2,9 +2,11 @@
 
 The schema (``workflow/schemas/config.schema.yaml``, JSON Schema draft 2020-12) gives every
 key a type, a description and a default. :func:`validate_config` fills the defaults, checks
-the result and raises :class:`~slidemap.errors.ConfigError` with the dotted path of each
-offending key (``insar.tracks.asc_018.colums``) and, for a misspelt key, the closest valid
-name.
+the result (and the CRS strings the schema cannot check) and raises
+:class:`~slidemap.errors.ConfigError` with the dotted path of each offending key
+(``insar.tracks.asc_018.colums``) and, for a misspelt key, the closest valid name.
+:func:`check_paths` then checks that every input file the configuration names exists. Both
+run when the workflow is parsed, before any job.
 """
 
 from __future__ import annotations
@@ -150,10 +152,72 @@ def validate_config(config: Mapping, schema: Mapping) -> dict:
     filled = fill_defaults(dict(config), schema, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"- {_describe(e, schema)}" for e in errors]
+    lines = [f"- {_describe(e, schema)}" for e in errors]
+    if not errors:
+        lines = [f"- {msg}" for msg in _value_problems(filled)]
+    if lines:
         raise ConfigError("invalid configuration:\n" + "\n".join(lines))
     return filled
+
+
+def _crs_problem(value: str, *, projected: bool) -> str | None:
+    """Return why ``value`` is not a usable CRS (None when it is).
+
+    Parameters
+    ----------
+    value
+        A CRS string (``"EPSG:32717"``, WKT, PROJ).
+    projected
+        Also require a projected CRS in metres.
+
+    Returns
+    -------
+    str or None
+        The problem, in words.
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError:
+        return f"{value!r} is not a CRS pyproj understands. Use e.g. 'EPSG:32717'"
+    if projected:
+        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+        if not crs.is_projected or unit not in ("metre", "meter"):
+            return (
+                f"{value!r} is not projected in metres. Use a projected CRS such as the UTM "
+                "zone of the study area (e.g. 'EPSG:32717')"
+            )
+    return None
+
+
+def _value_problems(config: Mapping) -> list[str]:
+    """Check the values the schema cannot: CRS strings (every key that holds one).
+
+    Parameters
+    ----------
+    config
+        A configuration that passed the schema (defaults filled).
+
+    Returns
+    -------
+    list of str
+        One sentence per problem, naming the key path.
+    """
+    keys: list[tuple[str, Any, bool]] = [
+        ("study_area.crs", config.get("study_area", {}).get("crs"), True),
+        ("inventory.crs", config.get("inventory", {}).get("crs"), False),
+    ]
+    for name, track in config.get("insar", {}).get("tracks", {}).items():
+        keys.append((f"insar.tracks.{name}.crs", track.get("crs"), False))
+    out = []
+    for key, value, projected in keys:
+        if value is not None:
+            problem = _crs_problem(value, projected=projected)
+            if problem:
+                out.append(f"config key '{key}': {problem}.")
+    return out
 
 
 def _paths_to_check(config: Mapping) -> list[tuple[str, str, bool]]:
@@ -178,6 +242,11 @@ def _paths_to_check(config: Mapping) -> list[tuple[str, str, bool]]:
                 out.append((f"layers.{key}.{sub}", layer[sub], False))
     for key, path in layers.get("extra", {}).items():
         out.append((f"layers.extra.{key}", path, False))
+    hot = config.get("hotspots", {})
+    if hot.get("reference"):
+        out.append(("hotspots.reference", hot["reference"], False))
+    for i, path in enumerate(hot.get("reference_other_moving") or []):
+        out.append((f"hotspots.reference_other_moving.{i}", path, False))
     return out
 
 

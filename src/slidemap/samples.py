@@ -478,6 +478,7 @@ def positive_cells(
     *,
     polygon_mode: str,
     taken: set[int] | None = None,
+    lost: dict[str, np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Return the valid, distinct grid cells of a set of features, with exclusion counts.
 
@@ -493,6 +494,10 @@ def positive_cells(
     taken
         Flat cell indices (row * width + col) already used; such cells are excluded and
         counted as ``duplicate_cell``. Updated in place with the cells returned.
+    lost
+        Optional dict filled in place with, for each reason (``outside_grid``, ``nodata``,
+        ``duplicate_cell``), the sorted indices into ``geoms`` of the features that lost
+        every one of their cells for that reason (so are absent from the samples).
 
     Returns
     -------
@@ -507,7 +512,9 @@ def positive_cells(
     excluded = {"outside_grid": 0, "nodata": 0, "duplicate_cell": 0}
     inside = fs.inside(rows, cols)
     excluded["outside_grid"] = int((~inside).sum())
+    stages = [np.unique(owner)]
     rows, cols, owner = rows[inside], cols[inside], owner[inside]
+    stages.append(np.unique(owner))
     flat = rows * fs.width + cols
     _, first = np.unique(flat, return_index=True)
     keep = np.zeros(flat.size, dtype=bool)
@@ -515,10 +522,15 @@ def positive_cells(
     dup = ~keep | np.isin(flat, np.fromiter(taken, dtype=np.int64, count=len(taken)))
     excluded["duplicate_cell"] = int(dup.sum())
     rows, cols, owner, flat = rows[~dup], cols[~dup], owner[~dup], flat[~dup]
+    stages.append(np.unique(owner))
     vals = fs.read_cells(rows, cols)
     valid = np.all(np.isfinite(vals), axis=1)
     excluded["nodata"] = int((~valid).sum())
     rows, cols, owner, flat, vals = rows[valid], cols[valid], owner[valid], flat[valid], vals[valid]
+    stages.append(np.unique(owner))
+    if lost is not None:
+        for k, reason in enumerate(("outside_grid", "duplicate_cell", "nodata")):
+            lost[reason] = np.setdiff1d(stages[k], stages[k + 1])
     taken.update(flat.tolist())
     cells = pd.DataFrame({"row": rows, "col": cols, "feature": owner})
     for f, name in enumerate(fs.names):
@@ -669,7 +681,9 @@ def pixel_samples(
         ``row``, ``col``, ``source`` (``inventory``, ``plc``, ``inventory_negative``,
         ``negative``), one column per factor, point geometry.
     summary : dict
-        Counts of features read, samples kept and exclusions by reason.
+        Counts of features read, samples kept and exclusions by reason (``excluded``, in
+        cells), and ``excluded_inventory_rows``: the inventory rows (``inv_row``) of the
+        landslides that give no sample because they lie outside the grid or on nodata.
     """
     if negatives not in ("random", "inventory", "both"):
         raise ConfigError(f"config key 'sampling.negatives': unknown value {negatives!r}.")
@@ -687,8 +701,14 @@ def pixel_samples(
         "excluded": {},
     }
     parts = []
-    cells, exc = positive_cells(fs, pos_geoms, polygon_mode=polygon_positives, taken=taken)
+    lost: dict[str, np.ndarray] = {}
+    cells, exc = positive_cells(
+        fs, pos_geoms, polygon_mode=polygon_positives, taken=taken, lost=lost
+    )
     summary["excluded"]["inventory"] = exc
+    if "inv_row" in inventory.columns:
+        pos_rows = inventory["inv_row"].to_numpy()[inventory["landslide"].to_numpy()]
+        summary["excluded_inventory_rows"] = _report_lost(pos_rows, lost)
     cells["source"] = "inventory"
     cells["label"] = 1
     parts.append(cells)
@@ -786,6 +806,48 @@ def pixel_samples(
     gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=fs.crs)
     _log_exclusions(summary["excluded"])
     return gdf, summary
+
+
+#: Most inventory rows listed per exclusion reason in the samples summary.
+MAX_LISTED_ROWS = 1000
+
+
+def _report_lost(inv_rows: np.ndarray, lost: Mapping[str, np.ndarray]) -> dict[str, list[int]]:
+    """Log and list the inventory landslides that yield no sample, by reason.
+
+    Parameters
+    ----------
+    inv_rows
+        ``inv_row`` of each landslide feature (CSV line, or feature index of a vector file),
+        in the order the features were given to :func:`positive_cells`.
+    lost
+        Reason -> feature indices, from :func:`positive_cells`.
+
+    Returns
+    -------
+    dict
+        ``outside_grid`` and ``nodata`` -> sorted distinct inventory rows (at most
+        :data:`MAX_LISTED_ROWS` each; the counts are in ``excluded``).
+    """
+    words = {
+        "outside_grid": "lie outside the study grid (the DEM's extent or study_area.boundary)",
+        "nodata": "lie on cells where the DEM or a factor is nodata",
+    }
+    out = {}
+    for reason, text in words.items():
+        rows = np.unique(inv_rows[lost.get(reason, np.zeros(0, np.int64))]).astype(int)
+        out[reason] = rows[:MAX_LISTED_ROWS].tolist()
+        if rows.size:
+            shown = ", ".join(map(str, rows[:20])) + (" ..." if rows.size > 20 else "")
+            log.warning(
+                "%d inventory landslide(s) %s and are excluded from the samples "
+                "(inventory line of a CSV, or feature index of a vector file: %s). "
+                "Check inventory.crs and the study area.",
+                rows.size,
+                text,
+                shown,
+            )
+    return out
 
 
 def _log_exclusions(excluded: Mapping[str, Mapping[str, int]]) -> None:
