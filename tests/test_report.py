@@ -126,3 +126,25 @@ def test_interactive_map_embeds_classes_hillshade_and_candidates(tmp_path):
     bounds = np.array(eval(m.group(1)))  # noqa: S307 - our own generated literal
     assert bounds[0, 0] <= min(lat) + 1e-6 and bounds[1, 0] >= max(lat) - 1e-6
     assert bounds[0, 1] <= min(lon) + 1e-6 and bounds[1, 1] >= max(lon) - 1e-6
+
+
+def test_interactive_map_is_byte_reproducible(tmp_path):
+    _, dem = _dem(tmp_path)
+    _, cls_path = _classes(tmp_path)
+    hillshade_raster(dem, tmp_path / "hs.tif")
+    pages = []
+    for name in ("a.html", "b.html"):
+        interactive_map(
+            tmp_path / name,
+            classes_path=cls_path,
+            hillshade_path=tmp_path / "hs.tif",
+            candidates=_candidates(),
+            model="rf",
+            basemap="OpenStreetMap",
+        )
+        pages.append((tmp_path / name).read_bytes())
+    assert pages[0] == pages[1]
+    # folium's own random ids are back in place for other users of folium
+    import folium
+
+    assert folium.Map()._id != folium.Map()._id

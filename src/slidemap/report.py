@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -394,6 +396,37 @@ def interactive_map(
     opacity
         Opacity of the class overlay (0–1).
     """
+    with _sequential_element_ids():
+        _interactive_map(
+            out_path,
+            classes_path=classes_path,
+            hillshade_path=hillshade_path,
+            candidates=candidates,
+            model=model,
+            basemap=basemap,
+            max_side=max_side,
+            opacity=opacity,
+        )
+
+
+@contextlib.contextmanager
+def _sequential_element_ids() -> Iterator[None]:
+    """Give folium/branca elements sequential ids instead of random ones (reproducible HTML)."""
+    from branca.element import Element
+
+    counter = itertools.count(1)
+    original = Element.__dict__["_generate_id"]
+    Element._generate_id = classmethod(lambda cls: f"{next(counter):032x}")
+    try:
+        yield
+    finally:
+        Element._generate_id = original
+
+
+def _interactive_map(
+    out_path, *, classes_path, hillshade_path, candidates, model, basemap, max_side, opacity
+) -> None:
+    """Build and save the folium map (see :func:`interactive_map`)."""
     import folium
 
     cls, bounds = _to_web_mercator(classes_path, max_side, Resampling.nearest)
