@@ -38,6 +38,22 @@ filled DEM is then released and the stream network adds 4 uint8 arrays (4 B). Ad
 priority queue (12 B per queued cell; it holds only the flooding front, a small fraction of
 the grid) and the output blocks. Measured on a synthetic 8192 x 8192 grid (67 M cells,
 ``d8``): about 2 GB peak for the whole job, Python and GDAL included.
+
+Validation on the demo (Ecuador) DEM, 383 x 415 cells of 10 m (``tests/test_factors_hydrology.py``,
+which lists all the numbers):
+
+* **pyflwdir** 0.5.12: the same filled DEM; the same accumulation from the same directions;
+  stream cells (>= 1000 cells) within one cell of each other's for 98 %.
+* **GRASS GIS 8.2.1 r.watershed** (reference rasters ``tests/data/grass/``, made by its
+  ``make_reference.sh``): D8 (``-s``) directions 99.6 % identical, ``|accumulation|``
+  identical in 91.8 % of the cells, within a factor of 2 in 99.3 %, Spearman 0.989; MFD
+  (``convergence=1``, weights ``tan(beta)``, vs Freeman ``p = 1.1``) within a factor of 2 in
+  99.1 %, Spearman 0.991; stream cells (>= 100 or 1000 cells) of either within one cell of
+  the other's for >= 96.6 % (ours) and >= 99.9 % (GRASS's), D8 and MFD. r.watershed does not
+  fill depressions (A* least-cost routing through them), uses integer-millimetre elevations
+  and an integer MFD exponent, and lets flow leave at any edge cell; the differences lie
+  almost all where GRASS flags flow possibly entering from outside the region (negative
+  accumulation), i.e. near the grid edge and nodata.
 """
 
 from __future__ import annotations
