@@ -3,32 +3,40 @@
 # on localhost, run it locally too, and compare every output file (hashes; logs and
 # benchmarks excepted). Exit status 0 only when both runs complete and match.
 #   bash tests/slurm/run_demo_on_slurm.sh [WORK_DIR]
+# KEEP_LOCAL=1 reuses WORK_DIR/local from an earlier call (skips the local run).
 # Needs root (it starts munged, slurmctld and slurmd; see start_local_slurm.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 work=${1:-/var/tmp/slidemap-slurm-check}
-rm -rf "$work"
+if [ "${KEEP_LOCAL:-0}" = 1 ] && [ -d "$work/local/results" ]; then
+  rm -rf "$work/slurm"
+else
+  rm -rf "$work"
+  KEEP_LOCAL=0
+fi
 mkdir -p "$work"
 
 copy_repo() {
   mkdir -p "$1"
   (cd "$repo" && tar cf - Snakefile workflow scripts config profiles resources envs src) | tar xf - -C "$1"
 }
-copy_repo "$work/local"
+[ "$KEEP_LOCAL" = 1 ] || copy_repo "$work/local"
 copy_repo "$work/slurm"
 
 bash "$here/start_local_slurm.sh"
 trap 'bash "$here/stop_local_slurm.sh"' EXIT
 
-echo "== local run: snakemake --cores 2"
-start=$(date +%s)
-(cd "$work/local" && python -m snakemake --cores 2 > "$work/local.log" 2>&1)
-echo "local run: $(( $(date +%s) - start )) s"
+if [ "$KEEP_LOCAL" != 1 ]; then
+  echo "== local run: snakemake --cores 2"
+  start=$(date +%s)
+  (cd "$work/local" && python -m snakemake --cores 2 > "$work/local.log" 2>&1)
+  echo "local run: $(( $(date +%s) - start )) s"
+fi
 
 echo "== SLURM run: snakemake --profile profiles/slurm"
 start=$(date +%s)
-(cd "$work/slurm" && python -m snakemake --profile profiles/slurm --jobs 4 > "$work/slurm.log" 2>&1)
+(cd "$work/slurm" && python -m snakemake --profile profiles/slurm --jobs 4 --max-threads "$(nproc)" > "$work/slurm.log" 2>&1)
 echo "SLURM run: $(( $(date +%s) - start )) s"
 n_jobs=$(grep -c "Job .* has been submitted with SLURM jobid" "$work/slurm.log" || true)
 echo "jobs submitted to SLURM: $n_jobs"
