@@ -107,6 +107,32 @@ def _less(ka, ia, kb, ib):  # pragma: no cover - numba
 
 
 @numba.njit(nogil=True, cache=True)
+def _heap_push(hk, hi, hsize, key, idx):
+    """Push (elevation ``key`` in m, cell ``idx``) onto the binary min-heap ``hk``/``hi``.
+
+    The heap arrays double when full. Returns the (possibly new) arrays and the new size.
+    """
+    if hsize == hk.shape[0]:
+        hk2 = np.empty(2 * hsize, dtype=np.float32)
+        hi2 = np.empty(2 * hsize, dtype=np.int64)
+        hk2[:hsize] = hk
+        hi2[:hsize] = hi
+        hk, hi = hk2, hi2
+    pos = hsize
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _less(key, idx, hk[parent], hi[parent]):
+            hk[pos] = hk[parent]
+            hi[pos] = hi[parent]
+            pos = parent
+        else:
+            break
+    hk[pos] = key
+    hi[pos] = idx
+    return hk, hi, hsize + 1
+
+
+@numba.njit(nogil=True, cache=True)
 def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
     """Priority-Flood + pit queue: fill ``z`` in place, set flood parents, record the order."""
     rows, cols = z.shape
@@ -138,26 +164,7 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
                 continue
             closed[idx] = 1
             dirs[idx] = 0
-            # heap push
-            if hsize == hk.shape[0]:
-                hk2 = np.empty(2 * hsize, dtype=np.float32)
-                hi2 = np.empty(2 * hsize, dtype=np.int64)
-                hk2[:hsize] = hk
-                hi2[:hsize] = hi
-                hk, hi = hk2, hi2
-            pos = hsize
-            hsize += 1
-            key = zf[idx]
-            while pos > 0:
-                parent = (pos - 1) // 2
-                if _less(key, idx, hk[parent], hi[parent]):
-                    hk[pos] = hk[parent]
-                    hi[pos] = hi[parent]
-                    pos = parent
-                else:
-                    break
-            hk[pos] = key
-            hi[pos] = idx
+            hk, hi, hsize = _heap_push(hk, hi, hsize, zf[idx], idx)
     k = 0
     while hsize > 0 or pcount > 0:
         if pcount > 0:
@@ -215,25 +222,7 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
                 pq[tail] = nb
                 pcount += 1
             else:
-                if hsize == hk.shape[0]:
-                    hk2 = np.empty(2 * hsize, dtype=np.float32)
-                    hi2 = np.empty(2 * hsize, dtype=np.int64)
-                    hk2[:hsize] = hk
-                    hi2[:hsize] = hi
-                    hk, hi = hk2, hi2
-                pos = hsize
-                hsize += 1
-                key = zf[nb]
-                while pos > 0:
-                    parent = (pos - 1) // 2
-                    if _less(key, nb, hk[parent], hi[parent]):
-                        hk[pos] = hk[parent]
-                        hi[pos] = hi[parent]
-                        pos = parent
-                    else:
-                        break
-                hk[pos] = key
-                hi[pos] = nb
+                hk, hi, hsize = _heap_push(hk, hi, hsize, zf[nb], nb)
     return k
 
 
