@@ -1,20 +1,27 @@
 # Samples: pixel samples (susceptibility) and PLC samples (potential-landslide classification)
 # with train/test split and spatial/random folds, factor selection, ChiMerge bins and k x k
 # patches. Without an inventory nothing here is requested (there is nothing to learn from);
-# without InSAR tracks the PLC unit drops out of the DAG.
+# without InSAR tracks or with models.plc.enabled false the PLC unit drops out of the DAG.
 from slidemap.errors import ConfigError
 from slidemap.factors import planned_factors
 
 SAMPLE_FACTORS = planned_factors(config)
 SAMPLING = config["sampling"]
 HAS_INVENTORY = bool(config["inventory"]["path"])
-SAMPLE_UNITS = (["pixels"] + (["plc"] if TRACKS else [])) if HAS_INVENTORY else []
+# the PLC unit exists only for the PLC classifier (InSAR tracks and models.plc.enabled)
+PLC_UNIT = bool(TRACKS) and config["models"]["plc"]["enabled"]
+SAMPLE_UNITS = (["pixels"] + (["plc"] if PLC_UNIT else [])) if HAS_INVENTORY else []
 SAMPLE_UNIT_PATTERN = "|".join(SAMPLE_UNITS) or "(?!x)x"
 
 if SAMPLING["add_plc_predictions"] and not TRACKS:
     raise ConfigError(
         "config key 'sampling.add_plc_predictions': true needs InSAR tracks "
         "(insar.tracks is empty). Set it to false or configure tracks."
+    )
+if SAMPLING["add_plc_predictions"] and not config["models"]["plc"]["enabled"]:
+    raise ConfigError(
+        "config key 'sampling.add_plc_predictions': true needs the PLC classifier "
+        "(models.plc.enabled is false). Set one of them the other way."
     )
 
 
