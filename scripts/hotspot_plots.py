@@ -1,11 +1,15 @@
 """Snakemake script of rule hotspot_plots: velocity map and hot/cold density map of one track."""
 
 import geopandas as gpd
-import rasterio
+import numpy as np
+from rasterio.enums import Resampling
 
 from slidemap.hotspots.plots import plot_density_map, plot_velocity_map
-from slidemap.io import read_json
+from slidemap.io import read_decimated, read_json
 from slidemap.logs import run_logged
+
+MAX_SIDE = 2048  # cells of the largest figure raster edge
+AVERAGE = Resampling.average
 
 
 def main(smk) -> None:
@@ -14,12 +18,14 @@ def main(smk) -> None:
         smk.input.points, columns=["x_m", "y_m", "velocity_mm_yr", "moving", "geometry"]
     )
     polygons = gpd.read_file(smk.input.polygons, layer="polygons")
-    with rasterio.open(smk.input.grid) as src:
-        dem = src.read(1, masked=True).astype("float64").filled(float("nan"))
-        dem_transform = src.transform
-    with rasterio.open(smk.input.density) as src:
-        density = src.read().astype("float64")
-        transform = src.transform
+    # figures need no more than MAX_SIDE cells a side: memory stays bounded on large areas
+    dem, _, dem_transform, _ = read_decimated(smk.input.grid, MAX_SIDE, resampling=AVERAGE)
+    dem = dem.astype("float64")
+    bands = [
+        read_decimated(smk.input.density, MAX_SIDE, band=b, resampling=AVERAGE) for b in (1, 2)
+    ]
+    density = np.stack([b[0] for b in bands]).astype("float64")
+    transform = bands[0][2]
     summary = read_json(smk.input.summary)
     plot_velocity_map(
         points,

@@ -214,6 +214,19 @@ def test_dem_change_reruns_the_factors(run_copy):
     assert {"study_grid", "terrain_factors", "hydrology", "factor_catalog"} <= rules
 
 
+def test_library_edit_reruns_the_rules_that_import_it(run_copy):
+    density = run_copy / "src" / "slidemap" / "hotspots" / "density.py"
+    density.write_text(density.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    rules = {rule for rule, _ in dry_run(run_copy)}
+    # track_hotspots imports it directly, candidates too; ingest and the factors do not
+    assert {"track_hotspots", "candidates"} <= rules
+    assert not rules & (DEM_ONLY_RULES | {"ingest_track"}), rules
+    io = run_copy / "src" / "slidemap" / "io.py"
+    io.write_text(io.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    # io.py is imported (directly or through other modules) by the factor rules too
+    assert {"study_grid", "terrain_factors", "hydrology"} <= {r for r, _ in dry_run(run_copy)}
+
+
 def test_sigkill_during_training_leaves_nothing_half_written(run_copy, demo):
     model_dir = run_copy / RESULTS / "models" / "cnn2d"
     target = f"{RESULTS}/models/cnn2d/metrics.json"

@@ -29,6 +29,7 @@ __all__ = [
     "write_cog_chunked",
     "write_cogs_chunked",
     "write_gpkg",
+    "read_decimated",
     "FIXED_GPKG_DATE",
     "CogLayer",
     "COG_OPTIONS",
@@ -454,3 +455,51 @@ def write_gpkg(frame: Any, path: str | os.PathLike, layer: str) -> None:
             driver="GPKG",
             geometry_type="MultiPolygon" if len(frame) == 0 else None,
         )
+
+
+def read_decimated(
+    path: str | os.PathLike,
+    max_side: int,
+    *,
+    band: int = 1,
+    resampling: Any = None,
+) -> tuple[np.ndarray, tuple[float, float, float, float], Any, Any]:
+    """Read a raster band reduced so that its longer side has at most ``max_side`` cells.
+
+    Parameters
+    ----------
+    path
+        A raster.
+    max_side
+        Largest output edge in cells (memory ~ max_side² × 4 bytes, whatever the raster).
+    band
+        Band to read.
+    resampling
+        ``rasterio.enums.Resampling`` when reducing (nearest for classes, average for
+        continuous maps); None = nearest.
+
+    Returns
+    -------
+    array : numpy.ndarray
+        float32 values, NaN on nodata.
+    extent : tuple
+        (left, right, bottom, top) in the raster's CRS (for ``imshow``).
+    transform
+        Affine transform of the reduced array.
+    crs
+        The raster's CRS.
+    """
+    import rasterio
+    from rasterio.enums import Resampling
+
+    resampling = Resampling.nearest if resampling is None else resampling
+    with rasterio.open(path) as src:
+        scale = max(1.0, max(src.height, src.width) / max_side)
+        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
+        data = src.read(band, out_shape=shape, resampling=resampling, masked=True)
+        arr = data.astype(np.float32).filled(np.nan)
+        if np.issubdtype(src.dtypes[band - 1], np.floating):
+            arr[~np.isfinite(arr)] = np.nan
+        b = src.bounds
+        transform = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
+        return arr, (b.left, b.right, b.bottom, b.top), transform, src.crs

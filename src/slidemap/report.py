@@ -23,7 +23,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from slidemap.io import atomic_path
+from slidemap.io import atomic_path, read_decimated
 from slidemap.maps.blocks import grid_spec, iter_windows, read_band, write_cog_blocks
 from slidemap.maps.classes import CLASS_COLORS, CLASS_LABELS
 
@@ -134,49 +134,6 @@ def hillshade_raster(
         band_names=["hillshade"],
         tags={"azimuth_deg": str(azimuth_deg), "altitude_deg": str(altitude_deg)},
     )
-
-
-def read_decimated(
-    path: str | os.PathLike,
-    max_side: int,
-    *,
-    band: int = 1,
-    resampling: Resampling = Resampling.nearest,
-) -> tuple[np.ndarray, tuple[float, float, float, float], Any, Any]:
-    """Read a raster band reduced so that its longer side has at most ``max_side`` cells.
-
-    Parameters
-    ----------
-    path
-        A raster.
-    max_side
-        Largest output edge in cells (memory ~ max_side² × 4 bytes, whatever the raster).
-    band
-        Band to read.
-    resampling
-        Resampling when reducing (nearest for classes, average for continuous maps).
-
-    Returns
-    -------
-    array : numpy.ndarray
-        float32 values, NaN on nodata.
-    extent : tuple
-        (left, right, bottom, top) in the raster's CRS (for ``imshow``).
-    transform
-        Affine transform of the reduced array.
-    crs
-        The raster's CRS.
-    """
-    with rasterio.open(path) as src:
-        scale = max(1.0, max(src.height, src.width) / max_side)
-        shape = (max(1, round(src.height / scale)), max(1, round(src.width / scale)))
-        data = src.read(band, out_shape=shape, resampling=resampling, masked=True)
-        arr = data.astype(np.float32).filled(np.nan)
-        if np.issubdtype(src.dtypes[band - 1], np.floating):
-            arr[~np.isfinite(arr)] = np.nan
-        b = src.bounds
-        transform = src.transform * src.transform.scale(src.width / shape[1], src.height / shape[0])
-        return arr, (b.left, b.right, b.bottom, b.top), transform, src.crs
 
 
 def _candidate_outlines(ax, candidates, crs) -> list:

@@ -1,6 +1,7 @@
 # Config validation first, then wildcard constraints and helpers that name what they return.
 import hashlib
 import os
+import re
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -68,26 +69,50 @@ os.environ.update(
 )
 
 
+SLIDEMAP_SRC = Path(workflow.basedir) / "src" / "slidemap"
+SLIDEMAP_IMPORT = re.compile(r"^\s*(?:from|import)\s+slidemap\.([\w.]+)", re.MULTILINE)
+
+
+def _module_files(name):
+    """Files of a slidemap module given as "a/b", "a.b" or "a/b.py" (package: all files)."""
+    path = SLIDEMAP_SRC / name.replace(".py", "").replace(".", "/")
+    if path.is_dir():
+        return sorted(path.rglob("*.py"))
+    parents = [p / "__init__.py" for p in path.parents if SLIDEMAP_SRC in p.parents]
+    return [f for f in [path.with_suffix(".py"), *parents] if f.exists()]
+
+
 def library_version(*modules):
     """A hash of the slidemap library modules that a job runs, for its params.
 
     The `code` rerun trigger only sees a rule's script file, not the library it imports;
     with this in a rule's params, editing e.g. `src/slidemap/hotspots/` reruns exactly the
     rules that use it (`--rerun-triggers params`, on by default). `modules` are paths
-    relative to src/slidemap (files or packages).
+    relative to src/slidemap (files or packages); the slidemap modules they import are
+    followed transitively.
     """
-    root = Path(workflow.basedir) / "src" / "slidemap"
+    todo = [f for m in modules for f in _module_files(m)]
+    seen = set()
+    while todo:
+        f = todo.pop()
+        if f in seen:
+            continue
+        seen.add(f)
+        for name in SLIDEMAP_IMPORT.findall(f.read_text(encoding="utf-8")):
+            todo.extend(_module_files(name))
     digest = hashlib.sha256()
-    for module in modules:
-        path = root / module
-        files = (
-            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-        )
-        for f in files:
-            if f.exists():
-                digest.update(f.relative_to(root).as_posix().encode())
-                digest.update(f.read_bytes())
+    for f in sorted(seen):
+        digest.update(f.relative_to(SLIDEMAP_SRC).as_posix().encode())
+        digest.update(f.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def script_library(script):
+    """library_version() of the slidemap modules that scripts/<script>.py imports."""
+    text = (Path(workflow.basedir) / "scripts" / f"{script}.py").read_text(
+        encoding="utf-8"
+    )
+    return library_version(*SLIDEMAP_IMPORT.findall(text))
 
 
 # Each rules file appends the final outputs of its stage here (see get_final_output).

@@ -31,6 +31,7 @@ rule study_grid:
     resources:
         mem_mb=chunked_mem_mb,
     params:
+        library=script_library("study_grid"),
         crs=config["study_area"]["crs"],
         resolution_m=config["study_area"]["resolution_m"],
         boundary=config["study_area"]["boundary"],
@@ -56,6 +57,7 @@ rule terrain_factors:
     resources:
         mem_mb=chunked_mem_mb,
     params:
+        library=script_library("terrain_factors"),
         tpi=FACTOR_CFG["tpi"],
         chunk_size=FACTOR_CFG["chunk_size"],
         compress=FACTOR_CFG["compress"],
@@ -84,6 +86,7 @@ rule hydrology:
             chunked_mem_mb(wildcards, threads) + 34 * grid_cells(input) / 2**20
         ),
     params:
+        library=script_library("hydrology"),
         hydrology=FACTOR_CFG["hydrology"],
         chunk_size=FACTOR_CFG["chunk_size"],
         compress=FACTOR_CFG["compress"],
@@ -111,6 +114,7 @@ rule distance_factor:
             chunked_mem_mb(wildcards, threads) + 20 * grid_cells(input) / 2**20
         ),
     params:
+        library=script_library("distance_factor"),
         key=get_distance_key,
         source=get_distance_source,
         chunk_size=FACTOR_CFG["chunk_size"],
@@ -136,6 +140,7 @@ rule categorical_factor:
     resources:
         mem_mb=chunked_mem_mb,
     params:
+        library=script_library("categorical_factor"),
         layer=get_categorical_layer,
         chunk_size=FACTOR_CFG["chunk_size"],
         compress=FACTOR_CFG["compress"],
@@ -161,6 +166,7 @@ rule extra_factor:
     resources:
         mem_mb=chunked_mem_mb,
     params:
+        library=script_library("extra_factor"),
         chunk_size=FACTOR_CFG["chunk_size"],
         compress=FACTOR_CFG["compress"],
     script:
@@ -183,6 +189,8 @@ rule factor_catalog:
     threads: 1
     resources:
         mem_mb=1000,
+    params:
+        library=script_library("factor_catalog"),
     script:
         "../../scripts/factor_catalog.py"
 
@@ -212,5 +220,7 @@ rule factor_plots:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        library=script_library("factor_plots"),
     script:
         "../../scripts/factor_plots.py"

@@ -68,6 +68,7 @@ rule track_hotspots:
         mem_mb=lambda wc, input: int(1500 + 12 * input_size_mb(input)),
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 20),
     params:
+        library=script_library("track_hotspots"),
         hotspots={key: HOTSPOTS[key] for key in TRACK_HOTSPOT_KEYS},
     script:
         "../../scripts/track_hotspots.py"
@@ -92,6 +93,7 @@ rule candidates:
     resources:
         mem_mb=lambda wc, input: int(1500 + 6 * input_size_mb(input)),
     params:
+        library=script_library("candidates"),
         tracks=TRACKS,
         hotspots={key: HOTSPOTS[key] for key in CANDIDATE_KEYS},
     script:
@@ -115,6 +117,7 @@ rule hotspot_accuracy:
     resources:
         mem_mb=1000,
     params:
+        library=script_library("hotspot_accuracy"),
         hotspots={key: HOTSPOTS[key] for key in ACCURACY_KEYS},
     script:
         "../../scripts/hotspot_accuracy.py"
@@ -150,8 +153,9 @@ rule hotspot_plots:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1000 + 4 * input_size_mb(input)),
+        mem_mb=lambda wc, input: int(1500 + 4 * input_size_mb([input.points])),
     params:
+        library=script_library("hotspot_plots"),
         track=lambda wc: wc.track,
     script:
         "../../scripts/hotspot_plots.py"

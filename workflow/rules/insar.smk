@@ -33,6 +33,7 @@ rule ingest_track:
         mem_mb=lambda wc, input: int(1000 + 5 * input_size_mb(input)),
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
     params:
+        library=script_library("ingest_track"),
         track=get_track_config,
         crs=config["study_area"]["crs"],
         boundary=config["study_area"]["boundary"],

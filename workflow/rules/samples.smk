@@ -80,6 +80,7 @@ rule pixel_samples:
     resources:
         mem_mb=lambda wc, input: int(1500 + 2 * input_size_mb(input)),
     params:
+        library=script_library("pixel_samples"),
         factor_names=SAMPLE_FACTORS,
         inventory=INVENTORY_PARAMS,
         sampling=SAMPLING,
@@ -107,6 +108,7 @@ rule plc_samples:
     resources:
         mem_mb=lambda wc, input: int(1500 + 2 * input_size_mb(input)),
     params:
+        library=script_library("plc_samples"),
         factor_names=SAMPLE_FACTORS,
         inventory=INVENTORY_PARAMS,
         sampling=SAMPLING,
@@ -148,6 +150,7 @@ rule select_factors:
     resources:
         mem_mb=lambda wc, input: int(1500 + 20 * input_size_mb(input)),
     params:
+        library=script_library("select_factors"),
         selection=config["selection"],
         discretize=config["discretize"],
     script:
@@ -172,6 +175,7 @@ rule chimerge:
     resources:
         mem_mb=lambda wc, input: int(1000 + 10 * input_size_mb(input)),
     params:
+        library=script_library("chimerge"),
         discretize=config["discretize"],
     script:
         "../../scripts/chimerge.py"
@@ -201,6 +205,7 @@ rule tiles:
             + 100 * input_size_mb([input.samples]) * config["tiles"]["size"] ** 2 / 81
         ),
     params:
+        library=script_library("tiles"),
         factor_names=SAMPLE_FACTORS,
         size=config["tiles"]["size"],
     script:
