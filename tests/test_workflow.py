@@ -110,7 +110,9 @@ def make_workdir(dest: Path, root: Path) -> Path:
     for name in COPY:
         src = root / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+            # resources/large: the optional large-area inputs (benchmarks/large_area.py)
+            skip = shutil.ignore_patterns("__pycache__", "large")
+            shutil.copytree(src, dest / name, ignore=skip)
         else:
             shutil.copy2(src, dest / name)
     cfg_path = dest / "config" / "config.yaml"
