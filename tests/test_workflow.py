@@ -39,6 +39,7 @@ RESULTS = "results/demo"
 FAST = {
     "models": {m: {"max_epochs": 20} for m in ("cnn1d", "cnn2d", "rnn")},
     "explain": {"n_samples": 60, "n_background": 30},
+    "mapping": {"tile_size": 512},  # one tile per model (tests/test_maps_workflow.py scatters)
 }
 # Rules that depend on the DEM and layers only; a new InSAR batch must never rerun them.
 DEM_ONLY_RULES = {
