@@ -320,6 +320,21 @@ def _legend_html(title: str, labels: Sequence[str], colors: Sequence[Sequence[in
     )
 
 
+@contextlib.contextmanager
+def _sequential_element_ids() -> Iterator[None]:
+    """Give folium/branca elements sequential ids instead of random ones (reproducible HTML)."""
+    from branca.element import Element
+
+    counter = itertools.count(1)
+    original = Element.__dict__["_generate_id"]
+    Element._generate_id = classmethod(lambda cls: f"{next(counter):032x}")
+    try:
+        yield
+    finally:
+        Element._generate_id = original
+
+
+@_sequential_element_ids()
 def interactive_map(
     out_path: str | os.PathLike,
     *,
@@ -353,37 +368,6 @@ def interactive_map(
     opacity
         Opacity of the class overlay (0–1).
     """
-    with _sequential_element_ids():
-        _interactive_map(
-            out_path,
-            classes_path=classes_path,
-            hillshade_path=hillshade_path,
-            candidates=candidates,
-            model=model,
-            basemap=basemap,
-            max_side=max_side,
-            opacity=opacity,
-        )
-
-
-@contextlib.contextmanager
-def _sequential_element_ids() -> Iterator[None]:
-    """Give folium/branca elements sequential ids instead of random ones (reproducible HTML)."""
-    from branca.element import Element
-
-    counter = itertools.count(1)
-    original = Element.__dict__["_generate_id"]
-    Element._generate_id = classmethod(lambda cls: f"{next(counter):032x}")
-    try:
-        yield
-    finally:
-        Element._generate_id = original
-
-
-def _interactive_map(
-    out_path, *, classes_path, hillshade_path, candidates, model, basemap, max_side, opacity
-) -> None:
-    """Build and save the folium map (see :func:`interactive_map`)."""
     import folium
 
     cls, bounds = _to_web_mercator(classes_path, max_side, Resampling.nearest)
