@@ -1,0 +1,444 @@
+"""Fast path of the InSAR CSV reader: plain numeric exports, parsed by compiled code.
+
+An EGMS export of 10^6 points x 70 dates is ~450 MiB of short decimal numbers. pandas' and
+Arrow's general CSV readers tokenise every field into strings first and parse 80-150 MiB/s
+per core here; :func:`read_plain_csv` parses the fields it needs straight from the bytes
+(memory-mapped) into the output arrays, several byte ranges at once (numba, ``nogil``), at
+several hundred MiB/s per core.
+
+It accepts only what it can read exactly like the pandas parser does, and returns ``None``
+for anything else, so that the general reader (which names the line and the fix for every
+kind of bad input) reads the file instead:
+
+- ASCII text (any byte >= 0x80 -> ``None``), a ``.`` decimal mark, no quote character;
+- every line with exactly the header's number of fields, no blank line;
+- numbers ``[+-]digits[.digits][(e|E)[+-]digits]`` with at most 15 significant digits and a
+  decimal exponent within ±22, or an empty cell (missing, NaN). Such a number is converted
+  with one IEEE operation on two exactly representable values (Clinger's fast path), so the
+  float64 result is the correctly rounded value of the decimal, as pandas' and Arrow's
+  parsers give; float32 columns get that float64 rounded to float32 (pandas' path: parse to
+  float64, then cast). Anything else (``NA``, ``nan``, ``inf``, ``1,5``, 17 digits) -> ``None``.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["PlainCsv", "all_within", "read_plain_csv", "sort_strings", "take_columns"]
+
+#: Field kinds of a line.
+SKIP, TEXT, F64, F32 = 0, 1, 2, 3
+#: Exact powers of ten (10^0 .. 10^22 are exactly representable in float64).
+_P10 = np.array([10.0**k for k in range(23)])
+#: Byte values.
+_LF, _CR, _QUOTE, _DOT, _MINUS, _PLUS = 10, 13, 34, 46, 45, 43
+
+
+@dataclass
+class PlainCsv:
+    """The columns :func:`read_plain_csv` was asked for.
+
+    Attributes
+    ----------
+    rows
+        Data lines (after the header).
+    text
+        Per text column: its values (arrow ``large_string``; an empty cell is null).
+    f64
+        Per float64 column: its values (an empty cell is NaN).
+    f32
+        float32 array (columns, rows) of the float32 columns, in the order asked for.
+    """
+
+    rows: int
+    text: dict[str, pa.Array]
+    f64: dict[str, np.ndarray]
+    f32: np.ndarray
+
+
+@numba.njit(nogil=True, cache=True)
+def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
+    """Parse the number at ``buf[i]``; return (value, index after it, ok)."""
+    if i >= end or buf[i] == sep or buf[i] == _LF or buf[i] == _CR:
+        return np.nan, i, True  # empty cell
+    neg = False
+    if buf[i] == _MINUS:
+        neg = True
+        i += 1
+    elif buf[i] == _PLUS:
+        i += 1
+    mant = 0
+    sig = 0
+    exp = 0
+    digits = 0
+    while i < end and 48 <= buf[i] <= 57:
+        d = buf[i] - 48
+        digits += 1
+        if mant or d:
+            sig += 1
+            mant = mant * 10 + d
+        i += 1
+    if i < end and buf[i] == _DOT:
+        i += 1
+        while i < end and 48 <= buf[i] <= 57:
+            d = buf[i] - 48
+            digits += 1
+            if mant or d:
+                sig += 1
+                mant = mant * 10 + d
+            exp -= 1
+            i += 1
+    if digits == 0 or sig > 15:
+        return np.nan, i, False
+    if i < end and (buf[i] == 101 or buf[i] == 69):  # e, E
+        i += 1
+        eneg = False
+        if i < end and (buf[i] == _MINUS or buf[i] == _PLUS):
+            eneg = buf[i] == _MINUS
+            i += 1
+        edigits = 0
+        ev = 0
+        while i < end and 48 <= buf[i] <= 57:
+            if ev < 10_000:
+                ev = ev * 10 + (buf[i] - 48)
+            edigits += 1
+            i += 1
+        if edigits == 0:
+            return np.nan, i, False
+        exp += -ev if eneg else ev
+    if i < end and buf[i] != sep and buf[i] != _LF and buf[i] != _CR:
+        return np.nan, i, False
+    if mant == 0:
+        value = 0.0
+    elif 0 <= exp <= 22:
+        value = float(mant) * p10[exp]
+    elif -22 <= exp < 0:
+        value = float(mant) / p10[-exp]
+    else:
+        return np.nan, i, False
+    return (-value if neg else value), i, True
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_lines(buf, start, end):  # pragma: no cover - compiled
+    """Return the number of lines in ``buf[start:end]`` (a last line may lack its newline)."""
+    n = 0
+    for i in range(start, end):
+        if buf[i] == _LF:
+            n += 1
+    if end > start and buf[end - 1] != _LF:
+        n += 1
+    return n
+
+
+@numba.njit(nogil=True, cache=True)
+def _parse(
+    buf, start, end, sep, kinds, slots, f64, f32, text_start, text_len, row0, p10
+):  # pragma: no cover - compiled
+    """Parse the lines of ``buf[start:end]`` into the output arrays from row ``row0`` on.
+
+    Returns the byte position of the first thing the fast path does not take, or -1.
+    """
+    nf = len(kinds)
+    i = start
+    row = row0
+    while i < end:
+        if buf[i] == _LF or buf[i] == _CR:
+            return i  # blank line
+        for k in range(nf):
+            kind = kinds[k]
+            if kind == SKIP or kind == TEXT:
+                s = i
+                while i < end and buf[i] != sep and buf[i] != _LF:
+                    c = buf[i]
+                    if c == _QUOTE or c >= 128:
+                        return i
+                    if c == _CR and (kind == TEXT or i + 1 >= end or buf[i + 1] != _LF):
+                        return i  # a CR that pandas would read as a line end
+                    i += 1
+                if kind == TEXT:
+                    text_start[slots[k], row] = s
+                    text_len[slots[k], row] = i - s
+            else:
+                value, i, ok = _number(buf, i, end, sep, p10)
+                if not ok:
+                    return i
+                if kind == F64:
+                    f64[slots[k], row] = value
+                else:
+                    f32[row, slots[k]] = value
+            if k < nf - 1:
+                if i < end and buf[i] == sep:
+                    i += 1
+                else:
+                    return i  # too few fields
+            else:
+                if i < end and buf[i] == _CR:
+                    i += 1
+                if i < end:
+                    if buf[i] != _LF:
+                        return i  # too many fields, or a stray CR
+                    i += 1
+        row += 1
+    return -1
+
+
+@numba.njit(nogil=True, cache=True)
+def _gather_text(buf, starts, lengths, offsets, out):  # pragma: no cover - compiled
+    """Copy the text cells ``buf[starts[r]:starts[r]+lengths[r]]`` to ``out`` at ``offsets``."""
+    for r in range(len(starts)):
+        o = offsets[r]
+        s = starts[r]
+        for j in range(lengths[r]):
+            out[o + j] = buf[s + j]
+
+
+def _ranges(buf: np.ndarray, start: int, parts: int) -> list[tuple[int, int]]:
+    """Split ``buf[start:]`` into ``parts`` byte ranges that begin at line starts."""
+    size = len(buf)
+    cuts = [start]
+    for k in range(1, parts):
+        guess = max(start + (size - start) * k // parts, cuts[-1])
+        nl = np.flatnonzero(buf[guess : guess + (1 << 20)] == _LF)
+        if not len(nl):
+            break
+        pos = guess + int(nl[0]) + 1
+        if cuts[-1] < pos < size:
+            cuts.append(pos)
+    cuts.append(size)
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def read_plain_csv(
+    path: str | Path,
+    *,
+    n_fields: int,
+    sep: str,
+    text: dict[str, int],
+    f64: dict[str, int],
+    f32: list[int],
+    threads: int = 1,
+) -> PlainCsv | None:
+    """Read chosen columns of a plain numeric CSV file, or return None if it is not plain.
+
+    Parameters
+    ----------
+    path
+        The CSV file; its first line is the header (skipped: the caller has read it).
+    n_fields
+        Number of fields of every line (the header's).
+    sep
+        Field separator (one ASCII character).
+    text
+        Name -> 0-based field position of each text column to return.
+    f64
+        Name -> field position of each float64 column.
+    f32
+        Field positions of the float32 columns (e.g. displacements in mm), in output order.
+    threads
+        Byte ranges parsed at the same time (one thread each).
+
+    Returns
+    -------
+    PlainCsv or None
+        None when the file holds anything the fast path does not take (see the module
+        docstring) or no data line; the general reader then reads it.
+    """
+    path = Path(path)
+    if len(sep) != 1 or ord(sep) >= 128 or path.stat().st_size == 0:
+        return None
+    buf = np.memmap(path, dtype=np.uint8, mode="r")
+    head_end = np.flatnonzero(buf[: 1 << 20] == _LF)
+    if not len(head_end):
+        return None
+    body = int(head_end[0]) + 1
+    kinds = np.zeros(n_fields, dtype=np.int8)
+    slots = np.zeros(n_fields, dtype=np.int64)
+    for kind, cols in ((TEXT, list(text.values())), (F64, list(f64.values())), (F32, f32)):
+        for slot, pos in enumerate(cols):
+            if not 0 <= pos < n_fields or kinds[pos] != SKIP:
+                raise ValueError(f"field {pos} asked for twice or out of range")
+            kinds[pos], slots[pos] = kind, slot
+    ranges = _ranges(buf, body, max(1, threads))
+    with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+        counts = list(pool.map(lambda r: _count_lines(buf, *r), ranges))
+    rows = sum(counts)
+    if rows == 0:
+        return None
+    row0 = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    out64 = np.empty((len(f64), rows), dtype=np.float64)
+    # (columns, rows), written through a transposed view: row by row, one value per column
+    out32 = np.empty((len(f32), rows), dtype=np.float32).T
+    t_start = np.empty((len(text), rows), dtype=np.int64)
+    t_len = np.empty((len(text), rows), dtype=np.int64)
+    sep_b = ord(sep)
+
+    def work(k: int) -> int:
+        a, b = ranges[k]
+        return _parse(buf, a, b, sep_b, kinds, slots, out64, out32, t_start, t_len, row0[k], _P10)
+
+    if len(ranges) > 1:
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            stops = list(pool.map(work, range(len(ranges))))
+    else:
+        stops = [work(0)]
+    if any(s >= 0 for s in stops):
+        return None
+    texts = {}
+    for slot, name in enumerate(text):
+        lengths = t_len[slot]
+        offsets = np.zeros(rows + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        _gather_text(buf, t_start[slot], lengths, offsets, data)
+        valid = lengths > 0
+        mask = None if valid.all() else pa.array(valid).buffers()[1]
+        texts[name] = pa.LargeStringArray.from_buffers(
+            rows, pa.py_buffer(offsets), pa.py_buffer(data), mask, int((~valid).sum())
+        )
+    return PlainCsv(
+        rows=rows,
+        text=texts,
+        f64={name: out64[slot] for slot, name in enumerate(f64)},
+        f32=out32.T,
+    )
+
+
+# --------------------------------------------------------------------------- block kernels
+
+
+@numba.njit(nogil=True, cache=True)
+def _within_rows(block, bound, r0, r1):  # pragma: no cover - compiled
+    """Return whether ``|block[r0:r1]| <= bound`` everywhere (False at a NaN)."""
+    for r in range(r0, r1):
+        for c in range(block.shape[1]):
+            if not abs(block[r, c]) <= bound:
+                return False
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _take_rows(block, index, out, r0, r1, scale):  # pragma: no cover - compiled
+    """``out[r] = block[r, index] * scale`` for the rows ``r0:r1`` of a 2-D block."""
+    for r in range(r0, r1):
+        src = block[r]
+        dst = out[r]
+        for j in range(len(index)):
+            dst[j] = src[index[j]] * scale
+
+
+def _row_slices(n_rows: int, threads: int) -> list[tuple[int, int]]:
+    """Split ``range(n_rows)`` into at most ``threads`` contiguous, non-empty slices."""
+    cuts = np.linspace(0, n_rows, max(1, min(threads, n_rows)) + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
+
+
+def all_within(block: np.ndarray, bound: float, threads: int = 1) -> bool:
+    """Return whether every value of a 2-D block lies within ±``bound`` (no NaN, no inf).
+
+    Parameters
+    ----------
+    block
+        2-D float array (e.g. displacements in mm, one row per date).
+    bound
+        Largest allowed absolute value (same unit as ``block``).
+    threads
+        Row slices checked at the same time.
+    """
+    if block.size == 0:
+        return True
+    slices = _row_slices(block.shape[0], threads)
+    with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+        return all(pool.map(lambda s: _within_rows(block, float(bound), *s), slices))
+
+
+def take_columns(
+    block: np.ndarray, index: np.ndarray, *, scale: float = 1.0, threads: int = 1
+) -> np.ndarray:
+    """Return ``block[:, index] * scale`` as a new C-contiguous array, gathered in threads.
+
+    Parameters
+    ----------
+    block
+        2-D array (e.g. float32 displacements in mm, one row per date, one column per point).
+    index
+        Column indices to gather, in output order.
+    scale
+        Factor applied on the way (e.g. -1 to flip a sign convention; 1 keeps the values).
+    threads
+        Row slices gathered at the same time.
+    """
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    out = np.empty((block.shape[0], len(index)), dtype=block.dtype)
+    if out.size:
+        slices = _row_slices(block.shape[0], threads)
+        factor = block.dtype.type(scale)
+        with ThreadPoolExecutor(max_workers=len(slices)) as pool:
+            list(pool.map(lambda s: _take_rows(block, index, out, *s, factor), slices))
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _pack_keys(offsets, data, k1, k2):  # pragma: no cover - compiled
+    """Pack each string's first 16 bytes big-endian into two uint64 sort keys (zero padded).
+
+    Returns False when a string is longer than 16 bytes or holds a NUL byte (then the keys
+    would not order the strings as their bytes do).
+    """
+    for r in range(len(k1)):
+        s = offsets[r]
+        n = offsets[r + 1] - s
+        if n > 16:
+            return False
+        a = np.uint64(0)
+        b = np.uint64(0)
+        for j in range(16):
+            c = np.uint64(0)
+            if j < n:
+                if data[s + j] == 0:
+                    return False
+                c = np.uint64(data[s + j])
+            if j < 8:
+                a = (a << np.uint64(8)) | c
+            else:
+                b = (b << np.uint64(8)) | c
+        k1[r] = a
+        k2[r] = b
+    return True
+
+
+def sort_strings(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Return the stable ascending order of strings by their bytes (= ``pc.sort_indices``).
+
+    Strings of at most 16 bytes (InSAR point ids: EGMS pids have 10) are packed into two
+    integer keys and sorted with :func:`numpy.lexsort`, about twice as fast as Arrow's
+    string sort; longer strings, nulls or NUL bytes go to Arrow.
+
+    Parameters
+    ----------
+    strings
+        Arrow (large) string array.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 positions, ascending by string; equal strings keep their input order.
+    """
+    arr = strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+    if arr.null_count == 0 and len(arr) > 1:
+        arr = arr.cast(pa.large_string())
+        start = arr.offset
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[start : start + len(arr) + 1]
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+        k1 = np.empty(len(arr), dtype=np.uint64)
+        k2 = np.empty(len(arr), dtype=np.uint64)
+        if _pack_keys(offsets, data, k1, k2):
+            return np.lexsort((k2, k1)).astype(np.int64, copy=False)
+    return pc.sort_indices(arr).to_numpy()
