@@ -37,13 +37,32 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODELS = ["logistic", "rf", "rf_seed002", "xgboost", "cnn2d"]
-#: Hyper-parameters: the models stage's defaults (config schema), shortened training only.
+DEFAULT_MODELS = ["logistic", "rf", "xgboost", "rf_large", "xgboost_large", "cnn2d"]
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def schema_defaults(algorithm: str) -> dict:
+    """The hyper-parameters a user gets by default: ``models.<algorithm>`` of the schema."""
+    import yaml
+
+    props = yaml.safe_load(SCHEMA.read_text())["properties"]["models"]["properties"]
+    skip = {"enabled", "preset", "discretize", "device"}
+    return {
+        k: v["default"]
+        for k, v in props[algorithm]["properties"].items()
+        if k not in skip and "default" in v
+    }
+
+
+#: Hyper-parameters: the config schema's defaults (what the workflow trains unless told
+#: otherwise), and larger ensembles of the kind users may configure (``*_large``); the
+#: torch models' training is shortened (their size, not what they learnt, sets the speed).
 PARAMS = {
     "logistic": ("logistic", {}),
-    "rf": ("rf", {"n_estimators": 500, "min_samples_leaf": 3, "class_weight": "balanced"}),
-    "rf_seed002": ("rf", {"n_estimators": 50, "max_depth": 3}),
-    "xgboost": (
+    "rf": ("rf", schema_defaults("rf")),
+    "xgboost": ("xgboost", schema_defaults("xgboost")),
+    "rf_large": ("rf", {"n_estimators": 500, "min_samples_leaf": 3, "class_weight": "balanced"}),
+    "xgboost_large": (
         "xgboost",
         {
             "n_estimators": 500,
@@ -54,6 +73,7 @@ PARAMS = {
             "early_stopping_rounds": None,
         },
     ),  # fmt: skip
+    "rf_seed002": ("rf", {"n_estimators": 50, "max_depth": 3}),
     "cnn1d": ("cnn1d", {"max_epochs": 2, "patience": None}),
     "cnn2d": ("cnn2d", {"max_epochs": 2, "patience": None}),
     "rnn": ("rnn", {"max_epochs": 2, "patience": None}),

@@ -21,7 +21,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from rasterio.windows import Window
 
 from slidemap.errors import InputDataError
-from slidemap.io import write_cog
+from slidemap.io import write_cog, write_tiff
 from slidemap.maps.blocks import GridSpec, read_stack, values_at, write_cog_blocks
 from slidemap.maps.classes import (
     CLASS_COLORS,
@@ -111,6 +111,51 @@ def test_read_stack_halo_matches_padded_array(factors):
         r, c = win.row_off, win.col_off
         want = padded[:, r : r + win.height + 8, c : c + win.width + 8]
         assert_array_equal(got, want)
+
+
+def test_read_stack_in_threads_equals_serial(factors):
+    folder, _ = factors
+    paths = [folder / f"{n}.tif" for n in FACTORS]
+    for win in (Window(0, 0, 10, 7), Window(45, 30, 8, 7)):
+        assert_array_equal(read_stack(paths, win, 2, threads=3), read_stack(paths, win, 2))
+
+
+@pytest.mark.parametrize("shape", [(300, 520), (7, 5)])  # tiled (256-cell blocks) and strip
+def test_write_tiff_round_trips_values_grid_and_tags(tmp_path, shape):
+    from affine import Affine
+
+    rng = np.random.default_rng(4)
+    data = rng.random(shape).astype(np.float32)
+    data[0, :3] = np.nan
+    transform = Affine(12.5, 0.0, 700_000.0, 0.0, -12.5, 9_600_000.0)
+    path = tmp_path / "t.tif"
+    write_tiff(data, path, crs="EPSG:32717", transform=transform, nodata=np.nan,
+               tags={"tile": "r000c001"})  # fmt: skip
+    with rasterio.open(path) as src:
+        assert src.crs.to_epsg() == 32717
+        assert src.transform == transform
+        assert np.isnan(src.nodata)
+        assert src.tags()["tile"] == "r000c001"
+        assert src.overviews(1) == []
+        assert_array_equal(src.read(1), data)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.tif"]  # no temporary left
+
+
+def test_passthrough_preprocessing_returns_valid_rows_unchanged():
+    from slidemap.models.base import FactorPreprocessor
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(0, 50, (400, 3)).astype(np.float32)
+    X[:, 1] = rng.integers(1, 5, 400)  # categorical codes
+    names, cat = ["a", "lith", "c"], ["lith"]
+    pre = FactorPreprocessor(names, cat, standardize=False, onehot=False).fit(X)
+    assert pre.passthrough  # the tree models' preprocessing
+    assert_array_equal(pre.transform(X), X)
+    assert not FactorPreprocessor(names, cat, standardize=True, onehot=False).passthrough
+    assert not FactorPreprocessor(names, cat, standardize=False, onehot=True).passthrough
+    bins = {"a": [0.0], "c": [0.0]}
+    binned = FactorPreprocessor(names, cat, bins=bins, standardize=False, onehot=False)
+    assert not binned.passthrough
 
 
 # --- prediction equals predict_proba at the samples ---------------------------------------

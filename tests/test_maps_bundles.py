@@ -68,6 +68,7 @@ def test_real_bundle_map_at_samples_equals_predict_proba(study, tmp_path, algori
     bundle, X = _bundle(algorithm, stack, samples)
     bundle.save(tmp_path / "model.joblib")
     bundle = type(bundle).load(tmp_path / "model.joblib")
+    bundle.set_threads(2)  # the map job's threads: factors read and trees walked in parallel
     h, w = estimate_grid_shape(folder / "dem.tif")
     n_rows, n_cols = tile_counts(h, w, 16)
     layout = TileLayout(h, w, n_rows, n_cols)

@@ -28,6 +28,7 @@ __all__ = [
     "write_cog",
     "write_cog_chunked",
     "write_cogs_chunked",
+    "write_tiff",
     "write_gpkg",
     "read_decimated",
     "FIXED_GPKG_DATE",
@@ -189,6 +190,56 @@ def write_cog(
                     dst.write_colormap(1, colormap)
             with mem.open() as src:
                 rasterio.shutil.copy(src, tmp, driver="COG", **COG_OPTIONS)
+
+
+def write_tiff(
+    data: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    crs: Any,
+    transform: Any,
+    nodata: float | int | None,
+    dtype: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:
+    """Write a 2-D array as a plain tiled GeoTIFF (ZSTD level 1, no overviews), atomically.
+
+    For intermediate rasters that only slidemap reads again (map tiles before the mosaic):
+    about ten times faster to write than :func:`write_cog` (no overviews, no COG copy).
+
+    Parameters
+    ----------
+    data
+        Array of shape (rows, cols).
+    path
+        Output file (``.tif``).
+    crs
+        CRS understood by rasterio.
+    transform
+        Affine transform of the array (cell size in metres of ``crs``).
+    nodata
+        Nodata value written into the file (NaN allowed for float data).
+    dtype
+        Output data type; default the array's.
+    tags
+        Optional dataset metadata.
+    """
+    import rasterio
+
+    arr = np.asarray(data)
+    dtype = dtype or arr.dtype.name
+    block = {"tiled": True, "blockxsize": 256, "blockysize": 256}
+    if arr.shape[0] < 256 or arr.shape[1] < 256:
+        block = {"tiled": False}
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", driver="GTiff", height=arr.shape[0], width=arr.shape[1], count=1,
+            dtype=dtype, crs=crs, transform=transform, nodata=nodata, compress="ZSTD",
+            zstd_level=1, **block,
+        ) as dst:  # fmt: skip
+            dst.write(arr.astype(dtype, copy=False), 1)
+            if tags:
+                dst.update_tags(**tags)
 
 
 @dataclass

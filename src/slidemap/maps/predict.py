@@ -29,7 +29,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from slidemap.errors import InputDataError
-from slidemap.io import write_cog
+from slidemap.io import write_tiff
 from slidemap.maps.blocks import check_same_grid, grid_spec, read_stack, write_cog_blocks
 
 __all__ = [
@@ -236,7 +236,7 @@ def predict_window(
         cell is nodata (or where the bundle returns NaN).
     """
     halo = bundle_halo(bundle)
-    stack = read_stack(factor_paths, window, halo)
+    stack = read_stack(factor_paths, window, halo, threads=getattr(bundle, "threads", 1))
     prob = np.asarray(bundle.predict_grid(stack), dtype=np.float32)
     shape = (int(window.height), int(window.width))
     if prob.shape != shape:
@@ -304,7 +304,7 @@ def predict_tile(
     layout = TileLayout(grid.height, grid.width, n_rows, n_cols)
     window = layout.window(tile_id)
     prob = predict_window(bundle, paths, window)
-    write_cog(
+    write_tiff(
         prob,
         out_path,
         crs=grid.crs,

@@ -106,6 +106,16 @@ class FactorPreprocessor:
         return names
 
     @property
+    def passthrough(self) -> bool:
+        """Whether :meth:`transform` returns valid rows unchanged (as float32).
+
+        True without standardisation, one-hot coding and discretization: a valid cell's raw
+        float32 values are then the model's input (tree models), and map prediction skips
+        the copy.
+        """
+        return not self.standardize and not self.onehot and self.bins is None
+
+    @property
     def n_channels(self) -> int:
         """Number of output channels C."""
         return len(self.feature_names)
@@ -483,11 +493,13 @@ class ModelBundle:
         if not valid.any():
             return out
         if self.input_kind == "vector":
-            rows = inner.reshape(F, -1).T[valid.ravel()]
-            probs = np.empty(rows.shape[0])
+            flat = inner.reshape(F, -1)
+            cells = np.flatnonzero(valid.ravel())
+            probs = np.empty(cells.size)
             step = 1 << 18
-            for i in range(0, rows.shape[0], step):
-                Z = self.preprocessor.transform(rows[i : i + step])
+            for i in range(0, cells.size, step):
+                rows = np.ascontiguousarray(flat[:, cells[i : i + step]].T)  # [n, F]
+                Z = rows if self.preprocessor.passthrough else self.preprocessor.transform(rows)
                 probs[i : i + step] = self.estimator.predict_proba(Z)
             out[valid] = np.clip(probs, 0.0, 1.0)
             return out
@@ -502,7 +514,11 @@ class ModelBundle:
         return out
 
     def set_threads(self, threads: int) -> None:
-        """Set the CPU threads used by prediction (sklearn ``n_jobs``, xgboost, torch)."""
+        """Set the CPU threads used by prediction (sklearn ``n_jobs``, xgboost, torch).
+
+        Map prediction also reads the factor rasters of a window with this many threads.
+        """
+        self.threads = max(1, int(threads))
         self.estimator.set_threads(threads)
 
     # -- persistence ------------------------------------------------------------------------
