@@ -78,23 +78,22 @@ def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
     sig = 0
     exp = 0
     digits = 0
-    while i < end and 48 <= buf[i] <= 57:
-        d = buf[i] - 48
-        digits += 1
-        if mant or d:
-            sig += 1
-            mant = mant * 10 + d
-        i += 1
-    if i < end and buf[i] == _DOT:
-        i += 1
-        while i < end and 48 <= buf[i] <= 57:
-            d = buf[i] - 48
+    point = False  # a decimal point was read
+    while i < end:
+        c = buf[i]
+        if 48 <= c <= 57:
+            d = c - 48
             digits += 1
-            if mant or d:
+            if mant or d:  # leading zeros are not significant
                 sig += 1
                 mant = mant * 10 + d
-            exp -= 1
-            i += 1
+            if point:
+                exp -= 1
+        elif c == _DOT and not point:
+            point = True
+        else:
+            break
+        i += 1
     if digits == 0 or sig > 15:
         return np.nan, i, False
     if i < end and (buf[i] == 101 or buf[i] == 69):  # e, E

@@ -170,12 +170,16 @@ def read_band(src: rasterio.io.DatasetReader, window: Window, halo: int = 0) -> 
     rr1, cc1 = min(r0 + h, src.height), min(c0 + w, src.width)
     if rr1 <= rr0 or cc1 <= cc0:
         return out
-    data = src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
-    block = data.astype(np.float32)
+    inner = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+    target = out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
     nodata = src.nodata
+    if src.dtypes[0] == "float32" and (nodata is None or np.isnan(nodata)):
+        src.read(1, window=inner, out=target)  # straight into the output, no copy
+        return out
+    data = src.read(1, window=inner)
+    target[...] = data
     if nodata is not None and not np.isnan(nodata):
-        block[data == nodata] = np.nan
-    out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0] = block
+        target[data == nodata] = np.nan
     return out
 
 
