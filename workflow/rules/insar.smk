@@ -29,7 +29,7 @@ rule ingest_track:
         "../../envs/geo.yaml"
     threads: 2
     resources:
-        # benchmarks/ingest.py: peak ~4x the CSV size with 2 parser threads (1.8 GB, 455 MB)
+        # benchmarks/ingest.py, 455 MB CSV: peak 1.3 GB (compiled reader), 1.8 GB (pandas path)
         mem_mb=lambda wc, input: int(1000 + 5 * input_size_mb(input)),
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
     params:
