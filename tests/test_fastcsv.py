@@ -233,10 +233,19 @@ def test_take_columns_and_all_within_match_numpy(threads):
     assert all_within(np.empty((0, 5), np.float32), 1.0, threads)
 
 
-def test_reference_parser_options_are_ingests(tmp_path):
+def test_reference_parser_is_ingests_general_path(tmp_path, monkeypatch):
     """The reference above parses like the general path (guards the test's own premise)."""
     path = _egms_file(tmp_path)
     settings_ = TrackSettings.from_config(egms_track(), "t")
     header = sniff_header(path, settings_.encoding)
-    ref = _reference(path, header.sep, "pid", header.columns)
-    assert len(ref) == 300 and ref["pid"].notna().all()
+    layout = resolve_layout(path, header, settings_)
+    monkeypatch.setattr(ingest, "_read_csv_fast", lambda *a: None)
+    meta, disp, _ = ingest._read_csv(path, header, layout)
+    ref = _reference(path, header.sep, layout.columns["id"], header.columns)
+    assert ref[layout.columns["id"]].tolist() == meta["pid"].tolist()
+    for key, col in layout.columns.items():
+        if key != "id":
+            name = ingest._CANONICAL_OF.get(key, key)
+            np.testing.assert_array_equal(ref[col].to_numpy(float), meta[name].to_numpy(float))
+    dates = np.array([ref[col].to_numpy(float) for col, _ in layout.dates], dtype=np.float32)
+    np.testing.assert_array_equal(dates, disp)

@@ -205,24 +205,8 @@ def write_tiff(
     """Write a 2-D array as a plain tiled GeoTIFF (ZSTD level 1, no overviews), atomically.
 
     For intermediate rasters that only slidemap reads again (map tiles before the mosaic):
-    about ten times faster to write than :func:`write_cog` (no overviews, no COG copy).
-
-    Parameters
-    ----------
-    data
-        Array of shape (rows, cols).
-    path
-        Output file (``.tif``).
-    crs
-        CRS understood by rasterio.
-    transform
-        Affine transform of the array (cell size in metres of ``crs``).
-    nodata
-        Nodata value written into the file (NaN allowed for float data).
-    dtype
-        Output data type; default the array's.
-    tags
-        Optional dataset metadata.
+    about ten times faster to write than :func:`write_cog`, whose parameters of the same
+    names these are (``data`` 2-D; cell size in metres of ``crs``).
     """
     import rasterio
 

@@ -31,7 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["PlainCsv", "all_within", "read_plain_csv", "sort_strings", "take_columns"]
+__all__ = [
+    "PlainCsv",
+    "all_within",
+    "line_ranges",
+    "read_plain_csv",
+    "sort_strings",
+    "take_columns",
+]
 
 #: Field kinds of a line.
 SKIP, TEXT, F64, F32 = 0, 1, 2, 3
@@ -199,18 +206,32 @@ def _gather_text(buf, starts, lengths, offsets, out):  # pragma: no cover - comp
             out[o + j] = buf[s + j]
 
 
-def _ranges(buf: np.ndarray, start: int, parts: int) -> list[tuple[int, int]]:
-    """Split ``buf[start:]`` into ``parts`` byte ranges that begin at line starts."""
-    size = len(buf)
+def line_ranges(path: str | Path, parts: int, start: int = 0) -> list[tuple[int, int]]:
+    """Split bytes ``start..end`` of a file into up to ``parts`` ranges beginning at line starts.
+
+    Parameters
+    ----------
+    path
+        The file.
+    parts
+        Number of ranges wanted (fewer when the file has fewer lines).
+    start
+        First byte (a line start, e.g. just after the header line).
+
+    Returns
+    -------
+    list of (int, int)
+        ``(first byte, end byte)`` of each range, covering ``start..size`` without gaps.
+    """
+    size = Path(path).stat().st_size
     cuts = [start]
-    for k in range(1, parts):
-        guess = max(start + (size - start) * k // parts, cuts[-1])
-        nl = np.flatnonzero(buf[guess : guess + (1 << 20)] == _LF)
-        if not len(nl):
-            break
-        pos = guess + int(nl[0]) + 1
-        if cuts[-1] < pos < size:
-            cuts.append(pos)
+    with open(path, "rb") as fh:
+        for k in range(1, parts):
+            fh.seek(max(start + (size - start) * k // parts, cuts[-1]))
+            fh.readline()
+            pos = fh.tell()
+            if cuts[-1] < pos < size:
+                cuts.append(pos)
     cuts.append(size)
     return list(zip(cuts[:-1], cuts[1:], strict=True))
 
@@ -265,7 +286,7 @@ def read_plain_csv(
             if not 0 <= pos < n_fields or kinds[pos] != SKIP:
                 raise ValueError(f"field {pos} asked for twice or out of range")
             kinds[pos], slots[pos] = kind, slot
-    ranges = _ranges(buf, body, max(1, threads))
+    ranges = line_ranges(path, max(1, threads), start=body)
     with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
         counts = list(pool.map(lambda r: _count_lines(buf, *r), ranges))
     rows = sum(counts)

@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
-import itertools
 import logging
 import threading
 import time
@@ -54,7 +53,13 @@ from pyproj import CRS, Transformer
 
 from slidemap.errors import InputDataError
 from slidemap.insar.diagnose import file_column, parse_error, row_error, value_text
-from slidemap.insar.fastcsv import all_within, read_plain_csv, sort_strings, take_columns
+from slidemap.insar.fastcsv import (
+    all_within,
+    line_ranges,
+    read_plain_csv,
+    sort_strings,
+    take_columns,
+)
 from slidemap.insar.geometry import los_unit_vector
 from slidemap.insar.layouts import Header, Layout, TrackSettings, resolve_layout, sniff_header
 from slidemap.insar.schema import (
@@ -190,21 +195,6 @@ class _ByteRange(io.RawIOBase):
         super().close()
 
 
-def _byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
-    """Split a file into ``parts`` byte ranges that start at line starts."""
-    size = path.stat().st_size
-    cuts = [0]
-    with open(path, "rb") as fh:
-        for k in range(1, parts):
-            fh.seek(max(size * k // parts, cuts[-1]))
-            fh.readline()
-            pos = fh.tell()
-            if cuts[-1] < pos < size:
-                cuts.append(pos)
-    cuts.append(size)
-    return list(itertools.pairwise(cuts))
-
-
 class _RangeError(Exception):
     """A parser error in one byte range; ``exc`` is pandas' exception."""
 
@@ -315,7 +305,7 @@ def _read_csv(
     if fast is not None:
         return fast
     parts = threads if threads > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES else 1
-    spans = _byte_ranges(path, parts) if parts > 1 else [(0, path.stat().st_size)]
+    spans = line_ranges(path, parts) if parts > 1 else [(0, path.stat().st_size)]
     try:
         names = list(
             pd.read_csv(
