@@ -36,6 +36,8 @@ def main(smk) -> None:
         aspect_deg=aspect,
         terrain_transform=transform,
         min_cosine=settings["downslope_min_cosine"],
+        rules=settings["preclassify"],
+        min_moving=settings["min_points"],
     )
     write_layer(cands, smk.output.candidates, "candidates")
 

@@ -40,7 +40,7 @@ def main(smk) -> None:
         band_names=["hot", "cold"],
         tags={
             "unit": "Gi* z per km2 (seed 002 Eq. 2, quartic kernel)",
-            "kernel_radius_m": str(params.kernel_radius_m),
+            "kernel_radius_m": repr(info["kernel_radius_m"]),
             "density_threshold_per_km2": repr(info["density_threshold_per_km2"]),
             "mean_point_density_per_km2": repr(info["mean_point_density_per_km2"]),
         },

@@ -9,14 +9,21 @@ HOTSPOT_REFERENCE = HOTSPOTS["reference"]
 
 # keys of the hotspots section each rule depends on (so a change reruns only what it affects)
 TRACK_HOTSPOT_KEYS = [
+    "preset",
     "stability_threshold_mm_yr",
+    "noise_multiplier",
+    "highpass_radius_m",
     "search_radius_m",
+    "search_neighbours",
     "kernel_radius_m",
+    "kernel_neighbours",
     "cell_size_m",
     "density_points",
     "density_threshold",
     "min_points",
     "min_area_m2",
+    "outline",
+    "outline_buffer_m",
     "trend_alpha",
     "trend_min_dates",
     "trend_min_segment",
@@ -26,7 +33,13 @@ TRACK_HOTSPOT_KEYS = [
     "seed",
     "chunk_size",
 ]
-CANDIDATE_KEYS = ["cell_size_m", "merge_tolerance_m", "downslope_min_cosine"]
+CANDIDATE_KEYS = [
+    "cell_size_m",
+    "merge_tolerance_m",
+    "downslope_min_cosine",
+    "min_points",
+    "preclassify",
+]
 ACCURACY_KEYS = ["reference_query", "reference_min_overlap_m2"]
 
 

@@ -28,7 +28,7 @@ import shapely
 
 from slidemap.errors import InputDataError
 
-__all__ = ["read_reference", "extraction_accuracy"]
+__all__ = ["read_reference", "extraction_accuracy", "decoy_scores"]
 
 
 def read_reference(path: str | Path, crs, query: str | None = None) -> gpd.GeoDataFrame:
@@ -157,4 +157,68 @@ def extraction_accuracy(
         "n_other_moving": int(other.size),
         "overlap_other_moving_area_m2": moving_hit_area - hit_area,
         "min_overlap_m2": float(min_overlap_m2),
+    }
+
+
+def decoy_scores(
+    candidates: gpd.GeoDataFrame,
+    decoys: gpd.GeoDataFrame,
+    *,
+    is_landslide: np.ndarray | None = None,
+    min_overlap_m2: float = 0.0,
+) -> dict:
+    """How the candidates treat known decoys (moving or seasonal ground that is no landslide).
+
+    A decoy is **touched** when a candidate overlaps it (intersection area above
+    ``min_overlap_m2``), and **rejected** when no candidate classified as a landslide
+    touches it: either no candidate at all, or only candidates the pre-classification or the
+    PLC classifier calls something else.
+
+    Parameters
+    ----------
+    candidates
+        Candidate polygons (metres, the CRS of ``decoys``).
+    decoys
+        Decoy polygons with a ``kind`` column (e.g. ``subsidence``, ``thermal``,
+        ``embankment``).
+    is_landslide
+        Per candidate: classified as a (potential) landslide; None = every candidate is.
+    min_overlap_m2
+        Intersection area (m²) above which a candidate touches a decoy.
+
+    Returns
+    -------
+    dict
+        ``n_decoys``, ``touched``, ``rejected`` (counts), ``rejected_share`` (None without
+        decoys) and ``by_kind`` (kind → ``{"n", "touched", "rejected"}``).
+    """
+    cand = np.asarray(candidates.geometry.values, dtype=object)
+    lands = np.ones(cand.size, bool) if is_landslide is None else np.asarray(is_landslide, bool)
+    if lands.size != cand.size:
+        raise ValueError(f"is_landslide has {lands.size} values for {cand.size} candidates")
+    geoms = np.asarray(decoys.geometry.values, dtype=object)
+    kinds = decoys["kind"].astype(str).to_numpy() if "kind" in decoys else np.full(geoms.size, "")
+    touched = np.zeros(geoms.size, bool)
+    kept = np.zeros(geoms.size, bool)
+    if cand.size and geoms.size:
+        tree = shapely.STRtree(cand)
+        di, ci = tree.query(geoms, predicate="intersects")
+        area = np.asarray(shapely.area(shapely.intersection(geoms[di], cand[ci])), float)
+        hit = area > min_overlap_m2
+        np.logical_or.at(touched, di[hit], True)
+        np.logical_or.at(kept, di[hit & lands[ci]], True)
+    by_kind = {
+        str(k): {
+            "n": int((kinds == k).sum()),
+            "touched": int(touched[kinds == k].sum()),
+            "rejected": int((~kept[kinds == k]).sum()),
+        }
+        for k in sorted(set(kinds))
+    }
+    return {
+        "n_decoys": int(geoms.size),
+        "touched": int(touched.sum()),
+        "rejected": int((~kept).sum()),
+        "rejected_share": float((~kept).mean()) if geoms.size else None,
+        "by_kind": by_kind,
     }

@@ -37,6 +37,7 @@ __all__ = [
     "region_statistics",
     "polygonize_labels",
     "track_polygons",
+    "hull_outlines",
     "downslope_cosine",
     "sample_raster",
     "merge_candidates",
@@ -250,6 +251,8 @@ def track_polygons(
     density_threshold: float,
     min_points: int,
     min_area_m2: float,
+    hull_buffer_m: float | None = None,
+    hull_concavity: float = 1.0,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Candidate polygons of one track from its hot/cold density.
 
@@ -260,8 +263,9 @@ def track_polygons(
     grid
         Grid of ``density``.
     points
-        The track's hot-spot points: ``x_m``, ``y_m``, ``velocity_mm_yr``, ``moving`` and
-        optionally ``trend_class``.
+        The track's hot-spot points: ``x_m``, ``y_m``, ``velocity_mm_yr``, ``moving``,
+        optionally ``v_hp_mm_yr`` (the analysed velocity; else ``velocity_mm_yr``) and
+        ``trend_class``.
     track
         Track name (written in the ``track`` column).
     density_threshold
@@ -270,16 +274,25 @@ def track_polygons(
         Least number of moving points inside a polygon.
     min_area_m2
         Least polygon area in m².
+    hull_buffer_m
+        None: a polygon is its region's cells. A number (m): the region is cut to the convex
+        hull of its moving points of the region's sign (toward the satellite for hot, away
+        for cold), widened by this many metres, so that a polygon covers the ground that
+        measurements show moving rather than the kernel's reach around them; ``area_m2`` is
+        then the cut polygon's area.
+    hull_concavity
+        Concavity of the hull (see :func:`hull_outlines`).
 
     Returns
     -------
     tuple
         ``(polygons, kept)``: a GeoDataFrame with :data:`POLYGON_COLUMNS` + geometry, and the
-        boolean raster (rows × cols) of the kept cells (hot or cold).
+        boolean raster (rows × cols) of the kept cells (hot or cold, before any hull cut).
     """
     x = points["x_m"].to_numpy(np.float64)
     y = points["y_m"].to_numpy(np.float64)
     v = points["velocity_mm_yr"].to_numpy(np.float64)
+    v_sign = points["v_hp_mm_yr"].to_numpy(np.float64) if "v_hp_mm_yr" in points else v
     moving = points["moving"].to_numpy(bool)
     trend = points["trend_class"] if "trend_class" in points else None
     row, col, inside = grid.cell_of(x, y)
@@ -308,10 +321,23 @@ def track_polygons(
         lut[keep_ids] = keep_ids
         kept_labels = lut[labels]
         kept |= kept_labels > 0
-        geoms = polygonize_labels(kept_labels, grid)
+        geoms = polygonize_labels(kept_labels, grid).loc[keep_ids]
+        if hull_buffer_m is not None:
+            sign_ok = v_sign > 0 if kind == "hot" else v_sign < 0
+            geoms = hull_outlines(
+                geoms,
+                lab_pt,
+                moving & sign_ok,
+                x,
+                y,
+                buffer_m=hull_buffer_m,
+                concavity=hull_concavity,
+            )
         sub = stats.loc[keep_ids].copy()
         sub["kind"] = kind
-        sub["geometry"] = geoms.loc[keep_ids].to_numpy()
+        sub["geometry"] = geoms.to_numpy()
+        if hull_buffer_m is not None:
+            sub["area_m2"] = shapely.area(sub["geometry"].to_numpy())
         frames.append(sub)
     if frames:
         out = pd.concat(frames, ignore_index=True)
@@ -321,6 +347,73 @@ def track_polygons(
     out["poly_id"] = np.arange(1, len(out) + 1)
     gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
     return gdf[[*POLYGON_COLUMNS, "geometry"]], kept
+
+
+def _polygonal(geom):
+    """Keep the polygon parts of a geometry (an intersection may add stray lines or points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon") or geom.is_empty:
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def hull_outlines(
+    regions: gpd.GeoSeries,
+    label_of_point: np.ndarray,
+    selected: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    buffer_m: float,
+    concavity: float = 1.0,
+) -> gpd.GeoSeries:
+    """Cut region polygons to the buffered hull of their selected points.
+
+    Parameters
+    ----------
+    regions
+        Region polygons indexed by label.
+    label_of_point
+        Region label of each point (0 = outside every region).
+    selected
+        Points that outline a region (its moving points of the region's sign).
+    x, y
+        Point coordinates (m).
+    buffer_m
+        Width (m) added around each hull (a hull of one or two points is a disc or a
+        capsule of this radius).
+    concavity
+        1 = the convex hull; below 1 a concave hull (``shapely.concave_hull`` with this
+        ratio: the longest edge kept, relative to the longest distance between points), so
+        that a curved band of points (a settling road embankment) is not filled in.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Same index; ``region ∩ buffer(hull(points), buffer_m)``, or the region unchanged
+        when it holds no selected point.
+    """
+    lab = np.asarray(label_of_point)
+    sel = np.asarray(selected, bool) & (lab > 0)
+    order = np.argsort(lab[sel], kind="stable")
+    labs = lab[sel][order]
+    coords = np.column_stack([np.asarray(x)[sel][order], np.asarray(y)[sel][order]])
+    starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
+    ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
+    out = []
+    for geom, a, b in zip(regions.to_numpy(), starts, ends, strict=True):
+        if b <= a:
+            out.append(geom)
+            continue
+        pts = shapely.multipoints(coords[a:b])
+        hull = (
+            shapely.convex_hull(pts)
+            if concavity >= 1.0
+            else shapely.concave_hull(pts, ratio=float(concavity))
+        )
+        cut = _polygonal(shapely.intersection(geom, shapely.buffer(hull, buffer_m)))
+        out.append(cut if not cut.is_empty else geom)
+    return gpd.GeoSeries(out, index=regions.index, crs=regions.crs)
 
 
 def downslope_cosine(
@@ -421,6 +514,23 @@ def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
     return out.astype(np.int32)
 
 
+def _drop_small(labels: np.ndarray, points: Mapping[str, pd.DataFrame], grid: Grid, least: int):
+    """Zero the labels holding fewer than ``least`` moving points; renumber the rest 1..n."""
+    n = int(labels.max())
+    count = np.zeros(n + 1, np.int64)
+    for pts in points.values():
+        row, col, inside = grid.cell_of(
+            pts["x_m"].to_numpy(np.float64), pts["y_m"].to_numpy(np.float64)
+        )
+        lab = np.where(inside, labels[row, col], 0)
+        count += np.bincount(lab[pts["moving"].to_numpy(bool)], minlength=n + 1)
+    keep = count >= least
+    keep[0] = False
+    lut = np.zeros(n + 1, np.int32)
+    lut[keep] = np.arange(1, int(keep.sum()) + 1)  # label order = raster-scan order kept
+    return lut[labels]
+
+
 def merge_candidates(
     polygons: Mapping[str, gpd.GeoDataFrame],
     points: Mapping[str, pd.DataFrame],
@@ -431,6 +541,8 @@ def merge_candidates(
     aspect_deg: np.ndarray | None = None,
     terrain_transform=None,
     min_cosine: float = 0.3,
+    rules: Mapping[str, float] | None = None,
+    min_moving: int = 0,
 ) -> gpd.GeoDataFrame:
     """Merge the candidate polygons of all tracks into PLCs with their point statistics.
 
@@ -453,6 +565,12 @@ def merge_candidates(
         Affine transform of the slope/aspect rasters.
     min_cosine
         Least ``|LOS · downslope|`` for a point's downslope projection to count.
+    rules
+        Thresholds of the rule-based pre-classification
+        (:data:`slidemap.hotspots.evidence.RULES`); None = the defaults.
+    min_moving
+        Merged candidates holding fewer moving points (all tracks together) are dropped:
+        slivers that a hull cut leaves a cell or two wide.
 
     Returns
     -------
@@ -460,8 +578,13 @@ def merge_candidates(
         Layer ``candidates``: ``cand_id``, ``area_m2``, ``tracks``, ``kinds``, per track
         ``n_points_<t>``, ``n_moving_<t>``, ``mean_v_mm_yr_<t>``, then ``n_points``,
         ``n_moving``, ``mean_abs_v_mm_yr``, ``max_abs_v_mm_yr``, ``p_uncorrelated``,
-        ``p_linear``, ``p_nonlinear``, ``v_slope_mm_yr``, ``n_v_slope``, geometry.
+        ``p_linear``, ``p_nonlinear``, ``v_slope_mm_yr``, ``n_v_slope``, the evidence of
+        :func:`slidemap.hotspots.evidence.candidate_evidence`, ``precls`` (the rule-based
+        class, :func:`slidemap.hotspots.evidence.preclassify`), ``precls_landslide`` (1 when
+        ``precls`` is ``landslide``, else 0) and geometry.
     """
+    from slidemap.hotspots.evidence import EVIDENCE_COLUMNS, candidate_evidence, preclassify
+
     tracks = sorted(points)
     union = np.zeros(grid.shape, bool)
     track_masks: dict[str, dict[str, np.ndarray]] = {}
@@ -483,6 +606,8 @@ def merge_candidates(
             union |= masks[kind]
         track_masks[t] = masks
     labels = _bridge(union, merge_tolerance_m / grid.cell_size_m)
+    if min_moving > 0 and labels.max() > 0:
+        labels = _drop_small(labels, points, grid, min_moving)
     n = int(labels.max())
     columns: dict[str, np.ndarray] = {}
     area = np.bincount(labels.ravel(), minlength=n + 1)[1:] * grid.cell_size_m**2
@@ -491,6 +616,7 @@ def merge_candidates(
     contributing = [[] for _ in range(n)]
     kinds = [[] for _ in range(n)]
     all_lab, all_v, all_moving, all_cls, all_vslope = [], [], [], [], []
+    point_labels: dict[str, np.ndarray] = {}
     for t in tracks:
         for kind in ("hot", "cold"):
             ids = np.unique(labels[track_masks[t][kind]])
@@ -503,6 +629,7 @@ def merge_candidates(
         y = pts["y_m"].to_numpy(np.float64)
         row, col, inside = grid.cell_of(x, y)
         lab = np.where(inside, labels[row, col], 0)
+        point_labels[t] = lab
         v = pts["velocity_mm_yr"].to_numpy(np.float64)
         moving = pts["moving"].to_numpy(bool)
         stats = region_statistics(lab, n, v, moving, None)
@@ -550,6 +677,21 @@ def merge_candidates(
     with np.errstate(invalid="ignore", divide="ignore"):
         columns["v_slope_mm_yr"] = np.where(n_vs > 0, sum_vs / np.maximum(n_vs, 1), np.nan)
     columns["n_v_slope"] = n_vs
+    evidence = candidate_evidence(
+        labels,
+        n,
+        grid.transform,
+        points,
+        point_labels,
+        slope_deg=slope_deg,
+        aspect_deg=aspect_deg,
+        terrain_transform=terrain_transform,
+    )
+    for key in evidence.columns:
+        columns[key] = evidence[key].to_numpy()
+    precls = preclassify(evidence, rules).to_numpy()
+    columns["precls"] = precls
+    columns["precls_landslide"] = (precls == "landslide").astype(np.int64)
     columns["tracks"] = np.array([",".join(c) for c in contributing], dtype=object)
     columns["kinds"] = np.array([",".join(k) for k in kinds], dtype=object)
     order = ["cand_id", "area_m2", "tracks", "kinds"]
@@ -565,9 +707,13 @@ def merge_candidates(
         "p_nonlinear",
         "v_slope_mm_yr",
         "n_v_slope",
+        *EVIDENCE_COLUMNS,
+        *[f"v_hp_mm_yr_{t}" for t in tracks],
+        "precls",
+        "precls_landslide",
     ]
     frame = pd.DataFrame({k: columns[k] for k in order})
-    for key in ("tracks", "kinds"):
+    for key in ("tracks", "kinds", "precls"):
         frame[key] = frame[key].astype("str")
     geoms = polygonize_labels(labels, grid)
     frame["geometry"] = geoms.reindex(np.arange(1, n + 1)).to_numpy() if n else []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pyproj import CRS
 from rasterio.enums import Resampling
 
 from slidemap.errors import ConfigError, InputDataError
+from slidemap.hotspots.adaptive import highpass_velocity, knn_radius, robust_sigma
 from slidemap.hotspots.candidates import (
     mean_point_density,
     moving_threshold,
@@ -29,11 +31,20 @@ from slidemap.hotspots.candidates import (
 )
 from slidemap.hotspots.density import Grid, hot_cold_density
 from slidemap.hotspots.gistar import getis_ord_gi_star
-from slidemap.hotspots.trend import classify_trends, date_columns, decimal_years, trend_frame
+from slidemap.hotspots.trend import (
+    classify_trends,
+    date_columns,
+    decimal_years,
+    seasonal_amplitude,
+    trend_frame,
+)
 from slidemap.io import atomic_path, write_gpkg
 
 __all__ = [
     "HotspotParams",
+    "METHODS",
+    "PRESETS",
+    "resolve_settings",
     "analyse_points",
     "track_density",
     "track_hotspots",
@@ -50,18 +61,68 @@ REQUIRED_POINT_COLUMNS = ["pid", "x_m", "y_m", "velocity_mm_yr", "los_e", "los_n
 log = logging.getLogger(__name__)
 
 
+#: Seed 002's fixed-parameter method as a preset: ``hotspots.preset: seed002`` replaces the keys
+#: it lists, whatever the configuration says (as the model presets do).
+PRESETS: dict[str, dict] = {
+    "seed002": {
+        "params": {
+            "stability_threshold_mm_yr": 10.0,
+            "highpass_radius_m": None,
+            "search_radius_m": 200.0,
+            "kernel_radius_m": 200.0,
+            "density_points": "moving",
+            "density_threshold": 1.96,
+            "min_points": 6,
+            "min_area_m2": 10000.0,
+            "trend_evidence": False,
+            "outline": "density",
+        },
+        "source": (
+            "seed 002, sections 3.2 and 4.2: +-10 mm/yr stability threshold on the LOS "
+            "velocity, Gi* with a 200 m distance band, quartic kernel density of the Gi* z of "
+            "the moving points (search radius 200 m), polygons of the density map's cells. The "
+            "paper classified its density map by eye: the density threshold (1.96 x the mean "
+            "point density), 6 moving points and 1 ha are slidemap's fixed-method values."
+        ),
+    },
+}
+
+#: Hot-spot methods: ``adaptive`` (settings derived from each track's data) and the presets.
+METHODS = ("adaptive", *PRESETS)
+
+#: Fallback length (m) of the Gi* band and the kernel when a track has too few points for
+#: a neighbour-count radius.
+FALLBACK_RADIUS_M = 200.0
+
+
 @dataclass(frozen=True)
 class HotspotParams:
     """Settings of the hot-spot stage (the ``hotspots`` config section; see config/README.md).
 
     Attributes
     ----------
+    preset
+        ``adaptive`` (default: noise level, threshold and radii derived from each track) or
+        ``seed002`` (the paper's fixed method; :data:`PRESETS` replaces the keys it lists).
     stability_threshold_mm_yr
-        |v| (mm/yr) at or above which a point is moving, or ``"2sigma"``.
+        |v| (mm/yr) at or above which a point is moving; ``"auto"`` =
+        ``noise_multiplier`` × the track's robust noise level (MAD of the high-passed
+        velocities); ``"2sigma"`` = twice the standard deviation of the velocities.
+    noise_multiplier
+        Multiple of the robust noise level (σ, mm/yr) that ``"auto"`` takes as threshold.
+    highpass_radius_m
+        Radius (m) of the local median removed from the velocities before the threshold and
+        Gi* (the atmosphere's and orbits' smooth residuals); None = no high-pass.
     search_radius_m
-        Gi* distance band (m).
+        Gi* distance band (m), or ``"auto"`` = the median distance to the
+        ``search_neighbours``-th nearest point.
+    search_neighbours
+        Neighbour count of the ``"auto"`` Gi* band.
     kernel_radius_m
-        Kernel density search radius d of Eq. (2) (m).
+        Kernel density search radius d of Eq. (2) (m), or ``"auto"`` = the median distance to
+        the ``kernel_neighbours``-th nearest point.
+    kernel_neighbours
+        Neighbour count of the ``"auto"`` kernel radius.
     cell_size_m
         Density cell size (m); None = the study grid's.
     density_points
@@ -75,6 +136,16 @@ class HotspotParams:
         Least number of moving points of a polygon.
     min_area_m2
         Least polygon area (m²).
+    trend_evidence
+        A point counts as moving only when its time series holds a significant trend (trend
+        class ``linear`` or ``nonlinear``; unclassified series are not held back).
+    outline
+        ``"density"``: a polygon is the cells of its density region; ``"hull"``: the region
+        cut to the convex hull of its moving points, widened by ``outline_buffer_m``.
+    outline_buffer_m
+        Width (m) added around the hull of the moving points (``outline: hull``).
+    outline_concavity
+        1 = convex hull; below 1 a concave hull of that ratio (``shapely.concave_hull``).
     trend_alpha, trend_min_dates, trend_min_segment, trend_max_breakpoints, trend_seasonal
         Trend-class tests (see :func:`slidemap.hotspots.trend.classify_trends`).
     permutations, seed
@@ -83,6 +154,9 @@ class HotspotParams:
         Candidates of different tracks closer than this are merged (m).
     downslope_min_cosine
         Least |LOS · downslope| for the downslope projection.
+    preclassify
+        Thresholds of the rule-based pre-classification of the merged candidates
+        (:data:`slidemap.hotspots.evidence.RULES`; missing keys take the defaults).
     reference, reference_query, reference_other_moving, reference_min_overlap_m2
         Reference polygons for ``accuracy.json``, a selection query, files of other moving
         ground (subsidence), and the overlap area (m²) that counts as a hit.
@@ -90,23 +164,33 @@ class HotspotParams:
         Dask chunk edge (cells) of the density raster.
     """
 
-    stability_threshold_mm_yr: float | str = 10.0
-    search_radius_m: float = 200.0
-    kernel_radius_m: float = 200.0
+    preset: str = "adaptive"
+    stability_threshold_mm_yr: float | str = "auto"
+    noise_multiplier: float = 3.0
+    highpass_radius_m: float | None = 1500.0
+    search_radius_m: float | str = "auto"
+    search_neighbours: int = 8
+    kernel_radius_m: float | str = "auto"
+    kernel_neighbours: int = 4
     cell_size_m: float | None = None
     density_points: str = "moving"
-    density_threshold: float = 1.96
-    min_points: int = 6
-    min_area_m2: float = 10000.0
+    density_threshold: float = 1.0
+    min_points: int = 4
+    min_area_m2: float = 0.0
+    trend_evidence: bool = True
+    outline: str = "hull"
+    outline_buffer_m: float = 10.0
+    outline_concavity: float = 1.0
     trend_alpha: float = 0.05
     trend_min_dates: int = 10
     trend_min_segment: int = 6
     trend_max_breakpoints: int = 12
-    trend_seasonal: bool = False
+    trend_seasonal: bool = True
     permutations: int = 0
     seed: int = 20240601
     merge_tolerance_m: float = 0.0
     downslope_min_cosine: float = 0.3
+    preclassify: dict = field(default_factory=dict)
     reference: str | None = None
     reference_query: str | None = None
     reference_other_moving: tuple = ()
@@ -117,6 +201,8 @@ class HotspotParams:
     @classmethod
     def from_config(cls, section: Mapping) -> HotspotParams:
         """Build the settings from the (validated) ``hotspots`` config section.
+
+        A ``preset`` other than ``adaptive`` replaces the keys it lists (:data:`PRESETS`).
 
         Parameters
         ----------
@@ -131,26 +217,147 @@ class HotspotParams:
         Raises
         ------
         ConfigError
-            When ``stability_threshold_mm_yr`` is a string other than ``"2sigma"`` or
-            ``density_points`` is not ``moving``/``all``.
+            When the preset is unknown, ``stability_threshold_mm_yr`` is a string other than
+            ``"auto"``/``"2sigma"``, a radius is a string other than ``"auto"``, or
+            ``density_points``/``outline`` take an unknown value.
         """
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         known = {k: v for k, v in section.items() if k in names}
         extra = {k: v for k, v in section.items() if k not in names}
-        thr = known.get("stability_threshold_mm_yr", 10.0)
-        if isinstance(thr, str) and thr.strip().lower() != "2sigma":
+        preset = known.get("preset", "adaptive")
+        if preset not in METHODS:
+            raise ConfigError(
+                f"config key 'hotspots.preset': unknown method {preset!r}; use one of "
+                f"{', '.join(METHODS)}."
+            )
+        if preset in PRESETS:
+            known.update(PRESETS[preset]["params"])
+        thr = known.get("stability_threshold_mm_yr", "auto")
+        if isinstance(thr, str) and thr.strip().lower() not in ("2sigma", "auto"):
             raise ConfigError(
                 f"config key 'hotspots.stability_threshold_mm_yr': {thr!r} is neither a number "
-                "nor '2sigma'. Use e.g. 10 (mm/yr, seed 002) or '2sigma' (ADAfinder)."
+                "nor 'auto' nor '2sigma'. Use 'auto' (a multiple of the track's noise level), "
+                "e.g. 10 (mm/yr, seed 002) or '2sigma' (ADAfinder)."
             )
+        for key in ("search_radius_m", "kernel_radius_m"):
+            value = known.get(key, "auto")
+            if isinstance(value, str) and value != "auto":
+                raise ConfigError(
+                    f"config key 'hotspots.{key}': {value!r} is neither a number of metres nor "
+                    "'auto' (a radius holding a set number of points)."
+                )
         if known.get("density_points", "moving") not in ("moving", "all"):
             raise ConfigError(
                 "config key 'hotspots.density_points' must be 'moving' or 'all', got "
                 f"{known['density_points']!r}."
             )
+        if known.get("outline", "hull") not in ("hull", "density"):
+            raise ConfigError(
+                f"config key 'hotspots.outline' must be 'hull' or 'density', got "
+                f"{known['outline']!r}."
+            )
         if "reference_other_moving" in known:
             known["reference_other_moving"] = tuple(known["reference_other_moving"])
         return cls(**known, extra=extra)
+
+
+def _radius(value: float | str, xy: np.ndarray, neighbours: int, key: str) -> tuple[float, str]:
+    """Resolve a radius setting: a number of metres, or ``"auto"`` from a neighbour count."""
+    if value != "auto":
+        return float(value), f"set by hotspots.{key}"
+    r = knn_radius(xy, neighbours)
+    if not np.isfinite(r) or r <= 0:
+        return FALLBACK_RADIUS_M, (
+            f"auto: too few distinct points for a {neighbours}-neighbour radius; "
+            f"{FALLBACK_RADIUS_M:g} m used"
+        )
+    return r, f"auto: median distance to the {neighbours}th nearest point"
+
+
+def resolve_settings(points: pd.DataFrame, params: HotspotParams) -> tuple[dict, pd.DataFrame]:
+    """Derive a track's hot-spot settings from its points (noise, threshold, radii).
+
+    Parameters
+    ----------
+    points
+        The track's points (``x_m``, ``y_m``, ``velocity_mm_yr``).
+    params
+        Hot-spot settings.
+
+    Returns
+    -------
+    tuple
+        ``(settings, columns)``. ``settings``: ``method``, ``noise_sigma_mm_yr`` (1.4826 ×
+        MAD of the analysed velocities), ``stability_threshold_mm_yr``,
+        ``search_radius_m``, ``kernel_radius_m`` (each with a ``*_why`` text),
+        ``highpass_radius_m``, ``points_per_km2`` (median, from the 8th-neighbour
+        distance) and ``warnings`` (list of str). ``columns``: ``v_background_mm_yr`` (the
+        removed smooth field; 0 without high-pass) and ``v_hp_mm_yr`` (the analysed
+        velocity), one row per point.
+    """
+    xy = points[["x_m", "y_m"]].to_numpy(np.float64)
+    v = points["velocity_mm_yr"].to_numpy(np.float64)
+    warnings: list[str] = []
+    if params.highpass_radius_m:
+        v_hp, background = highpass_velocity(xy, v, float(params.highpass_radius_m))
+    else:
+        v_hp, background = v.copy(), np.zeros_like(v)
+    sigma = robust_sigma(v_hp)
+    thr_setting = params.stability_threshold_mm_yr
+    if isinstance(thr_setting, str) and thr_setting.strip().lower() == "auto":
+        thr = params.noise_multiplier * sigma if np.isfinite(sigma) else math.inf
+        thr_why = f"auto: {params.noise_multiplier:g} x the noise level {sigma:.2f} mm/yr"
+    else:
+        thr = moving_threshold(v_hp, thr_setting)
+        thr_why = (
+            "2sigma: twice the standard deviation of the velocities"
+            if isinstance(thr_setting, str)
+            else "set by hotspots.stability_threshold_mm_yr"
+        )
+        if np.isfinite(sigma) and thr < 2.0 * sigma:
+            warnings.append(
+                f"the stability threshold {thr:.2f} mm/yr is below twice the track's noise "
+                f"level ({sigma:.2f} mm/yr): expect false candidates; use 'auto' or raise it."
+            )
+    band, band_why = _radius(
+        params.search_radius_m, xy, params.search_neighbours, "search_radius_m"
+    )
+    kernel, kernel_why = _radius(
+        params.kernel_radius_m, xy, params.kernel_neighbours, "kernel_radius_m"
+    )
+    r8 = knn_radius(xy, 8)
+    density = 8.0 / (math.pi * r8 * r8) * 1e6 if np.isfinite(r8) and r8 > 0 else math.nan
+    per_100m_band = density * math.pi * 0.01 if np.isfinite(density) else math.nan
+    if np.isfinite(per_100m_band) and per_100m_band < 5.0:
+        warnings.append(
+            f"sparse points: {per_100m_band:.1f} points per 100 m disc (fewer than 5); slides "
+            "smaller than about "
+            f"{2 * knn_radius(xy, 5):.0f} m cannot hold the 5 points a candidate needs."
+        )
+    if np.isfinite(sigma) and sigma > 5.0:
+        warnings.append(
+            f"noisy track: noise level {sigma:.1f} mm/yr after the high-pass; motion slower "
+            f"than about {3 * sigma:.0f} mm/yr cannot be told from noise."
+        )
+    settings = {
+        "method": params.preset,
+        "highpass_radius_m": params.highpass_radius_m,
+        "noise_sigma_mm_yr": sigma,
+        "stability_threshold_mm_yr": thr,
+        "stability_threshold_why": thr_why,
+        "search_radius_m": band,
+        "search_radius_why": band_why,
+        "kernel_radius_m": kernel,
+        "kernel_radius_why": kernel_why,
+        "points_per_km2": density,
+        "warnings": warnings,
+    }
+    for w in warnings:
+        log.warning("%s", w)
+    columns = pd.DataFrame(
+        {"v_background_mm_yr": background, "v_hp_mm_yr": v_hp}, index=points.index
+    )
+    return settings, columns
 
 
 def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.DataFrame, dict]:
@@ -167,9 +374,13 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     -------
     tuple
         ``(points, info)``: a copy of the points with the trend columns (see
-        :func:`slidemap.hotspots.trend.trend_frame`), ``moving`` (bool), ``gi_z``, ``gi_p``
-        (two-sided normal p-value), ``gi_n`` (neighbours in the band, itself included) and
-        ``gi_p_sim`` (with permutations); and a dict of summary figures and stage timings (s).
+        :func:`slidemap.hotspots.trend.trend_frame`), ``seasonal_mm`` (annual amplitude,
+        :func:`slidemap.hotspots.trend.seasonal_amplitude`), ``v_background_mm_yr`` and
+        ``v_hp_mm_yr`` (see :func:`resolve_settings`), ``moving`` (bool: ``|v_hp| ≥``
+        threshold), ``gi_z`` (Gi* of ``v_hp``), ``gi_p`` (two-sided normal p-value),
+        ``gi_n`` (neighbours in the band, itself included) and ``gi_p_sim`` (with
+        permutations); and a dict of summary figures (the resolved settings of
+        :func:`resolve_settings` among them) and stage timings (s).
     """
     info: dict = {"timings_s": {}}
     tic = time.perf_counter()
@@ -186,12 +397,14 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
             max_breakpoints=params.trend_max_breakpoints,
             seasonal=params.trend_seasonal,
         )
+        seasonal_mm = seasonal_amplitude(disp, t, min_dates=params.trend_min_dates)
         del disp
         trend = trend_frame(res, cols[0][2:])
     else:
         log.warning("no d_YYYYMMDD columns: trend classes are left missing")
         res = classify_trends(np.zeros((len(points), 0)), np.zeros(0))
         trend = trend_frame(res, None)
+        seasonal_mm = np.full(len(points), np.nan)
     info["timings_s"]["trend"] = time.perf_counter() - tic
     info["n_dates"] = len(cols)
     info["trend_counts"] = {
@@ -199,10 +412,18 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     }
     info["trend_unclassified"] = int(trend["trend_class"].isna().sum())
 
-    v = points["velocity_mm_yr"].to_numpy(np.float64)
-    thr = moving_threshold(v, params.stability_threshold_mm_yr)
+    tic = time.perf_counter()
+    settings, columns = resolve_settings(points, params)
+    info["timings_s"]["settings"] = time.perf_counter() - tic
+    info.update(settings)
+    v = columns["v_hp_mm_yr"].to_numpy(np.float64)
+    thr = settings["stability_threshold_mm_yr"]
     moving = np.abs(v) >= thr
-    info["stability_threshold_mm_yr"] = thr
+    if params.trend_evidence:
+        # a point whose series holds no significant trend is noise, however fast its rate
+        trendless = (trend["trend_class"] == "uncorrelated").to_numpy(bool)
+        info["n_fast_without_trend"] = int((moving & trendless).sum())
+        moving &= ~trendless
     info["n_points"] = int(v.size)
     info["n_moving"] = int(moving.sum())
 
@@ -211,7 +432,7 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     gi = getis_ord_gi_star(
         v,
         xy,
-        params.search_radius_m,
+        settings["search_radius_m"],
         permutations=params.permutations,
         seed=params.seed if params.permutations else None,
     )
@@ -221,6 +442,9 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     out = points.copy()
     for c in trend.columns:
         out[c] = trend[c].to_numpy()
+    out["seasonal_mm"] = seasonal_mm
+    out["v_background_mm_yr"] = columns["v_background_mm_yr"].to_numpy()
+    out["v_hp_mm_yr"] = v
     out["moving"] = moving
     out["gi_z"] = gi.z
     out["gi_p"] = gi.p_norm
@@ -235,6 +459,7 @@ def track_density(
     grid: Grid,
     params: HotspotParams,
     *,
+    kernel_radius_m: float,
     valid: np.ndarray | None = None,
     threads: int = 1,
 ) -> tuple[np.ndarray, dict]:
@@ -247,7 +472,10 @@ def track_density(
     grid
         Density grid.
     params
-        Hot-spot settings (``kernel_radius_m``, ``density_points``, ``chunk_size``).
+        Hot-spot settings (``density_points``, ``density_threshold``, ``chunk_size``).
+    kernel_radius_m
+        The resolved kernel radius (m; ``info["kernel_radius_m"]`` of
+        :func:`analyse_points`).
     valid
         Optional boolean raster of the study area; cells outside get NaN.
     threads
@@ -264,11 +492,11 @@ def track_density(
     if params.density_points == "moving":
         z = np.where(points["moving"].to_numpy(bool), z, 0.0)
     dens = hot_cold_density(
-        xy, z, grid, params.kernel_radius_m, chunk_size=params.chunk_size, threads=threads
+        xy, z, grid, kernel_radius_m, chunk_size=params.chunk_size, threads=threads
     )
     if valid is not None:
         dens[:, ~valid] = np.nan
-    rho = mean_point_density(xy, params.kernel_radius_m)
+    rho = mean_point_density(xy, kernel_radius_m)
     info = {
         "mean_point_density_per_km2": rho,
         "density_threshold_per_km2": params.density_threshold * rho,
@@ -310,7 +538,9 @@ def track_hotspots(
     """
     pts, info = analyse_points(points, params)
     tic = time.perf_counter()
-    dens, dinfo = track_density(pts, grid, params, valid=valid, threads=threads)
+    dens, dinfo = track_density(
+        pts, grid, params, kernel_radius_m=info["kernel_radius_m"], valid=valid, threads=threads
+    )
     info["timings_s"]["density"] = time.perf_counter() - tic
     info.update(dinfo)
     tic = time.perf_counter()
@@ -322,6 +552,8 @@ def track_hotspots(
         density_threshold=dinfo["density_threshold_per_km2"],
         min_points=params.min_points,
         min_area_m2=params.min_area_m2,
+        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
+        hull_concavity=params.outline_concavity,
     )
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)

@@ -38,6 +38,7 @@ __all__ = [
     "decimal_years",
     "TrendResult",
     "classify_trends",
+    "seasonal_amplitude",
     "trend_frame",
 ]
 
@@ -237,6 +238,58 @@ def _fit_block(
     }
 
 
+def _valid_groups(valid: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rows grouped by their pattern of valid dates: ``[(date mask, row indices), …]``."""
+    n, t = valid.shape
+    if valid.all():
+        return [(np.ones(t, bool), np.arange(n))]
+    packed = np.packbits(valid, axis=1)
+    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
+    return [(valid[first[g]], order[bounds[g] : bounds[g + 1]]) for g in range(first.size)]
+
+
+def seasonal_amplitude(
+    displacement_mm: np.ndarray, t_years: np.ndarray, *, min_dates: int = 10
+) -> np.ndarray:
+    """Annual amplitude of each displacement series (line + annual sinusoid, least squares).
+
+    Each series is fitted by ``d = a + b t + c cos 2πt + s sin 2πt`` on its valid dates; the
+    amplitude is ``hypot(c, s)``. Thermal dilation of buildings and groundwater-driven
+    heave show as a large amplitude with little trend; slow landslides as a trend.
+
+    Parameters
+    ----------
+    displacement_mm
+        Array (n points × T dates) of LOS displacement in mm; NaN marks a missing date.
+    t_years
+        Acquisition times in years (T values).
+    min_dates
+        Series with fewer valid dates get NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        Amplitude in mm (n,), NaN where not fitted.
+    """
+    d = np.asarray(displacement_mm, dtype=np.float64)
+    t = np.asarray(t_years, dtype=np.float64)
+    out = np.full(d.shape[0], np.nan)
+    if d.shape[0] == 0 or t.size == 0:
+        return out
+    for mask, rows in _valid_groups(np.isfinite(d)):
+        if mask.sum() < max(int(min_dates), 5):
+            continue
+        tg = t[mask]
+        w = 2.0 * np.pi * tg
+        design = np.column_stack([np.ones_like(tg), tg, np.cos(w), np.sin(w)])
+        coef, *_ = np.linalg.lstsq(design, d[np.ix_(rows, mask)].T, rcond=None)
+        out[rows] = np.hypot(coef[2], coef[3])
+    return out
+
+
 def classify_trends(
     displacement_mm: np.ndarray,
     t_years: np.ndarray,
@@ -300,16 +353,7 @@ def classify_trends(
     n_valid = valid.sum(axis=1)
     if n == 0 or t.size == 0:
         return _result(out, n_valid, alpha)
-    # group rows by their pattern of valid dates (usually one pattern: every date valid)
-    if valid.all():
-        groups = [(np.ones(t.size, bool), np.arange(n))]
-    else:
-        packed = np.packbits(valid, axis=1)
-        _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.searchsorted(inverse[order], np.arange(first.size + 1))
-        groups = [(valid[first[g]], order[bounds[g] : bounds[g + 1]]) for g in range(first.size)]
-    for mask, rows in groups:
+    for mask, rows in _valid_groups(valid):
         if mask.sum() < min_dates:
             continue
         tg = t[mask]

@@ -1,0 +1,247 @@
+"""Evidence that a candidate is a landslide, and a rule-based pre-classification without labels.
+
+Not every patch of moving ground is a landslide: subsidence bowls and settling embankments
+move vertically on flat ground, buildings dilate with the seasons. Each candidate gets the
+evidence to tell them apart (:func:`candidate_evidence`):
+
+- its mean slope and mean downslope direction (from the slope and aspect rasters);
+- per track, the mean analysed LOS velocity of its points and their mean LOS vector;
+- two one-parameter motion models fitted to the tracks by least squares: **vertical**
+  (``v_t = V_up · los_u,t``) and **downslope** (``v_t = V_down · (los_t · d)`` with ``d`` the
+  3-D downslope unit vector); their velocities and RMS misfits (mm/yr);
+- the median annual amplitude and the median |velocity| of its moving points, and the
+  trend-class shares (already columns of the candidates).
+
+:func:`preclassify` then applies physical rules (:data:`RULES`): flat ground cannot slide;
+a seasonal signal larger than a year's trend is not a landslide's creep; motion that two
+geometries see as vertical, not downslope, is settlement or subsidence. The PLC classifier
+refines this where an inventory gives labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from slidemap.hotspots.candidates import sample_raster
+
+__all__ = ["EVIDENCE_COLUMNS", "RULES", "PRECLASSES", "candidate_evidence", "preclassify"]
+
+#: Columns :func:`candidate_evidence` adds (besides the per-track ``v_hp_mm_yr_<track>``).
+EVIDENCE_COLUMNS = [
+    "slope_mean_deg",
+    "downslope_azimuth_deg",
+    "n_tracks_seen",
+    "v_vertical_mm_yr",
+    "misfit_vertical_mm_yr",
+    "v_downslope_mm_yr",
+    "misfit_downslope_mm_yr",
+    "max_abs_cos_downslope",
+    "seasonal_mm",
+    "abs_v_moving_mm_yr",
+]
+
+#: Default thresholds of the rule-based pre-classification (see :func:`preclassify`).
+RULES: dict[str, float] = {
+    "flat_slope_deg": 8.0,
+    "seasonal_ratio": 1.0,
+    "vertical_tolerance": 0.4,
+    "vertical_misfit_ratio": 2.0,
+    "misfit_floor_mm_yr": 0.5,
+}
+
+#: Pre-classes, landslide first.
+PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical")
+
+
+def _cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label, x and y (m) of every labelled cell."""
+    rows, cols = np.nonzero(labels)
+    x, y = transform @ (cols + 0.5, rows + 0.5)
+    return labels[rows, cols].astype(np.int64), np.asarray(x), np.asarray(y)
+
+
+def _per_label_mean(lab: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the finite values per label 1..n (NaN where none)."""
+    ok = np.isfinite(values) & (lab > 0)
+    cnt = np.bincount(lab[ok], minlength=n + 1)[1:]
+    tot = np.bincount(lab[ok], weights=values[ok], minlength=n + 1)[1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, tot / np.maximum(cnt, 1), np.nan)
+
+
+def _per_label_median(lab: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Median of the finite values per label 1..n (NaN where none)."""
+    out = np.full(n, np.nan)
+    ok = np.isfinite(values) & (lab > 0)
+    if not ok.any():
+        return out
+    frame = pd.Series(values[ok]).groupby(lab[ok]).median()
+    out[frame.index.to_numpy() - 1] = frame.to_numpy()
+    return out
+
+
+def candidate_evidence(
+    labels: np.ndarray,
+    n: int,
+    grid_transform,
+    points: Mapping[str, pd.DataFrame],
+    point_labels: Mapping[str, np.ndarray],
+    *,
+    slope_deg: np.ndarray | None,
+    aspect_deg: np.ndarray | None,
+    terrain_transform=None,
+) -> pd.DataFrame:
+    """Evidence of each candidate (see the module docstring).
+
+    Parameters
+    ----------
+    labels
+        int raster of candidate labels 1..n (0 = none) on the hot-spot grid.
+    n
+        Number of candidates.
+    grid_transform
+        Affine transform of ``labels``.
+    points
+        Track name → its hot-spot points (``v_hp_mm_yr`` or ``velocity_mm_yr``, ``los_e``,
+        ``los_n``, ``los_u``, ``moving``, optionally ``seasonal_mm``).
+    point_labels
+        Track name → candidate label of each of its points (0 = outside).
+    slope_deg, aspect_deg
+        Slope and aspect rasters (degrees; aspect clockwise from north, flat < 0) on
+        ``terrain_transform``; None leaves the terrain evidence NaN.
+    terrain_transform
+        Affine transform of the slope/aspect rasters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows (candidate 1 first): :data:`EVIDENCE_COLUMNS` and ``v_hp_mm_yr_<track>``
+        (mean analysed LOS velocity of the track's points in the candidate, mm/yr).
+        Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
+        the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
+    """
+    out: dict[str, np.ndarray] = {}
+    down = np.full((n, 3), np.nan)
+    if slope_deg is not None and aspect_deg is not None and terrain_transform is not None and n:
+        lab_c, xc, yc = _cell_centres(labels, grid_transform)
+        s = np.deg2rad(sample_raster(slope_deg, terrain_transform, xc, yc))
+        a_deg = sample_raster(aspect_deg, terrain_transform, xc, yc)
+        a = np.deg2rad(np.where(a_deg >= 0, a_deg, np.nan))
+        out["slope_mean_deg"] = np.rad2deg(_per_label_mean(lab_c, s, n))
+        # mean 3-D downslope direction (flat cells have no direction and are skipped)
+        comps = (np.sin(a) * np.cos(s), np.cos(a) * np.cos(s), -np.sin(s))
+        for k, c in enumerate(comps):
+            down[:, k] = _per_label_mean(lab_c, np.where(np.isfinite(a), c, np.nan), n)
+        norm = np.linalg.norm(down, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            down = down / norm[:, None]
+        out["downslope_azimuth_deg"] = np.rad2deg(np.arctan2(down[:, 0], down[:, 1])) % 360.0
+    else:
+        out["slope_mean_deg"] = np.full(n, np.nan)
+        out["downslope_azimuth_deg"] = np.full(n, np.nan)
+
+    tracks = sorted(points)
+    obs = np.full((n, len(tracks)), np.nan)
+    weight = np.zeros((n, len(tracks)))
+    los = np.full((n, len(tracks), 3), np.nan)
+    moving_lab, moving_v, moving_seas = [], [], []
+    for k, t in enumerate(tracks):
+        pts = points[t]
+        lab = np.asarray(point_labels[t], dtype=np.int64)
+        col = "v_hp_mm_yr" if "v_hp_mm_yr" in pts else "velocity_mm_yr"
+        v = pts[col].to_numpy(np.float64)
+        obs[:, k] = _per_label_mean(lab, v, n)
+        out[f"v_hp_mm_yr_{t}"] = obs[:, k]
+        weight[:, k] = np.bincount(lab[lab > 0], minlength=n + 1)[1:]
+        for j, c in enumerate(("los_e", "los_n", "los_u")):
+            los[:, k, j] = _per_label_mean(lab, pts[c].to_numpy(np.float64), n)
+        mov = pts["moving"].to_numpy(bool) & (lab > 0)
+        moving_lab.append(lab[mov])
+        moving_v.append(np.abs(v[mov]))
+        seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
+        moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
+    seen = np.isfinite(obs) & (weight > 0)
+    out["n_tracks_seen"] = seen.sum(axis=1)
+    w = np.where(seen, weight, 0.0)
+    o = np.where(seen, obs, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # vertical model: v_t = V * los_u,t
+        lu = np.where(seen, los[:, :, 2], 0.0)
+        v_up = (w * o * lu).sum(1) / (w * lu * lu).sum(1)
+        res_up = np.where(seen, o - v_up[:, None] * lu, 0.0)
+        out["v_vertical_mm_yr"] = v_up
+        out["misfit_vertical_mm_yr"] = np.sqrt((w * res_up**2).sum(1) / w.sum(1))
+        # downslope model: v_t = V * (los_t . d)
+        cos = np.where(seen, np.einsum("ntj,nj->nt", np.nan_to_num(los), down), 0.0)
+        v_dn = (w * o * cos).sum(1) / (w * cos * cos).sum(1)
+        res_dn = np.where(seen, o - v_dn[:, None] * cos, 0.0)
+        out["v_downslope_mm_yr"] = v_dn
+        out["misfit_downslope_mm_yr"] = np.sqrt((w * res_dn**2).sum(1) / w.sum(1))
+        out["max_abs_cos_downslope"] = np.where(
+            np.isfinite(down[:, 0]) & (out["n_tracks_seen"] > 0), np.abs(cos).max(1), np.nan
+        )
+    lab = np.concatenate(moving_lab) if moving_lab else np.zeros(0, np.int64)
+    out["seasonal_mm"] = _per_label_median(lab, np.concatenate(moving_seas), n)
+    out["abs_v_moving_mm_yr"] = _per_label_median(lab, np.concatenate(moving_v), n)
+    order = EVIDENCE_COLUMNS + [f"v_hp_mm_yr_{t}" for t in tracks]
+    return pd.DataFrame({k: np.asarray(out[k], dtype=np.float64) for k in order})
+
+
+def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None) -> pd.Series:
+    """Rule-based pre-classification of candidates from their evidence (no labels needed).
+
+    The rules, in order (the first that holds decides):
+
+    1. ``flat_ground``: mean slope below ``flat_slope_deg`` (landslides need a slope;
+       subsidence and settlement happen on flat ground);
+    2. ``seasonal``: the moving points' median annual amplitude is at least
+       ``seasonal_ratio`` × their median |velocity| × 1 year (thermal dilation, heave);
+    3. ``vertical``: two or more tracks see it, the vertical model explains them (misfit at
+       most ``vertical_tolerance`` × |its velocity| + ``misfit_floor_mm_yr``: a subsidence
+       bowl's radial inflow leaves some misfit) and the
+       downslope model clearly does not (misfit above ``vertical_misfit_ratio`` × the
+       vertical one + ``misfit_floor_mm_yr``): settlement of an embankment or a building,
+       subsidence, heave. A slide moving north or south is seen alike by both geometries
+       too, but the downslope model then fits as well, so it stays a landslide;
+    4. otherwise ``landslide``.
+
+    Missing evidence never rejects a candidate.
+
+    Parameters
+    ----------
+    evidence
+        Output of :func:`candidate_evidence`.
+    rules
+        Thresholds overriding :data:`RULES` (degrees, ratios, mm/yr).
+
+    Returns
+    -------
+    pandas.Series
+        One of :data:`PRECLASSES` per candidate (same index as ``evidence``).
+    """
+    r = {**RULES, **(rules or {})}
+    e = evidence
+    with np.errstate(invalid="ignore"):
+        flat = (e["slope_mean_deg"] < r["flat_slope_deg"]).to_numpy()
+        seasonal = (
+            e["seasonal_mm"] >= r["seasonal_ratio"] * e["abs_v_moving_mm_yr"] * 1.0
+        ).to_numpy()
+        vertical = (
+            (e["n_tracks_seen"] >= 2)
+            & (
+                e["misfit_vertical_mm_yr"]
+                <= r["vertical_tolerance"] * e["v_vertical_mm_yr"].abs() + r["misfit_floor_mm_yr"]
+            )
+            & (
+                e["misfit_downslope_mm_yr"]
+                > r["vertical_misfit_ratio"] * e["misfit_vertical_mm_yr"] + r["misfit_floor_mm_yr"]
+            )
+        ).to_numpy()
+    out = np.full(len(e), "landslide", dtype=object)
+    # reverse order: the first rule of the docstring wins
+    for name, cond in (("vertical", vertical), ("seasonal", seasonal), ("flat_ground", flat)):
+        out[cond] = name
+    return pd.Series(out, index=e.index, dtype="str")

@@ -1,0 +1,333 @@
+"""The adaptive hot-spot estimators and the candidate evidence, against brute-force references.
+
+- robust noise level = scipy's normal-scaled median absolute deviation;
+- k-th neighbour radius = a dense distance matrix;
+- local median field = the median of each node's disc computed point by point, interpolated
+  bilinearly by hand; a planar field is removed exactly away from the edges;
+- vertical and downslope motion models = numpy least squares on the same observations;
+- the pre-classification rules on hand-made evidence rows;
+- resolved settings: thresholds and radii follow the data, warnings for sparse and noisy
+  tracks, the seed002 preset replaces the keys it lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from affine import Affine
+from scipy import stats
+
+from slidemap.errors import ConfigError
+from slidemap.hotspots.adaptive import (
+    highpass_velocity,
+    knn_radius,
+    local_median_field,
+    robust_sigma,
+)
+from slidemap.hotspots.evidence import RULES, candidate_evidence, preclassify
+from slidemap.hotspots.pipeline import PRESETS, HotspotParams, resolve_settings
+from slidemap.hotspots.trend import seasonal_amplitude
+
+
+def test_robust_sigma_equals_scipy_normal_mad():
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(2.0, 1.5, 5000), rng.normal(40, 5, 100), [np.nan]])
+    ref = stats.median_abs_deviation(x[np.isfinite(x)], scale="normal")
+    assert robust_sigma(x) == pytest.approx(ref, rel=1e-12)
+    assert 1.4 < robust_sigma(x) < 1.65  # the 2 % outliers barely move it
+    assert np.isnan(robust_sigma(np.array([np.nan])))
+
+
+def test_knn_radius_equals_dense_distances():
+    rng = np.random.default_rng(2)
+    xy = rng.uniform(0, 1000, (400, 2))
+    d = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1))
+    d.sort(axis=1)  # column 0 is the point itself
+    for k in (1, 4, 8):
+        assert knn_radius(xy, k) == pytest.approx(np.median(d[:, k]), rel=1e-12)
+    # uniform points at density rho: the k-th neighbour disc holds about k points
+    rho = 400 / 1e6
+    assert knn_radius(xy, 8) == pytest.approx(np.sqrt(8 / (np.pi * rho)), rel=0.2)
+    assert np.isnan(knn_radius(xy[:3], 8))
+    with pytest.raises(ValueError):
+        knn_radius(xy, 0)
+
+
+def _bilinear(grid, gx, gy, x, y):
+    """Bilinear interpolation on a regular (gx, gy) node grid, written out point by point."""
+    out = np.empty(x.size)
+    sx, sy = gx[1] - gx[0], gy[1] - gy[0]
+    for n, (px, py) in enumerate(zip(x, y, strict=True)):
+        fx = min(max((px - gx[0]) / sx, 0), gx.size - 1)
+        fy = min(max((py - gy[0]) / sy, 0), gy.size - 1)
+        i, j = min(int(fx), gx.size - 2), min(int(fy), gy.size - 2)
+        tx, ty = fx - i, fy - j
+        out[n] = (
+            grid[i, j] * (1 - tx) * (1 - ty)
+            + grid[i + 1, j] * tx * (1 - ty)
+            + grid[i, j + 1] * (1 - tx) * ty
+            + grid[i + 1, j + 1] * tx * ty
+        )
+    return out
+
+
+def test_local_median_field_equals_bruteforce_disc_medians():
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 3000, (3000, 2))
+    v = rng.normal(0, 2, 3000) + xy[:, 0] / 1000.0
+    radius, spacing = 800.0, 400.0
+    field = local_median_field(xy, v, radius, node_spacing_m=spacing, min_points=10)
+    gx = xy[:, 0].min() + spacing * np.arange(int(np.ceil(np.ptp(xy[:, 0]) / spacing)) + 1)
+    gy = xy[:, 1].min() + spacing * np.arange(int(np.ceil(np.ptp(xy[:, 1]) / spacing)) + 1)
+    grid = np.empty((gx.size, gy.size))
+    for i, x0 in enumerate(gx):
+        for j, y0 in enumerate(gy):
+            inside = np.hypot(xy[:, 0] - x0, xy[:, 1] - y0) <= radius
+            grid[i, j] = np.median(v[inside])
+    ref = _bilinear(grid, gx, gy, xy[:, 0], xy[:, 1])
+    np.testing.assert_allclose(field, ref, rtol=0, atol=1e-12)
+
+
+def test_highpass_removes_a_plane_and_keeps_a_slide():
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 6000, (20000, 2))
+    plane = 1.5 * (xy[:, 0] - 3000) / 1000 - 0.8 * (xy[:, 1] - 3000) / 1000  # mm/yr per km
+    slide = np.hypot(xy[:, 0] - 3000, xy[:, 1] - 3000) < 150
+    v = plane + np.where(slide, -20.0, 0.0)
+    hp, bg = highpass_velocity(xy, v, 1500.0)
+    assert np.abs(hp[~slide]).max() < 0.05  # the plane is gone, up to the edges
+    assert np.median(hp[slide]) == pytest.approx(-20.0, abs=0.5)  # the slide is kept
+    np.testing.assert_allclose(hp + bg, v)
+    # too few points to tell a background: nothing is removed
+    hp2, bg2 = highpass_velocity(xy[:5], v[:5], 1500.0)
+    np.testing.assert_array_equal(bg2, 0.0)
+
+
+def test_seasonal_amplitude_equals_lstsq_per_series():
+    rng = np.random.default_rng(5)
+    t = np.arange(61) * 12 / 365.25
+    amp = rng.uniform(0, 8, 50)
+    phase = rng.uniform(0, 2 * np.pi, 50)
+    d = 3.0 * t + amp[:, None] * np.cos(2 * np.pi * t - phase[:, None])
+    d += rng.normal(0, 0.5, d.shape)
+    d[3, 10] = np.nan
+    out = seasonal_amplitude(d, t)
+    for i in range(50):
+        ok = np.isfinite(d[i])
+        w = 2 * np.pi * t[ok]
+        a = np.column_stack([np.ones(ok.sum()), t[ok], np.cos(w), np.sin(w)])
+        c = np.linalg.lstsq(a, d[i, ok], rcond=None)[0]
+        assert out[i] == pytest.approx(np.hypot(c[2], c[3]), rel=1e-9)
+    np.testing.assert_allclose(out, amp, atol=0.5)
+
+
+def _evidence_case():
+    """Three candidates on a 10 m grid: cells of label 1, 2, 3; two tracks' points."""
+    labels = np.zeros((30, 30), np.int32)
+    labels[2:8, 2:8] = 1
+    labels[12:18, 12:18] = 2
+    labels[22:28, 22:28] = 3
+    transform = Affine(10, 0, 0, 0, -10, 300)
+    slope = np.full((30, 30), 30.0)
+    slope[22:28, 22:28] = 2.0
+    aspect = np.full((30, 30), 90.0)  # east-facing
+    los = {"asc": (-0.61, -0.13, 0.78), "dsc": (0.61, -0.13, 0.78)}
+    # candidate 1 slides east (downslope): asc away, dsc toward; 2 settles vertically;
+    # 3 settles on flat ground
+    v = {"asc": {1: -8.0, 2: -6.0, 3: -9.0}, "dsc": {1: 7.0, 2: -6.2, 3: -9.1}}
+    points, point_labels = {}, {}
+    for t, (e, n, u) in los.items():
+        lab = np.repeat([1, 2, 3, 0], 5)
+        vel = np.array([v[t].get(int(k), 0.0) for k in lab])
+        points[t] = pd.DataFrame(
+            {
+                "v_hp_mm_yr": vel,
+                "los_e": e,
+                "los_n": n,
+                "los_u": u,
+                "moving": lab > 0,
+                "seasonal_mm": np.where(lab == 2, 1.0, 0.5),
+            }
+        )
+        point_labels[t] = lab
+    return labels, transform, slope, aspect, points, point_labels, los, v
+
+
+def test_motion_models_equal_numpy_least_squares():
+    labels, transform, slope, aspect, points, point_labels, los, v = _evidence_case()
+    ev = candidate_evidence(
+        labels,
+        3,
+        transform,
+        points,
+        point_labels,
+        slope_deg=slope,
+        aspect_deg=aspect,
+        terrain_transform=transform,
+    )
+    np.testing.assert_allclose(ev["slope_mean_deg"], [30.0, 30.0, 2.0], atol=1e-9)
+    np.testing.assert_allclose(ev["downslope_azimuth_deg"], [90.0, 90.0, 90.0], atol=1e-9)
+    for c in (1, 2, 3):
+        s = np.deg2rad(ev["slope_mean_deg"][c - 1])
+        d = np.array([np.cos(s), 0.0, -np.sin(s)])  # east, down the slope
+        obs = np.array([v["asc"][c], v["dsc"][c]])
+        lu = np.array([[los["asc"][2]], [los["dsc"][2]]])
+        cos = np.array([[np.dot(los["asc"], d)], [np.dot(los["dsc"], d)]])
+        for model, a in (("vertical", lu), ("downslope", cos)):
+            coef, *_ = np.linalg.lstsq(a, obs, rcond=None)
+            misfit = np.sqrt(np.mean((obs - a @ coef) ** 2))
+            assert ev[f"v_{model}_mm_yr"][c - 1] == pytest.approx(coef[0], rel=1e-9)
+            assert ev[f"misfit_{model}_mm_yr"][c - 1] == pytest.approx(misfit, abs=1e-9)
+    assert list(ev["n_tracks_seen"]) == [2, 2, 2]
+    np.testing.assert_allclose(ev["seasonal_mm"], [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(ev["abs_v_moving_mm_yr"], [7.5, 6.1, 9.05])
+    assert list(preclassify(ev)) == ["landslide", "vertical", "flat_ground"]
+
+
+def test_preclassify_rules_in_order():
+    base = {
+        "slope_mean_deg": 30.0,
+        "n_tracks_seen": 2,
+        "v_vertical_mm_yr": -5.0,
+        "misfit_vertical_mm_yr": 3.0,
+        "v_downslope_mm_yr": 10.0,
+        "misfit_downslope_mm_yr": 0.5,
+        "max_abs_cos_downslope": 0.8,
+        "seasonal_mm": 1.0,
+        "abs_v_moving_mm_yr": 8.0,
+    }
+    rows = [
+        base,
+        {**base, "slope_mean_deg": 5.0, "seasonal_mm": 20.0},  # flat wins over seasonal
+        {**base, "seasonal_mm": 9.0},
+        {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5},
+        {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5, "n_tracks_seen": 1},
+        # the vertical model does not explain it either (misfit > 0.4 x 5 + 0.5)
+        {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 2.6},
+        # a north-south slide: both models fit, it stays a landslide
+        {**base, "misfit_downslope_mm_yr": 0.6, "misfit_vertical_mm_yr": 0.5},
+        {**base, "slope_mean_deg": np.nan, "seasonal_mm": np.nan},  # missing never rejects
+    ]
+    got = list(preclassify(pd.DataFrame(rows)))
+    assert got == [
+        "landslide",
+        "flat_ground",
+        "seasonal",
+        "vertical",
+        "landslide",
+        "landslide",
+        "landslide",
+        "landslide",
+    ]
+    assert list(preclassify(pd.DataFrame(rows[:1]), {"flat_slope_deg": 31.0})) == ["flat_ground"]
+    assert set(RULES) == {
+        "flat_slope_deg",
+        "seasonal_ratio",
+        "vertical_tolerance",
+        "vertical_misfit_ratio",
+        "misfit_floor_mm_yr",
+    }
+
+
+def _track(density_per_km2, noise_mm_yr, seed=6, side_m=4000.0):
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(density_per_km2 * side_m**2 / 1e6)
+    xy = rng.uniform(0, side_m, (n, 2))
+    v = rng.normal(0, noise_mm_yr, n) + 2.0 * xy[:, 0] / 1000  # a 2 mm/yr/km ramp
+    return pd.DataFrame({"x_m": xy[:, 0], "y_m": xy[:, 1], "velocity_mm_yr": v})
+
+
+def test_resolved_settings_follow_the_data():
+    dense, sparse = _track(300, 1.0), _track(60, 1.0)
+    s_dense, cols = resolve_settings(dense, HotspotParams())
+    s_sparse, _ = resolve_settings(sparse, HotspotParams())
+    # noise level of the ramp-free velocities and a threshold of 3 of it
+    assert s_dense["noise_sigma_mm_yr"] == pytest.approx(1.0, abs=0.08)
+    assert s_dense["stability_threshold_mm_yr"] == pytest.approx(3 * s_dense["noise_sigma_mm_yr"])
+    # the band holds ~8 points: radius ~ sqrt(8 / (pi rho))
+    for s, rho in ((s_dense, 300), (s_sparse, 60)):
+        assert s["search_radius_m"] == pytest.approx(np.sqrt(8 / (np.pi * rho * 1e-6)), rel=0.2)
+        assert s["kernel_radius_m"] == pytest.approx(np.sqrt(4 / (np.pi * rho * 1e-6)), rel=0.2)
+        assert s["points_per_km2"] == pytest.approx(rho, rel=0.25)
+    assert not s_dense["warnings"]
+    assert any("sparse" in w for w in s_sparse["warnings"])
+    noisy, _ = resolve_settings(_track(300, 8.0), HotspotParams())
+    assert any("noisy" in w for w in noisy["warnings"])
+    np.testing.assert_allclose(
+        cols["v_hp_mm_yr"] + cols["v_background_mm_yr"], dense["velocity_mm_yr"]
+    )
+    # a fixed threshold below twice the noise gets a warning; seed002 takes the raw velocity
+    low, _ = resolve_settings(dense, HotspotParams(stability_threshold_mm_yr=1.0))
+    assert any("below twice" in w for w in low["warnings"])
+    paper = HotspotParams.from_config({"preset": "seed002", "search_radius_m": 75})
+    s_paper, cols_paper = resolve_settings(dense, paper)
+    assert s_paper["search_radius_m"] == 200.0 and s_paper["stability_threshold_mm_yr"] == 10.0
+    np.testing.assert_array_equal(cols_paper["v_hp_mm_yr"], dense["velocity_mm_yr"])
+
+
+def test_presets_and_config_errors():
+    p = HotspotParams.from_config({"preset": "seed002"})
+    for key, value in PRESETS["seed002"]["params"].items():
+        assert getattr(p, key) == value
+    with pytest.raises(ConfigError, match="hotspots.preset"):
+        HotspotParams.from_config({"preset": "seed003"})
+    with pytest.raises(ConfigError, match="search_radius_m"):
+        HotspotParams.from_config({"search_radius_m": "wide"})
+    with pytest.raises(ConfigError, match="outline"):
+        HotspotParams.from_config({"outline": "alpha"})
+
+
+def test_robust_plane_equals_linear_programming_lad():
+    """Least absolute deviations by linear programming (an independent solver) = the IRLS."""
+    from scipy.optimize import linprog
+
+    from slidemap.hotspots.adaptive import robust_plane
+
+    rng = np.random.default_rng(7)
+    n = 150
+    xy = rng.uniform(0, 5000, (n, 2))
+    v = 1.0 + 0.002 * xy[:, 0] - 0.001 * xy[:, 1] + rng.laplace(0, 0.5, n)
+    v[:8] += 40.0  # moving points
+    a = np.column_stack([np.ones(n), xy])
+    # min sum(u + w) s.t. a c + u - w = v, u, w >= 0
+    cost = np.concatenate([np.zeros(3), np.ones(2 * n)])
+    eq = np.hstack([a, np.eye(n), -np.eye(n)])
+    bounds = [(None, None)] * 3 + [(0, None)] * (2 * n)
+    sol = linprog(cost, A_eq=eq, b_eq=v, bounds=bounds, method="highs")
+    ref = a @ sol.x[:3]
+    got = robust_plane(xy, v, iterations=200)
+    assert np.abs(v - got).sum() == pytest.approx(np.abs(v - ref).sum(), rel=1e-4)
+    np.testing.assert_allclose(got, ref, atol=0.05)
+
+
+def test_decoy_scores_on_boxes():
+    import geopandas as gpd
+    import shapely
+
+    from slidemap.hotspots.accuracy import decoy_scores
+
+    box = shapely.box
+    decoys = gpd.GeoDataFrame(
+        {"kind": ["subsidence", "thermal", "embankment", "subsidence"]},
+        geometry=[box(0, 0, 10, 10), box(20, 0, 30, 10), box(40, 0, 50, 10), box(60, 0, 70, 10)],
+    )
+    cands = gpd.GeoDataFrame(
+        geometry=[
+            box(5, 5, 15, 15),  # touches decoy 0
+            box(25, 5, 35, 15),  # touches decoy 1
+            box(45, 5, 55, 15),  # touches decoy 2 ...
+            box(48, 8, 49, 9),  # ... twice
+            box(70, 0, 80, 10),  # shares an edge with decoy 3 only: not a touch
+        ]
+    )
+    out = decoy_scores(cands, decoys, is_landslide=np.array([False, True, False, True, True]))
+    assert out["n_decoys"] == 4 and out["touched"] == 3
+    # decoy 0: only a rejected candidate; 1 and 2: a landslide candidate; 3: untouched
+    assert out["rejected"] == 2 and out["rejected_share"] == 0.5
+    assert out["by_kind"]["subsidence"] == {"n": 2, "touched": 1, "rejected": 2}
+    assert out["by_kind"]["embankment"] == {"n": 1, "touched": 1, "rejected": 0}
+    everything = decoy_scores(cands, decoys)
+    assert everything["rejected"] == 1
+    with pytest.raises(ValueError):
+        decoy_scores(cands, decoys, is_landslide=np.ones(2, bool))
