@@ -10,9 +10,14 @@ atmospheric delays and white noise. The same seed gives byte-identical files.
 
 Modules: :mod:`~slidemap.simulate.params` (every number), :mod:`~.terrain` (gradient,
 visibility), :mod:`~.fields` (random fields, named random streams), :mod:`~.sources`
-(slides, subsidence), :mod:`~.tracks` (points, series), :mod:`~.series` (least-squares
-summaries), :mod:`~.layers` (roads, faults, lithology, land use), :mod:`~.writers` (files),
-:mod:`~.core` (the whole run). ``python scripts/make_demo.py`` regenerates the demo.
+(slides, subsidence), :mod:`~.decoys` (thermal dilation, road embankments),
+:mod:`~.tracks` (points, series), :mod:`~.series` (least-squares summaries),
+:mod:`~.layers` (roads, faults, lithology, land use), :mod:`~.writers` (files), :mod:`~.core`
+(the whole run), :mod:`~.scenario` (scenario files -> study folders).
+``python scripts/make_demo.py`` regenerates the demo; ``python scripts/make_scenario.py``
+writes one scenario of ``resources/scenarios/``. The optional physics (random slide sites,
+north-south slides, power-law atmosphere, ramps, unwrapping errors, decoys, the
+detectability rule) is off by default and leaves the demo's files unchanged.
 """
 
 from slidemap.simulate.core import (
@@ -24,18 +29,22 @@ from slidemap.simulate.core import (
     simulate,
 )
 from slidemap.simulate.params import DEMO_SEED, SimulationParams, TrackSpec, demo_tracks
+from slidemap.simulate.scenario import Scenario, load_scenario, make_scenario
 from slidemap.simulate.series import fit_series
 
 __all__ = [
     "DEMO_SEED",
     "DETECT_MIN_POINTS",
     "DETECT_THRESHOLD_MM_YR",
+    "Scenario",
     "Simulation",
     "SimulationParams",
     "TrackSpec",
     "demo_tracks",
     "fit_series",
+    "load_scenario",
     "make_demo",
+    "make_scenario",
     "read_inputs",
     "simulate",
 ]

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from slidemap.errors import InputDataError
 from slidemap.simulate import layers as lyr
+from slidemap.simulate.decoys import place_embankments, place_thermal
 from slidemap.simulate.fields import component_rng, gaussian_random_field
 from slidemap.simulate.params import SimulationParams, acquisition_dates
 from slidemap.simulate.series import DAYS_PER_YEAR
@@ -38,12 +39,17 @@ __all__ = [
     "make_demo",
 ]
 
-#: LOS rate (mm/yr) a point must reach to count as moving in the truth's detectability
-#: flags (the stability threshold of seed 002).
+#: Default LOS rate (mm/yr) a point must reach to count as moving in the truth's
+#: detectability flags (the stability threshold of seed 002;
+#: ``SimulationParams.detect_threshold_mm_yr``).
 DETECT_THRESHOLD_MM_YR = 10.0
-#: Delivered points a footprint needs above that rate, in one track, to be detectable (the
-#: ">= 6 moving PS" of the EGMS landslide-ranking workflow of Marmoni et al.).
+#: Default number of delivered points a footprint needs above that rate, in one track, to be
+#: detectable (the ">= 6 moving PS" of the EGMS landslide-ranking workflow of Marmoni et
+#: al.; ``SimulationParams.detect_min_points``).
 DETECT_MIN_POINTS = 6
+
+#: Kinds of the other (non-landslide) sources that have a trend (truly moving ground).
+MOVING_KINDS = ("subsidence", "embankment")
 
 
 @dataclass
@@ -59,7 +65,9 @@ class Simulation:
     slides
         Moving slopes with their per-track truth columns (GeoDataFrame, DEM CRS).
     sources
-        Subsidence bowls with their per-track truth columns (GeoDataFrame).
+        Other (non-landslide) sources with their per-track truth columns (GeoDataFrame):
+        subsidence bowls, and the thermal discs and embankments when the optional decoys
+        are on (``kind`` column).
     tracks
         One :class:`~slidemap.simulate.tracks.TrackResult` per track.
     roads, faults
@@ -80,6 +88,11 @@ class Simulation:
     lithology: np.ndarray
     lithology_transform: Affine
     landuse: np.ndarray
+
+    @property
+    def other_moving(self) -> gpd.GeoDataFrame:
+        """The other sources with a trend (subsidence, embankment): truly moving ground."""
+        return self.sources[self.sources["kind"].isin(MOVING_KINDS)].reset_index(drop=True)
 
 
 def read_inputs(
@@ -164,7 +177,8 @@ def simulate(
     crs
         Projected CRS of ``dem``.
     landslide_xy
-        ``(n, 2)`` landslide initiation points (m); moving slopes go to a subset.
+        ``(n, 2)`` landslide initiation points (m); moving slopes go to a subset (ignored
+        when ``params.slide_sites`` is ``random``; may be empty).
     params
         Parameters; default :class:`SimulationParams` (the committed demo).
 
@@ -177,9 +191,13 @@ def simulate(
     seed = params.seed
     cell = float(transform.a)
     epoch, span = _period(params)
-    slides = place_slides(component_rng(seed, "slides"), dem, transform, landslide_xy, params, span)
+    slide_stream = "slides/random" if params.slide_sites == "random" else "slides"
+    slides = place_slides(
+        component_rng(seed, slide_stream), dem, transform, landslide_xy, params, span
+    )
     sources = place_subsidence(component_rng(seed, "subsidence"), dem, transform, slides, params)
     roads = lyr.make_roads(dem, transform)
+    decoys = _place_decoys(dem, transform, slides, sources, roads, params)
     west, north = transform.c, transform.f
     bounds = (west, north - dem.shape[0] * cell, west + dem.shape[1] * cell, north)
     faults = lyr.make_faults(component_rng(seed, "faults"), bounds)
@@ -207,10 +225,12 @@ def simulate(
         epoch=epoch,
         span_years=span,
     )
-    tracks = [simulate_track(spec, scene, slides, sources, params) for spec in params.tracks]
+    tracks = [
+        simulate_track(spec, scene, slides, sources, params, decoys) for spec in params.tracks
+    ]
 
     slides_gdf = _slide_truth(slides, scene, tracks, params)
-    sources_gdf = _source_truth(sources, scene, tracks, params)
+    sources_gdf = _source_truth(sources, scene, tracks, params, decoys)
     return Simulation(
         params=params,
         scene=scene,
@@ -223,6 +243,28 @@ def simulate(
         lithology_transform=litho_t,
         landuse=landuse,
     )
+
+
+def _place_decoys(
+    dem: np.ndarray,
+    transform: Affine,
+    slides: pd.DataFrame,
+    sources: pd.DataFrame,
+    roads: pd.DataFrame,
+    params: SimulationParams,
+) -> pd.DataFrame | None:
+    """Thermal discs, then embankments, away from the slides, the bowls and each other."""
+    if params.n_thermal <= 0 and params.n_embankment <= 0:
+        return None
+    occupied = list(slides.geometry) + list(sources.geometry)
+    thermal = place_thermal(component_rng(params.seed, "thermal"), dem, transform, occupied, params)
+    embankment = place_embankments(
+        component_rng(params.seed, "embankment"), dem, transform, roads, occupied, params
+    )
+    parts = [t for t in (thermal, embankment) if len(t)]
+    out = pd.concat(parts, ignore_index=True) if parts else thermal
+    out.insert(0, "source_id", np.arange(len(sources) + 1, len(sources) + 1 + len(out)))
+    return out
 
 
 def _slide_truth(
@@ -259,6 +301,8 @@ def _slide_truth(
     ]
     out["step_mm"] = slides["step_mm"]
     out["seasonal_mm"] = slides["seasonal_mm"]
+    if params.uses_optional:
+        out["north_south"] = slides["north_south"].astype(bool)
     detectable = np.zeros(len(slides), dtype=bool)
     for tr in tracks:
         name = tr.spec.name
@@ -269,13 +313,13 @@ def _slide_truth(
         pts = tr.points
         on = pts["slide_id"].to_numpy() > 0
         ids = pts.loc[on, "slide_id"].to_numpy()
-        moving = np.abs(pts.loc[on, "v_true_mm_yr"].to_numpy()) >= DETECT_THRESHOLD_MM_YR
+        moving = np.abs(pts.loc[on, "v_true_mm_yr"].to_numpy()) >= params.detect_threshold_mm_yr
         n_pts = np.bincount(ids, minlength=len(slides) + 1)[1:]
         n_mov = np.bincount(ids[moving], minlength=len(slides) + 1)[1:]
         out[f"v_los_{name}_mm_yr"] = np.round(v_los, 2)
         out[f"n_points_{name}"] = n_pts.astype("int64")
         out[f"n_moving_{name}"] = n_mov.astype("int64")
-        det = n_mov >= DETECT_MIN_POINTS
+        det = n_mov >= params.detect_min_points
         out[f"detectable_{name}"] = det
         detectable |= det
     out["detectable"] = detectable
@@ -283,22 +327,54 @@ def _slide_truth(
 
 
 def _source_truth(
-    sources: pd.DataFrame, scene: Scene, tracks: list[TrackResult], params: SimulationParams
+    sources: pd.DataFrame,
+    scene: Scene,
+    tracks: list[TrackResult],
+    params: SimulationParams,
+    decoys: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
-    """Subsidence bowls with the peak LOS rate and point counts per track."""
+    """Other sources with the LOS rate at their centre and point counts per track.
+
+    With the optional physics on, the table also holds the decoys and the columns
+    ``length_m`` (embankments) and ``placement``; ``v_up_max_mm_yr`` is then the peak
+    vertical rate of a bowl, ``-r`` of an embankment and 0 for a thermal disc, and
+    ``seasonal_mm`` a thermal disc's annual LOS amplitude.
+    """
     cols = ["source_id", "kind", "cx", "cy", "depth_m", "v_up_max_mm_yr", "radius_m", "seasonal_mm"]
     out = pd.DataFrame({c: sources[c] for c in cols})
+    geometry = list(sources.geometry)
+    if params.uses_optional:
+        out["length_m"] = np.nan
+        out["placement"] = "low gentle ground"
+        if decoys is not None and len(decoys):
+            extra = pd.DataFrame(
+                {
+                    "source_id": decoys["source_id"],
+                    "kind": decoys["kind"],
+                    "cx": decoys["cx"],
+                    "cy": decoys["cy"],
+                    "depth_m": np.nan,
+                    "v_up_max_mm_yr": -decoys["rate_mm_yr"].to_numpy(float) + 0.0,
+                    "radius_m": decoys["radius_m"],
+                    "seasonal_mm": decoys["amplitude_mm"],
+                    "length_m": decoys["length_m"],
+                    "placement": decoys["placement"],
+                }
+            )
+            out = pd.concat([out.astype({"depth_m": float}), extra], ignore_index=True)
+            geometry += list(decoys.geometry)
+        out["length_m"] = out["length_m"].astype(float)
     out["source_id"] = out["source_id"].astype("int64")
     out["kind"] = out["kind"].astype(str)
     for tr in tracks:
         name = tr.spec.name
-        _inc, los = track_los(
-            tr.spec, scene, sources["cx"].to_numpy(float), sources["cy"].to_numpy(float)
+        _inc, los = track_los(tr.spec, scene, out["cx"].to_numpy(float), out["cy"].to_numpy(float))
+        out[f"v_los_{name}_mm_yr"] = (
+            np.round(out["v_up_max_mm_yr"].to_numpy(float) * los[2], 2) + 0.0
         )
-        out[f"v_los_{name}_mm_yr"] = np.round(sources["v_up_max_mm_yr"].to_numpy(float) * los[2], 2)
         ids = tr.points["source_id"].to_numpy()
-        out[f"n_points_{name}"] = np.bincount(ids, minlength=len(sources) + 1)[1:].astype("int64")
-    return gpd.GeoDataFrame(out, geometry=list(sources.geometry), crs=scene.crs)
+        out[f"n_points_{name}"] = np.bincount(ids, minlength=len(out) + 1)[1:].astype("int64")
+    return gpd.GeoDataFrame(out, geometry=geometry, crs=scene.crs)
 
 
 def make_demo(

@@ -7,7 +7,13 @@ import zlib
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["component_rng", "gaussian_random_field", "sample_grid"]
+__all__ = [
+    "component_rng",
+    "gaussian_random_field",
+    "powerlaw_random_field",
+    "powerlaw_screens_mm",
+    "sample_grid",
+]
 
 
 def component_rng(seed: int, name: str) -> np.random.Generator:
@@ -66,6 +72,96 @@ def gaussian_random_field(
         field = field[pad : pad + shape[0], pad : pad + shape[1]]
         out[k] = (field - field.mean()) / field.std()
     return out[0] if count is None else out
+
+
+def powerlaw_random_field(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    beta: float,
+    count: int | None = None,
+    pad_factor: int = 2,
+) -> np.ndarray:
+    """Zero-mean, unit-variance random field(s) with a power-law spectrum ``P(k) ~ k**-beta``.
+
+    White noise on a grid ``pad_factor`` times larger than ``shape`` in each direction is
+    Fourier transformed, multiplied by ``k**(-beta / 2)`` (``k`` the radial wavenumber; the
+    mean is set to 0) and transformed back; the ``shape`` corner of the result is kept (so
+    the field is not periodic over the output) and standardised to mean 0 and standard
+    deviation 1. ``beta = 8/3`` is the turbulent atmospheric delay of Hanssen (2001) at
+    scales of a few km. The field is scale-free: the cell size does not enter.
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    shape
+        Output shape ``(rows, cols)``.
+    beta
+        Spectral exponent (dimensionless, > 0).
+    count
+        Number of independent fields; None returns a single 2-D field.
+    pad_factor
+        Size of the padded grid relative to the output (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``shape`` or ``(count, *shape)`` array (dimensionless).
+    """
+    from scipy import fft
+
+    ny, nx = shape
+    py = fft.next_fast_len(int(pad_factor * ny), real=True)
+    px = fft.next_fast_len(int(pad_factor * nx), real=True)
+    ky = fft.fftfreq(py)[:, np.newaxis]
+    kx = fft.rfftfreq(px)[np.newaxis, :]
+    k = np.hypot(ky, kx)
+    with np.errstate(divide="ignore"):
+        amp = np.where(k > 0, k ** (-beta / 2.0), 0.0)
+    n = 1 if count is None else count
+    out = np.empty((n, ny, nx))
+    for j in range(n):
+        white = rng.standard_normal((py, px))
+        field = fft.irfft2(fft.rfft2(white) * amp, s=(py, px))[:ny, :nx]
+        out[j] = (field - field.mean()) / field.std()
+    return out[0] if count is None else out
+
+
+def powerlaw_screens_mm(
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    beta: float,
+    sd_range_mm: tuple[float, float],
+    count: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Power-law atmospheric phase screens, one per acquisition, with random strengths.
+
+    Each screen is a :func:`powerlaw_random_field` scaled to a standard deviation (over the
+    grid) drawn uniformly from ``sd_range_mm``; the fields are drawn first, then the
+    ``count`` standard deviations.
+
+    Parameters
+    ----------
+    rng
+        Random generator.
+    shape
+        Grid shape ``(rows, cols)``.
+    beta
+        Spectral exponent (dimensionless).
+    sd_range_mm
+        ``(low, high)`` range of the per-screen standard deviation (mm).
+    count
+        Number of screens (acquisitions).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(screens_mm, sd_mm)``: ``(count, *shape)`` delays (mm) and the ``(count,)``
+        standard deviations (mm) they have over the grid.
+    """
+    fields = powerlaw_random_field(rng, shape, beta, count=count)
+    sd_mm = rng.uniform(sd_range_mm[0], sd_range_mm[1], size=count)
+    return fields * sd_mm[:, np.newaxis, np.newaxis], sd_mm
 
 
 def sample_grid(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

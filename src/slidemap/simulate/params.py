@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-__all__ = ["TrackSpec", "SimulationParams", "DEMO_SEED", "demo_tracks", "acquisition_dates"]
+__all__ = [
+    "TrackSpec",
+    "SimulationParams",
+    "DEMO_SEED",
+    "SLIDE_SITES",
+    "APS_MODELS",
+    "OPTIONAL_FIELDS",
+    "demo_tracks",
+    "acquisition_dates",
+]
 
 #: Seed of the committed demo.
 DEMO_SEED = 20240517
@@ -217,6 +226,100 @@ class SimulationParams:
         Add per-acquisition white noise (False for noise-free test runs).
     subsidence_exclude_slides
         Keep bowls away from the footprints (by ``subsidence_min_distance_m``).
+
+    The parameters below switch on optional physics. Every one is off (or has no effect) at
+    its default, and the random numbers of the parts above do not change when they are off:
+    each optional part draws from its own named stream (:func:`~.fields.component_rng`).
+    While all of them are at their defaults, :meth:`to_dict` leaves them out, so the
+    committed demo's parameter record is unchanged.
+
+    slide_sites
+        ``inventory`` (default): footprints grow from the landslide points given to
+        :func:`~slidemap.simulate.core.simulate`; ``random``: ``n_slides`` footprints are
+        placed at random sites on ground whose smoothed slope is at least
+        ``slide_site_min_slope_deg`` (for DEMs without an inventory; stream
+        ``slides/random``).
+    n_slides
+        Number of moving slopes. ``random`` sites: exactly this many when the terrain has
+        room. ``inventory`` sites: 0 (default) places footprints until ``slide_fraction`` of
+        the points is covered; a positive count places this many instead.
+    slide_site_min_slope_deg
+        ``random`` sites: least smoothed slope (degrees) at a site and least mean slope
+        (plunge, degrees) of its footprint.
+    slide_site_max_tries
+        ``random`` sites: candidate sites tried per requested slope before giving up.
+    slide_north_south_share
+        Share of the moving slopes whose downslope azimuth lies within
+        ``slide_north_south_tolerance_deg`` of north or south (Sentinel-1, flying nearly
+        north-south, barely sees such motion). When positive, footprints are placed
+        alternately so that ``round(share * count)`` face north or south and the others face
+        outside those sectors; in ``inventory`` mode the north/south ones grow from the
+        landslide points whose smoothed aspect lies in the sectors. 0 (default): no rule.
+    slide_north_south_tolerance_deg
+        Half-width (degrees) of the north and south azimuth sectors.
+    aps_model
+        Turbulent atmosphere: ``gaussian`` (default; the Gaussian-kernel field of
+        ``aps_sd_mm`` and ``aps_sigma_m``) or ``powerlaw`` (a phase screen per acquisition
+        with power spectrum proportional to ``k**-aps_beta``, made by FFT filtering of white
+        noise on a grid padded to twice the area, its standard deviation over the grid drawn
+        per acquisition uniformly from ``aps_sd_range_mm``; stream ``aps_powerlaw/<track>``).
+    aps_beta
+        Spectral exponent of the power-law screen (8/3 = Kolmogorov turbulence at the
+        scales of a few km, Hanssen 2001).
+    aps_sd_range_mm
+        Uniform range (mm) of the per-acquisition standard deviation of the power-law
+        screen.
+    ramp_mm_yr_per_km
+        Orbit-error-like ramp: a planar LOS signal through the scene centre whose rate grows
+        by this many mm/yr per km along an azimuth drawn per track (stream ``ramp/<track>``),
+        growing linearly in time (0 = none).
+    unwrap_error_share
+        Share of the delivered points of each track (rounded to a count) that get a phase
+        unwrapping error: a step of +/- half the wavelength (27.7 mm LOS) from a random
+        acquisition (after the first) onward (stream ``unwrap/<track>``; 0 = none).
+    n_thermal
+        Number of thermal-dilation decoys (buildings): discs on gentle ground where every
+        point carries an annual LOS signal and no trend (stream ``thermal``).
+    thermal_radius_range_m
+        Uniform range of the disc radius (m).
+    thermal_max_slope_deg
+        Largest smoothed slope (degrees) at the centre and on average over a disc.
+    thermal_density_per_km2
+        Density (points/km^2) of the extra strong scatterers added inside a disc.
+    thermal_amplitude_range_mm
+        Uniform range (mm) of the disc's annual LOS amplitude (the same in every track).
+    thermal_peak_doy
+        Day of year of the thermal maximum (mid-summer).
+    n_embankment
+        Number of settling road embankments (stream ``embankment``): segments along a road
+        of :func:`~slidemap.simulate.layers.make_roads` (a straight segment along the
+        contour of the gentlest free ground when no road segment fits).
+    embankment_length_range_m
+        Uniform range (m) of the segment length.
+    embankment_density_per_km2
+        Density (points/km^2) of the extra strong scatterers added within
+        ``embankment_point_half_width_m`` of the line.
+    embankment_point_half_width_m
+        Half-width (m) of the strip that receives the extra points.
+    embankment_settle_half_width_m
+        Every point within this distance (m) of the line settles vertically.
+    embankment_rate_range_mm_yr
+        Uniform range (mm/yr, positive) of the settlement rate ``r``; the 3-D velocity is
+        ``(0, 0, -r)``.
+    decoy_coherence
+        Expected temporal coherence of the extra decoy points (buildings and embankments are
+        strong scatterers, also inside vegetation patches).
+    decoy_min_distance_m
+        Least distance (m) between a thermal disc or embankment and any footprint,
+        subsidence bowl or other decoy.
+    decoy_max_tries
+        Candidate sites tried per thermal disc or embankment before giving up.
+    detect_threshold_mm_yr
+        Noise-free |LOS rate| (mm/yr) a delivered point must reach to count as moving in the
+        truth's detectability flags (default: the 10 mm/yr stability threshold of seed 002).
+    detect_min_points
+        Moving delivered points a footprint needs in one track to be detectable (default 6,
+        the ">= 6 moving PS" of Marmoni et al.).
     """
 
     seed: int = DEMO_SEED
@@ -264,6 +367,63 @@ class SimulationParams:
     geoid_undulation_m: float = 20.0
     white_noise: bool = True
     subsidence_exclude_slides: bool = True
+    # ---- optional physics (off by default) ------------------------------------------------
+    slide_sites: str = "inventory"
+    n_slides: int = 0
+    slide_site_min_slope_deg: float = 10.0
+    slide_site_max_tries: int = 200
+    slide_north_south_share: float = 0.0
+    slide_north_south_tolerance_deg: float = 25.0
+    aps_model: str = "gaussian"
+    aps_beta: float = 8.0 / 3.0
+    aps_sd_range_mm: tuple[float, float] = (1.0, 5.0)
+    ramp_mm_yr_per_km: float = 0.0
+    unwrap_error_share: float = 0.0
+    n_thermal: int = 0
+    thermal_radius_range_m: tuple[float, float] = (80.0, 250.0)
+    thermal_max_slope_deg: float = 10.0
+    thermal_density_per_km2: float = 1500.0
+    thermal_amplitude_range_mm: tuple[float, float] = (3.0, 10.0)
+    thermal_peak_doy: float = 200.0
+    n_embankment: int = 0
+    embankment_length_range_m: tuple[float, float] = (400.0, 1200.0)
+    embankment_density_per_km2: float = 2000.0
+    embankment_point_half_width_m: float = 15.0
+    embankment_settle_half_width_m: float = 20.0
+    embankment_rate_range_mm_yr: tuple[float, float] = (5.0, 15.0)
+    decoy_coherence: float = 0.95
+    decoy_min_distance_m: float = 150.0
+    decoy_max_tries: int = 300
+    detect_threshold_mm_yr: float = 10.0
+    detect_min_points: int = 6
+
+    def __post_init__(self) -> None:
+        if self.slide_sites not in SLIDE_SITES:
+            raise ValueError(f"slide_sites must be one of {SLIDE_SITES}, got {self.slide_sites!r}")
+        if self.aps_model not in APS_MODELS:
+            raise ValueError(f"aps_model must be one of {APS_MODELS}, got {self.aps_model!r}")
+        if self.slide_sites == "random" and self.n_slides < 0:
+            raise ValueError("n_slides must be >= 0")
+        if not 0.0 <= self.slide_north_south_share <= 1.0:
+            raise ValueError("slide_north_south_share must lie in [0, 1]")
+        if not 0.0 <= self.unwrap_error_share <= 1.0:
+            raise ValueError("unwrap_error_share must lie in [0, 1]")
+
+    def optional_changed(self) -> list[str]:
+        """Names of the optional-physics parameters that differ from their defaults.
+
+        Returns
+        -------
+        list of str
+            Empty when the simulation uses none of the optional features (the demo).
+        """
+        defaults = {f.name: f.default for f in dataclasses.fields(SimulationParams)}
+        return [n for n in OPTIONAL_FIELDS if getattr(self, n) != defaults[n]]
+
+    @property
+    def uses_optional(self) -> bool:
+        """True when any optional-physics parameter differs from its default."""
+        return bool(self.optional_changed())
 
     def replace(self, **changes: Any) -> SimulationParams:
         """Return a copy with some parameters changed.
@@ -286,6 +446,20 @@ class SimulationParams:
         Returns
         -------
         dict
-            Every attribute; tracks as a list of dicts, tuples as lists.
+            Every attribute; tracks as a list of dicts. The optional-physics parameters are
+            left out while all of them are at their defaults (the record of the demo).
         """
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if not self.uses_optional:
+            for name in OPTIONAL_FIELDS:
+                out.pop(name)
+        return out
+
+
+#: Sites of the moving slopes (:attr:`SimulationParams.slide_sites`).
+SLIDE_SITES = ("inventory", "random")
+#: Models of the turbulent atmosphere (:attr:`SimulationParams.aps_model`).
+APS_MODELS = ("gaussian", "powerlaw")
+#: Parameters of the optional physics (defaults: off), in declaration order.
+_NAMES = [f.name for f in dataclasses.fields(SimulationParams)]
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(_NAMES[_NAMES.index("slide_sites") :])

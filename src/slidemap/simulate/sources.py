@@ -10,6 +10,8 @@ radial horizontal rate ``v0 rho (1 + rho**2)**-1.5``, ``rho = r / depth``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -21,6 +23,7 @@ from slidemap.simulate.terrain import horn_gradient, smooth_dem
 __all__ = [
     "BEHAVIOURS",
     "ellipse_polygon",
+    "in_north_south_sector",
     "place_slides",
     "slide_membership",
     "slide_displacement_mm",
@@ -120,6 +123,306 @@ def _cells_inside(
     return rows[inside], cols[inside], r[inside]
 
 
+@dataclass
+class _SlopeGrid:
+    """Smoothed-terrain gradient the footprints are fitted on."""
+
+    transform: Affine
+    shape: tuple[int, int]
+    valid: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+
+    @property
+    def cell(self) -> float:
+        return float(self.transform.a)
+
+
+def _slope_grid(dem: np.ndarray, transform: Affine, params: SimulationParams) -> _SlopeGrid:
+    """Gradient of the DEM smoothed with ``smoothing_sigma_m``."""
+    zs = smooth_dem(dem, params.smoothing_sigma_m / transform.a)
+    gx, gy = horn_gradient(zs, transform.a)
+    return _SlopeGrid(transform, dem.shape, np.isfinite(dem), gx, gy)
+
+
+def in_north_south_sector(azimuth_deg: np.ndarray | float, tolerance_deg: float) -> np.ndarray:
+    """Whether azimuths lie within ``tolerance_deg`` of north or south.
+
+    Parameters
+    ----------
+    azimuth_deg
+        Azimuths (degrees clockwise from north).
+    tolerance_deg
+        Half-width of the sectors (degrees).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, like ``azimuth_deg``.
+    """
+    a = np.asarray(azimuth_deg, dtype=float) % 180.0
+    return np.minimum(a, 180.0 - a) <= tolerance_deg
+
+
+def _draw_slide(rng: np.random.Generator, params: SimulationParams, span_years: float) -> dict:
+    """Draw the five numbers every candidate draws, accepted or not (a stable stream)."""
+    lo, hi = params.slide_length_range_m
+    vlo, vhi = params.v_down_range_mm_yr
+    length = float(
+        np.clip(
+            params.slide_length_median_m
+            * np.exp(params.slide_length_sigma_ln * rng.standard_normal()),
+            lo,
+            hi,
+        )
+    )
+    ratio = float(rng.uniform(*params.slide_width_ratio_range))
+    v_down = float(
+        np.clip(
+            params.v_down_median_mm_yr * np.exp(params.v_down_sigma_ln * rng.standard_normal()),
+            vlo,
+            vhi,
+        )
+    )
+    accel_share = float(rng.uniform(0.6, 1.0))
+    step_year = float(rng.uniform(0.25, 0.75)) * span_years
+    return {
+        "length": length,
+        "ratio": ratio,
+        "v_down": v_down,
+        "accel_share": accel_share,
+        "step_year": step_year,
+    }
+
+
+def _fit_footprint(
+    grid: _SlopeGrid,
+    px: float,
+    py: float,
+    length: float,
+    ratio: float,
+    params: SimulationParams,
+    polys: list[shapely.Polygon],
+    sector: str | None = None,
+    min_plunge_deg: float | None = None,
+) -> dict | None:
+    """Fit a footprint with its head near ``(px, py)``, or None when none fits.
+
+    The direction is the downslope direction of the smoothed DEM at the point, refined on
+    the footprint's mean gradient; the footprint must cover the DEM, lie on one slope and
+    keep ``slide_gap_m`` from ``polys``; it is retried at the lengths of
+    ``slide_shrink_steps``. ``sector`` (``ns`` / ``not_ns``) requires the final azimuth to
+    lie inside / outside the north and south sectors, ``min_plunge_deg`` a least mean slope.
+    """
+    transform, cell = grid.transform, grid.cell
+    gx, gy, valid = grid.gx, grid.gy, grid.valid
+    col = int(np.floor((px - transform.c) / cell))
+    row = int(np.floor((transform.f - py) / cell))
+    if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
+        return None
+    if not np.isfinite(gx[row, col]):
+        return None
+    az = float(np.degrees(np.arctan2(-gx[row, col], -gy[row, col])) % 360.0)
+    for scale in params.slide_shrink_steps:
+        length_s = length * scale
+        a, b = length_s / 2.0, ratio * length_s / 2.0
+        placed = None
+        for _ in range(2):  # refine the direction on the footprint's mean gradient
+            u = np.deg2rad(az)
+            cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
+            cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
+            rr, cc, _r = _cells_inside(transform, grid.shape, cx, cy, a, b, az)
+            ok = np.isfinite(gx[rr, cc])
+            if ok.sum() < 3:
+                break
+            mgx, mgy = gx[rr, cc][ok].mean(), gy[rr, cc][ok].mean()
+            az = float(np.degrees(np.arctan2(-mgx, -mgy)) % 360.0)
+            placed = (cx, cy, rr, cc)
+        if placed is None:
+            return None
+        u = np.deg2rad(az)
+        cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
+        cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
+        rr, cc, _r = _cells_inside(transform, grid.shape, cx, cy, a, b, az)
+        expected = np.pi * a * b / cell**2
+        if len(rr) < 0.95 * expected or valid[rr, cc].mean() < 0.95:
+            continue
+        poly = ellipse_polygon(cx, cy, a, b, az)
+        if any(shapely.distance(poly, p) < params.slide_gap_m for p in polys):
+            continue
+        ok = np.isfinite(gx[rr, cc])
+        ue, un = np.sin(u), np.cos(u)
+        downhill = -(gx[rr, cc][ok] * ue + gy[rr, cc][ok] * un)
+        on_slope = np.degrees(np.arctan(downhill)) >= params.slide_min_cell_slope_deg
+        if on_slope.mean() < params.slide_min_on_slope_share:
+            continue  # the footprint would cross a valley floor or a ridge
+        plunge = float(np.degrees(np.arctan(downhill.mean())))
+        if sector is not None:
+            ns = bool(in_north_south_sector(az, params.slide_north_south_tolerance_deg))
+            if ns != (sector == "ns"):
+                continue
+        if min_plunge_deg is not None and plunge < min_plunge_deg:
+            continue
+        return {"cx": cx, "cy": cy, "a": a, "b": b, "length": length_s, "az": az, "plunge": plunge}
+    return None
+
+
+def _slide_row(
+    n: int, idx: int, px: float, py: float, fit: dict, draw: dict, params: SimulationParams
+) -> dict:
+    """One accepted footprint as a row of :func:`place_slides`' table."""
+    return {
+        "slide_id": n + 1,
+        "point_index": int(idx),
+        "point_x": px,
+        "point_y": py,
+        "cx": round(fit["cx"], 2),
+        "cy": round(fit["cy"], 2),
+        "length_m": round(fit["length"], 1),
+        "width_m": round(2 * fit["b"], 1),
+        "azimuth_deg": round(fit["az"], 2),
+        "plunge_deg": round(fit["plunge"], 2),
+        "v_down_mm_yr": round(draw["v_down"], 2),
+        "accel_share": round(draw["accel_share"], 3),
+        "step_year": round(draw["step_year"], 4),
+        "seasonal_mm": round(params.slide_seasonal_share * draw["v_down"], 2),
+        "geometry": ellipse_polygon(fit["cx"], fit["cy"], fit["a"], fit["b"], fit["az"]),
+    }
+
+
+def _want_north_south(n_ns: int, n_placed: int, share: float) -> bool:
+    """Whether the next footprint should face north or south to keep ``share``."""
+    return share > 0 and n_ns < int(round(share * (n_placed + 1)))
+
+
+def _place_at_points(
+    rng: np.random.Generator,
+    grid: _SlopeGrid,
+    points_xy: np.ndarray,
+    params: SimulationParams,
+    span_years: float,
+) -> list[dict]:
+    """Footprints grown from the landslide points (``slide_sites = inventory``)."""
+    n_points = len(points_xy)
+    n_target = int(round(params.slide_fraction * n_points))
+    covered = np.zeros(n_points, dtype=bool)
+    order = rng.permutation(n_points)
+    share = params.slide_north_south_share
+    if share > 0:
+        # the north/south footprints grow from points whose smoothed aspect is in the sectors
+        cols = np.floor((points_xy[:, 0] - grid.transform.c) / grid.cell).astype(np.int64)
+        rows = np.floor((grid.transform.f - points_xy[:, 1]) / grid.cell).astype(np.int64)
+        inside = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
+        rc, cc = np.clip(rows, 0, grid.shape[0] - 1), np.clip(cols, 0, grid.shape[1] - 1)
+        aspect = np.degrees(np.arctan2(-grid.gx[rc, cc], -grid.gy[rc, cc])) % 360.0
+        ns_point = inside & np.isfinite(aspect)
+        ns_point &= in_north_south_sector(aspect, params.slide_north_south_tolerance_deg)
+        ns_queue = [int(i) for i in order if ns_point[i]]
+    else:
+        ns_queue = []
+    rows_out: list[dict] = []
+    polys: list[shapely.Polygon] = []
+    n_ns = 0
+    pos = {"any": 0, "ns": 0}
+    queues = {"any": [int(i) for i in order], "ns": ns_queue}
+    while True:
+        if params.n_slides > 0:
+            if len(rows_out) >= params.n_slides:
+                break
+        elif covered.sum() >= n_target:
+            break
+        kind = "ns" if _want_north_south(n_ns, len(rows_out), share) else "any"
+        if pos[kind] >= len(queues[kind]):
+            kind = "any" if kind == "ns" else "ns"
+            if pos[kind] >= len(queues[kind]):
+                break
+        idx = queues[kind][pos[kind]]
+        pos[kind] += 1
+        # every candidate draws the same numbers, accepted or not, so the stream is stable
+        draw = _draw_slide(rng, params, span_years)
+        if covered[idx]:
+            continue  # already on moving ground
+        px, py = (float(v) for v in points_xy[idx])
+        sector = None if share <= 0 else ("ns" if kind == "ns" else "not_ns")
+        fit = _fit_footprint(grid, px, py, draw["length"], draw["ratio"], params, polys, sector)
+        if fit is None:
+            continue
+        row = _slide_row(len(rows_out), idx, px, py, fit, draw, params)
+        polys.append(row["geometry"])
+        r_pts = _normalised_radius(
+            points_xy[:, 0], points_xy[:, 1], fit["cx"], fit["cy"], fit["a"], fit["b"], fit["az"]
+        )
+        covered |= r_pts < 1.0
+        covered[idx] = True
+        n_ns += kind == "ns"
+        rows_out.append(row)
+    return rows_out
+
+
+def _place_at_random(
+    rng: np.random.Generator,
+    grid: _SlopeGrid,
+    params: SimulationParams,
+    span_years: float,
+) -> list[dict]:
+    """``n_slides`` footprints at random sites on steep enough ground (``random``)."""
+    slope = np.degrees(np.arctan(np.hypot(grid.gx, grid.gy)))
+    aspect = np.degrees(np.arctan2(-grid.gx, -grid.gy)) % 360.0
+    with np.errstate(invalid="ignore"):
+        steep = grid.valid & (slope >= params.slide_site_min_slope_deg)
+    ns_cell = steep & in_north_south_sector(aspect, params.slide_north_south_tolerance_deg)
+    share = params.slide_north_south_share
+    pools = {
+        "ns": np.flatnonzero(ns_cell),
+        "any": np.flatnonzero(steep & ~ns_cell) if share > 0 else np.flatnonzero(steep),
+    }
+    rows_out: list[dict] = []
+    polys: list[shapely.Polygon] = []
+    n_ns = 0
+    failures = {"ns": 0, "any": 0}
+    cell = grid.cell
+    for _ in range(params.slide_site_max_tries * max(params.n_slides, 1)):
+        if len(rows_out) >= params.n_slides:
+            break
+        kind = "ns" if _want_north_south(n_ns, len(rows_out), share) else "any"
+        if pools[kind].size == 0:
+            kind = "any" if kind == "ns" else "ns"
+            if pools[kind].size == 0:
+                break
+        pick = pools[kind][rng.integers(pools[kind].size)]
+        jitter = rng.random(2)
+        draw = _draw_slide(rng, params, span_years)
+        r, c = np.unravel_index(pick, grid.shape)
+        px = float(grid.transform.c + (c + jitter[0]) * cell)
+        py = float(grid.transform.f - (r + jitter[1]) * cell)
+        if any(shapely.contains_xy(p, px, py) for p in polys):
+            failures[kind] += 1
+            continue
+        sector = None if share <= 0 else ("ns" if kind == "ns" else "not_ns")
+        fit = _fit_footprint(
+            grid,
+            px,
+            py,
+            draw["length"],
+            draw["ratio"],
+            params,
+            polys,
+            sector,
+            min_plunge_deg=params.slide_site_min_slope_deg,
+        )
+        if fit is None:
+            failures[kind] += 1
+            if kind == "ns" and failures["ns"] >= params.slide_site_max_tries:
+                pools["ns"] = pools["ns"][:0]  # no room left on north/south slopes
+            continue
+        failures[kind] = 0
+        row = _slide_row(len(rows_out), -1, round(px, 2), round(py, 2), fit, draw, params)
+        polys.append(row["geometry"])
+        n_ns += kind == "ns"
+        rows_out.append(row)
+    return rows_out
+
+
 def place_slides(
     rng: np.random.Generator,
     dem: np.ndarray,
@@ -128,19 +431,31 @@ def place_slides(
     params: SimulationParams,
     span_years: float,
 ) -> pd.DataFrame:
-    """Place non-overlapping moving slopes so that a share of the landslide points moves.
+    """Place non-overlapping moving slopes at landslide points or at random steep sites.
 
-    The points are visited in a random order, skipping those already inside a footprint; each
-    draws a length, a width ratio, a rate and the timing of an acceleration or a step. The
-    footprint's direction is the downslope direction of the smoothed DEM averaged over a first
-    footprint at the point, then the footprint is rebuilt along that direction. It is accepted
-    when at least 95 % of its cells have elevation, at least ``slide_min_on_slope_share`` of
-    them descend along that direction by ``slide_min_cell_slope_deg`` or more (one slope, not
-    across a valley floor or a ridge), and it stays ``slide_gap_m`` from every accepted
-    footprint; otherwise it is retried at the shorter lengths of ``slide_shrink_steps``, then
-    the point is skipped. Placement stops once ``round(slide_fraction * n_points)`` landslide
-    points lie inside footprints. The behaviours are then dealt to the footprints in the
-    proportions of ``behaviour_probabilities`` (rounded), in random order.
+    ``slide_sites = inventory`` (default): the points are visited in a random order,
+    skipping those already inside a footprint; each draws a length, a width ratio, a rate
+    and the timing of an acceleration or a step. The footprint's direction is the downslope
+    direction of the smoothed DEM averaged over a first footprint at the point, then the
+    footprint is rebuilt along that direction. It is accepted when at least 95 % of its
+    cells have elevation, at least ``slide_min_on_slope_share`` of them descend along that
+    direction by ``slide_min_cell_slope_deg`` or more (one slope, not across a valley floor
+    or a ridge), and it stays ``slide_gap_m`` from every accepted footprint; otherwise it is
+    retried at the shorter lengths of ``slide_shrink_steps``, then the point is skipped.
+    Placement stops once ``round(slide_fraction * n_points)`` landslide points lie inside
+    footprints (or, with ``n_slides > 0``, once that many footprints are placed).
+
+    ``slide_sites = random``: sites are drawn uniformly among the cells whose smoothed slope
+    is at least ``slide_site_min_slope_deg`` (with a random position inside the cell) and
+    a footprint is fitted there as above, also requiring a mean slope (plunge) of at least
+    that angle, until ``n_slides`` are placed or ``slide_site_max_tries * n_slides`` sites
+    were tried (after ``slide_site_max_tries`` failures in a row on north/south slopes the
+    remaining footprints take any other azimuth).
+
+    With ``slide_north_south_share > 0`` the footprints alternate between the north/south
+    sectors and the other azimuths so that ``round(share * count)`` face north or south. The
+    behaviours are then dealt to the footprints in the proportions of
+    ``behaviour_probabilities`` (rounded), in random order.
 
     Parameters
     ----------
@@ -151,7 +466,7 @@ def place_slides(
     transform
         Affine transform of ``dem`` (square cells, metres).
     points_xy
-        ``(n, 2)`` landslide points (m, DEM CRS).
+        ``(n, 2)`` landslide points (m, DEM CRS); unused with ``random`` sites.
     params
         Simulation parameters.
     span_years
@@ -161,116 +476,21 @@ def place_slides(
     -------
     pandas.DataFrame
         One row per moving slope: ``slide_id`` (1..), ``point_index`` (row of the point in
-        ``points_xy``), ``point_x``, ``point_y``, ``cx``, ``cy`` (centre, m), ``length_m``,
-        ``width_m``, ``azimuth_deg`` (direction of horizontal motion), ``plunge_deg`` (of the
-        motion below horizontal), ``behaviour``, ``v_down_mm_yr`` (rate along the 3-D
-        downslope direction; the least-squares rate of the noise-free trend over the period),
-        ``accel_share`` (accelerating: share of the displacement that is quadratic),
-        ``step_year`` (step: time of the step, years from the start of the period),
-        ``step_mm`` (step size, mm), ``seasonal_mm`` (amplitude, mm) and ``geometry``.
+        ``points_xy``; -1 for a random site), ``point_x``, ``point_y`` (the point or site,
+        m), ``cx``, ``cy`` (centre, m), ``length_m``, ``width_m``, ``azimuth_deg``
+        (direction of horizontal motion), ``plunge_deg`` (of the motion below horizontal),
+        ``behaviour``, ``v_down_mm_yr`` (rate along the 3-D downslope direction; the
+        least-squares rate of the noise-free trend over the period), ``accel_share``
+        (accelerating: share of the displacement that is quadratic), ``step_year`` (step:
+        time of the step, years from the start of the period), ``step_mm`` (step size, mm),
+        ``seasonal_mm`` (amplitude, mm), ``geometry`` and ``north_south`` (the azimuth lies
+        in the north/south sectors).
     """
-    cell = transform.a
-    zs = smooth_dem(dem, params.smoothing_sigma_m / cell)
-    gx, gy = horn_gradient(zs, cell)
-    valid = np.isfinite(dem)
-    n_points = len(points_xy)
-    n_target = int(round(params.slide_fraction * n_points))
-    covered = np.zeros(n_points, dtype=bool)
-    order = rng.permutation(n_points)
-    lo, hi = params.slide_length_range_m
-    vlo, vhi = params.v_down_range_mm_yr
-    rows_out: list[dict] = []
-    polys: list[shapely.Polygon] = []
-    for idx in order:
-        if covered.sum() >= n_target:
-            break
-        # every candidate draws the same numbers, accepted or not, so the stream is stable
-        length = float(
-            np.clip(
-                params.slide_length_median_m
-                * np.exp(params.slide_length_sigma_ln * rng.standard_normal()),
-                lo,
-                hi,
-            )
-        )
-        ratio = float(rng.uniform(*params.slide_width_ratio_range))
-        v_down = float(
-            np.clip(
-                params.v_down_median_mm_yr * np.exp(params.v_down_sigma_ln * rng.standard_normal()),
-                vlo,
-                vhi,
-            )
-        )
-        accel_share = float(rng.uniform(0.6, 1.0))
-        step_year = float(rng.uniform(0.25, 0.75)) * span_years
-        if covered[idx]:
-            continue  # already on moving ground
-        px, py = (float(v) for v in points_xy[idx])
-        col = int(np.floor((px - transform.c) / cell))
-        row = int(np.floor((transform.f - py) / cell))
-        if not (0 <= row < dem.shape[0] and 0 <= col < dem.shape[1]):
-            continue
-        if not np.isfinite(gx[row, col]):
-            continue
-        az = float(np.degrees(np.arctan2(-gx[row, col], -gy[row, col])) % 360.0)
-        for scale in params.slide_shrink_steps:
-            length_s = length * scale
-            a, b = length_s / 2.0, ratio * length_s / 2.0
-            placed = None
-            for _ in range(2):  # refine the direction on the footprint's mean gradient
-                u = np.deg2rad(az)
-                cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
-                cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
-                rr, cc, _r = _cells_inside(transform, dem.shape, cx, cy, a, b, az)
-                ok = np.isfinite(gx[rr, cc])
-                if ok.sum() < 3:
-                    break
-                mgx, mgy = gx[rr, cc][ok].mean(), gy[rr, cc][ok].mean()
-                az = float(np.degrees(np.arctan2(-mgx, -mgy)) % 360.0)
-                placed = (cx, cy, rr, cc)
-            if placed is None:
-                break
-            u = np.deg2rad(az)
-            cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
-            cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
-            rr, cc, _r = _cells_inside(transform, dem.shape, cx, cy, a, b, az)
-            expected = np.pi * a * b / cell**2
-            if len(rr) < 0.95 * expected or valid[rr, cc].mean() < 0.95:
-                continue
-            poly = ellipse_polygon(cx, cy, a, b, az)
-            if any(shapely.distance(poly, p) < params.slide_gap_m for p in polys):
-                continue
-            ok = np.isfinite(gx[rr, cc])
-            ue, un = np.sin(u), np.cos(u)
-            downhill = -(gx[rr, cc][ok] * ue + gy[rr, cc][ok] * un)
-            on_slope = np.degrees(np.arctan(downhill)) >= params.slide_min_cell_slope_deg
-            if on_slope.mean() < params.slide_min_on_slope_share:
-                continue  # the footprint would cross a valley floor or a ridge
-            plunge = float(np.degrees(np.arctan(downhill.mean())))
-            polys.append(poly)
-            r_pts = _normalised_radius(points_xy[:, 0], points_xy[:, 1], cx, cy, a, b, az)
-            covered |= r_pts < 1.0
-            covered[idx] = True
-            rows_out.append(
-                {
-                    "slide_id": len(rows_out) + 1,
-                    "point_index": int(idx),
-                    "point_x": px,
-                    "point_y": py,
-                    "cx": round(cx, 2),
-                    "cy": round(cy, 2),
-                    "length_m": round(length_s, 1),
-                    "width_m": round(2 * b, 1),
-                    "azimuth_deg": round(az, 2),
-                    "plunge_deg": round(plunge, 2),
-                    "v_down_mm_yr": round(v_down, 2),
-                    "accel_share": round(accel_share, 3),
-                    "step_year": round(step_year, 4),
-                    "seasonal_mm": round(params.slide_seasonal_share * v_down, 2),
-                    "geometry": poly,
-                }
-            )
-            break
+    grid = _slope_grid(dem, transform, params)
+    if params.slide_sites == "random":
+        rows_out = _place_at_random(rng, grid, params, span_years)
+    else:
+        rows_out = _place_at_points(rng, grid, points_xy, params, span_years)
     columns = [
         "slide_id",
         "point_index",
@@ -307,7 +527,11 @@ def place_slides(
     )
     out["step_mm"] = np.where(is_step, np.round(step_mm, 2), 0.0)
     out.loc[~is_step, "step_year"] = np.nan
-    return out[columns]
+    out = out[columns]
+    out["north_south"] = in_north_south_sector(
+        out["azimuth_deg"].to_numpy(float), params.slide_north_south_tolerance_deg
+    )
+    return out
 
 
 def slide_membership(

@@ -12,7 +12,13 @@ from pyproj import CRS, Transformer
 from rasterio.transform import Affine
 
 from slidemap.insar.geometry import los_unit_vector, project_on_los
-from slidemap.simulate.fields import component_rng, gaussian_random_field, sample_grid
+from slidemap.simulate.decoys import decoy_members, extra_points
+from slidemap.simulate.fields import (
+    component_rng,
+    gaussian_random_field,
+    powerlaw_screens_mm,
+    sample_grid,
+)
 from slidemap.simulate.params import SimulationParams, TrackSpec, acquisition_dates
 from slidemap.simulate.series import DAYS_PER_YEAR, fit_series
 from slidemap.simulate.sources import (
@@ -104,13 +110,22 @@ class TrackResult:
         ``line``, ``pixel``, ``mp_type``, ``temporal_coherence``, ``amplitude_dispersion``,
         ``incidence_angle``, ``track_angle``, ``los_east``, ``los_north``, ``los_up``, the
         fitted ``mean_velocity`` … ``rmse`` (see :func:`fit_series`), ``slide_id`` (0 = on
-        no moving slope), ``source_id`` (0 = outside every subsidence bowl) and
-        ``v_true_mm_yr`` (the noise-free LOS rate of the deformation at the point).
+        no moving slope), ``source_id`` (0 = outside every subsidence bowl and decoy),
+        ``v_true_mm_yr`` (the noise-free LOS rate of the deformation at the point),
+        ``row``, ``col`` (its DEM cell), ``decoy_extra`` (an extra scatterer of a decoy),
+        ``v_ramp_mm_yr`` (LOS rate of the orbit-error ramp at the point, not deformation),
+        ``unwrap_step_mm`` (size of its unwrapping error, 0 = none) and ``unwrap_index``
+        (acquisition from which the error applies, -1 = none).
     displacement
         ``(n_points, n_dates)`` LOS displacement (mm, + toward the satellite, 0.1 mm steps,
         0 at the first date).
     counts
         Candidate points and how many were dropped per reason.
+    extras
+        What the optional physics drew for this track (empty when none is on):
+        ``aps_sd_mm`` (per-acquisition standard deviation of the power-law screen, mm),
+        ``ramp_azimuth_deg`` (direction in which the ramp's rate grows, degrees clockwise
+        from north), ``ramp_mm_yr_per_km`` and ``unwrap_errors`` (points with a step).
     """
 
     spec: TrackSpec
@@ -118,6 +133,7 @@ class TrackResult:
     points: pd.DataFrame
     displacement: np.ndarray
     counts: dict[str, int]
+    extras: dict = field(default_factory=dict)
 
 
 def seasonal_shape(
@@ -199,6 +215,7 @@ def simulate_track(
     slides: pd.DataFrame,
     sources: pd.DataFrame,
     params: SimulationParams,
+    decoys: pd.DataFrame | None = None,
 ) -> TrackResult:
     """Sample the points of one track and simulate their LOS time series.
 
@@ -213,6 +230,13 @@ def simulate_track(
     (a smooth random field per acquisition plus a height-proportional stratified term) and
     the white noise, referred to the first acquisition and rounded to 0.1 mm.
 
+    Optional physics (:class:`SimulationParams`, off by default, own random streams): the
+    decoys add extra strong scatterers (expected coherence ``decoy_coherence``) and their
+    motion (:mod:`~slidemap.simulate.decoys`); ``aps_model = powerlaw`` replaces the
+    Gaussian turbulent field by power-law screens; a planar ramp whose LOS rate grows by
+    ``ramp_mm_yr_per_km`` along a random azimuth is added; ``unwrap_error_share`` of the
+    delivered points get a +/- half-wavelength step from a random acquisition onward.
+
     Parameters
     ----------
     spec
@@ -225,6 +249,9 @@ def simulate_track(
         Subsidence bowls (:func:`~slidemap.simulate.sources.place_subsidence`).
     params
         Simulation parameters.
+    decoys
+        Thermal discs and embankments (:mod:`~slidemap.simulate.decoys` table with a
+        ``source_id`` column), or None.
 
     Returns
     -------
@@ -246,6 +273,28 @@ def simulate_track(
     seas_amp = np.abs(rng.standard_normal(n_cand)) * params.seasonal_sd_mm
     seas_lag = rng.standard_normal(n_cand) * 20.0
     phase_noise = rng.standard_normal((n_cand, n_t))
+    has_decoys = decoys is not None and len(decoys) > 0
+    is_extra = np.zeros(n_cand, dtype=bool)
+    if has_decoys:
+        # extra strong scatterers of the decoys, from their own stream, after the others
+        rng_dec = component_rng(seed, f"decoy_points/{spec.name}")
+        ex, ey = extra_points(rng_dec, decoys, params)
+        n_ex = ex.size
+        x, y = np.concatenate([x, ex]), np.concatenate([y, ey])
+        coh_jitter = np.concatenate(
+            [coh_jitter, rng_dec.standard_normal(n_ex) * params.coherence_point_sd]
+        )
+        height_err = np.concatenate(
+            [height_err, rng_dec.standard_normal(n_ex) * params.height_sd_m]
+        )
+        da_jitter = np.concatenate([da_jitter, rng_dec.standard_normal(n_ex) * 0.03])
+        seas_amp = np.concatenate(
+            [seas_amp, np.abs(rng_dec.standard_normal(n_ex)) * params.seasonal_sd_mm]
+        )
+        seas_lag = np.concatenate([seas_lag, rng_dec.standard_normal(n_ex) * 20.0])
+        phase_noise = np.concatenate([phase_noise, rng_dec.standard_normal((n_ex, n_t))])
+        is_extra = np.concatenate([is_extra, np.ones(n_ex, dtype=bool)])
+        n_cand += n_ex
     counts = {"candidates": n_cand}
 
     rows, cols = scene.rowcol(x, y)
@@ -266,7 +315,8 @@ def simulate_track(
     counts["shadow"] = int(shadow.sum())
     visible = on_dem & ~layover & ~shadow
 
-    target = np.clip(scene.coherence[rows_c, cols_c] + coh_jitter, 0.05, 0.995)
+    base_coherence = np.where(is_extra, params.decoy_coherence, scene.coherence[rows_c, cols_c])
+    target = np.clip(base_coherence + coh_jitter, 0.05, 0.995)
     sigma_phase = np.sqrt(-2.0 * np.log(target))
     phase = phase_noise * sigma_phase[:, np.newaxis]
     realised = np.abs(np.exp(1j * phase).mean(axis=1))
@@ -275,6 +325,9 @@ def simulate_track(
     counts["low_coherence"] = int((visible & ~coherent).sum())
     keep = np.flatnonzero(visible & coherent)
     counts["kept"] = int(keep.size)
+    if has_decoys:
+        counts["decoy_candidates"] = int(is_extra.sum())
+        counts["decoy_kept"] = int(is_extra[keep].sum())
 
     x, y = x[keep], y[keep]
     rows_k, cols_k = rows_c[keep], cols_c[keep]
@@ -323,18 +376,43 @@ def simulate_track(
         v_true += v_los_sub
         for s in sources.itertuples(index=False):
             source_id[np.hypot(x - s.cx, y - s.cy) <= s.radius_m] = s.source_id
+    if has_decoys:
+        member = decoy_members(decoys, x, y, params)
+        thermal_shape = seasonal_shape(dates, params.thermal_peak_doy)
+        for k, d in enumerate(decoys.itertuples(index=False)):
+            sel = member == k
+            if d.kind == "thermal":  # annual dilation, no trend
+                signal[sel] += d.amplitude_mm * thermal_shape
+            else:  # vertical settlement (0, 0, -r)
+                v_los = -d.rate_mm_yr * los[2][sel]
+                signal[sel] += v_los[:, np.newaxis] * t_common
+                v_true[sel] += v_los
+            source_id[sel] = d.source_id
     signal += seas_amp[keep, np.newaxis] * seasonal_shape(
         dates, params.seasonal_peak_doy, seas_lag[keep]
     )
 
     # ---- atmosphere ----------------------------------------------------------------------
+    extras: dict = {}
     rng_aps = component_rng(seed, f"aps/{spec.name}")
     ny = int(np.ceil((north - south) / params.aps_cell_m)) + 1
     nx = int(np.ceil((east - west) / params.aps_cell_m)) + 1
-    turbulent = (
-        gaussian_random_field(rng_aps, (ny, nx), params.aps_sigma_m / params.aps_cell_m, count=n_t)
-        * params.aps_sd_mm
-    )
+    if params.aps_model == "powerlaw":
+        turbulent, aps_sd = powerlaw_screens_mm(
+            component_rng(seed, f"aps_powerlaw/{spec.name}"),
+            (ny, nx),
+            params.aps_beta,
+            params.aps_sd_range_mm,
+            n_t,
+        )
+        extras["aps_sd_mm"] = aps_sd
+    else:
+        turbulent = (
+            gaussian_random_field(
+                rng_aps, (ny, nx), params.aps_sigma_m / params.aps_cell_m, count=n_t
+            )
+            * params.aps_sd_mm
+        )
     stratified = rng_aps.standard_normal(n_t) * params.aps_stratified_sd_mm_per_km
     aps = sample_grid(
         turbulent, (north - y) / params.aps_cell_m - 0.5, (x - west) / params.aps_cell_m - 0.5
@@ -342,6 +420,29 @@ def simulate_track(
     aps += (dem_here - scene.dem_mean_m)[:, np.newaxis] / 1000.0 * stratified[np.newaxis, :]
 
     series = signal + aps + noise_mm
+    xc, yc = (west + east) / 2.0, (south + north) / 2.0
+    v_ramp = np.zeros(keep.size)
+    if params.ramp_mm_yr_per_km > 0:
+        # orbit-error-like ramp: planar LOS rate through the scene centre, growing in time
+        ramp_az = float(component_rng(seed, f"ramp/{spec.name}").uniform(0.0, 360.0))
+        a = np.deg2rad(ramp_az)
+        v_ramp = params.ramp_mm_yr_per_km * ((x - xc) * np.sin(a) + (y - yc) * np.cos(a)) / 1e3
+        series += v_ramp[:, np.newaxis] * t_common
+        extras["ramp_azimuth_deg"] = ramp_az
+        extras["ramp_mm_yr_per_km"] = params.ramp_mm_yr_per_km
+    unwrap_step = np.zeros(keep.size)
+    unwrap_index = np.full(keep.size, -1, dtype=np.int64)
+    if params.unwrap_error_share > 0:
+        # cycle slips: +/- half a wavelength of LOS from a random acquisition onward
+        rng_u = component_rng(seed, f"unwrap/{spec.name}")
+        n_err = int(round(params.unwrap_error_share * keep.size))
+        which = rng_u.choice(keep.size, size=n_err, replace=False)
+        sign = rng_u.choice(np.array([-1.0, 1.0]), size=n_err)
+        start = rng_u.integers(1, n_t, size=n_err)
+        unwrap_step[which] = sign * params.wavelength_mm / 2.0
+        unwrap_index[which] = start
+        series += unwrap_step[:, np.newaxis] * (np.arange(n_t) >= unwrap_index[:, np.newaxis])
+        extras["unwrap_errors"] = n_err
     series = series - series[:, :1]
     series = np.round(series, 1) + 0.0
 
@@ -355,7 +456,6 @@ def simulate_track(
     easting, northing = to_3035.transform(x, y)
     e0, n0, _ = los_unit_vector(spec.heading_deg, spec.incidence_deg, spec.look)
     h = np.hypot(e0, n0)
-    xc, yc = (west + east) / 2.0, (south + north) / 2.0
     along = (x - xc) * np.sin(np.deg2rad(spec.heading_deg)) + (y - yc) * np.cos(
         np.deg2rad(spec.heading_deg)
     )
@@ -392,9 +492,15 @@ def simulate_track(
             "v_true_mm_yr": v_true,
             "row": rows_k,
             "col": cols_k,
+            "decoy_extra": is_extra[keep],
+            "v_ramp_mm_yr": v_ramp,
+            "unwrap_step_mm": unwrap_step,
+            "unwrap_index": unwrap_index,
         }
     )
-    return TrackResult(spec=spec, dates=dates, points=points, displacement=series, counts=counts)
+    return TrackResult(
+        spec=spec, dates=dates, points=points, displacement=series, counts=counts, extras=extras
+    )
 
 
 def _filled(dem: np.ndarray) -> np.ndarray:

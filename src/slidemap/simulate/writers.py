@@ -167,13 +167,35 @@ def _codes_text(rows: Sequence[tuple], header: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
+def _extras_summary(track: TrackResult) -> dict:
+    """JSON-ready record of what the optional physics drew for one track."""
+    ex = track.extras
+    out: dict = {}
+    if "aps_sd_mm" in ex:
+        out["aps_powerlaw_sd_mm_per_date"] = np.round(ex["aps_sd_mm"], 3).tolist()
+    if "ramp_azimuth_deg" in ex:
+        out["ramp_azimuth_deg"] = round(float(ex["ramp_azimuth_deg"]), 2)
+        out["ramp_mm_yr_per_km"] = float(ex["ramp_mm_yr_per_km"])
+    out["unwrap_errors"] = int(ex.get("unwrap_errors", 0))
+    return out
+
+
+def write_simulation(
+    sim: Simulation,
+    out_dir: Path,
+    *,
+    command: str = "python scripts/make_demo.py",
+    summary_extra: dict | None = None,
+    other_moving: bool | None = None,
+) -> list[Path]:
     """Write the tracks, the truth and the layers of a simulation under ``out_dir``.
 
     Layout: ``tracks/<track>/*.csv``, ``truth/moving_slopes.gpkg`` (layer
     ``moving_slopes``), ``truth/other_sources.gpkg`` (layer ``other_sources``),
     ``truth/simulation.json``, ``layers/{faults,roads}.gpkg``,
-    ``layers/{lithology,landuse}.tif`` and their ``*_codes.csv``.
+    ``layers/{lithology,landuse}.tif`` and their ``*_codes.csv``; with ``other_moving``
+    also ``truth/other_moving.gpkg`` (layer ``other_moving``: the other sources with a
+    trend, i.e. subsidence bowls and embankments, not thermal discs).
 
     Parameters
     ----------
@@ -182,14 +204,23 @@ def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
     out_dir
         Output folder (created if needed). Existing track CSVs of the simulated tracks are
         removed first, so a folder never mixes two simulations.
+    command
+        Command recorded in ``simulation.json``.
+    summary_extra
+        Extra top-level entries of ``simulation.json`` (e.g. the scenario's name).
+    other_moving
+        Write ``truth/other_moving.gpkg``; None = when the parameters use any optional
+        physics (never for the demo).
 
     Returns
     -------
     list of pathlib.Path
         The files written, sorted.
     """
-    from slidemap.simulate.core import DETECT_MIN_POINTS, DETECT_THRESHOLD_MM_YR
-
+    params = sim.params
+    optional = params.uses_optional
+    if other_moving is None:
+        other_moving = optional
     out_dir = Path(out_dir)
     written: list[Path] = []
     track_info = {}
@@ -219,11 +250,16 @@ def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
                 len(tr.points) / (np.isfinite(sim.scene.dem).sum() * sim.scene.cell_m**2 / 1e6), 1
             ),
         }
+        if optional:
+            track_info[tr.spec.name]["optional_physics"] = _extras_summary(tr)
 
     truth = out_dir / "truth"
     write_gpkg(sim.slides, truth / "moving_slopes.gpkg", "moving_slopes")
     write_gpkg(sim.sources, truth / "other_sources.gpkg", "other_sources")
     written += [truth / "moving_slopes.gpkg", truth / "other_sources.gpkg"]
+    if other_moving:
+        write_gpkg(sim.other_moving, truth / "other_moving.gpkg", "other_moving")
+        written.append(truth / "other_moving.gpkg")
 
     layers = out_dir / "layers"
     write_gpkg(sim.faults, layers / "faults.gpkg", "faults")
@@ -269,7 +305,7 @@ def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
     }
     summary = {
         "generator": f"slidemap.simulate (slidemap {__version__})",
-        "command": "python scripts/make_demo.py",
+        "command": command,
         "seed": sim.params.seed,
         "params": sim.params.to_dict(),
         "period": {
@@ -284,9 +320,10 @@ def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
             "behaviours": behaviours,
             "detectable": int(slides["detectable"].sum()) if len(slides) else 0,
             "detectability_rule": (
-                f"a footprint is detectable in a track when at least {DETECT_MIN_POINTS} of "
-                f"its delivered points have a noise-free |LOS rate| >= "
-                f"{DETECT_THRESHOLD_MM_YR:g} mm/yr; 'detectable' = in at least one track"
+                f"a footprint is detectable in a track when at least "
+                f"{params.detect_min_points} of its delivered points have a noise-free "
+                f"|LOS rate| >= {params.detect_threshold_mm_yr:g} mm/yr; 'detectable' = in at "
+                "least one track"
             ),
             "v_down_mm_yr_quantiles_5_50_95": (
                 np.round(np.quantile(slides["v_down_mm_yr"], [0.05, 0.5, 0.95]), 1).tolist()
@@ -300,6 +337,24 @@ def write_simulation(sim: Simulation, out_dir: Path) -> list[Path]:
             "count": int(len(sim.sources)),
         },
     }
+    if optional:
+        kinds = sim.sources["kind"].astype(str)
+        summary["other_sources"]["by_kind"] = {
+            k: int((kinds == k).sum()) for k in ("subsidence", "thermal", "embankment")
+        }
+        summary["moving_slopes"]["north_south"] = int(slides["north_south"].sum())
+        summary["moving_slopes"]["detectable_per_track"] = {
+            tr.spec.name: int(slides[f"detectable_{tr.spec.name}"].sum()) for tr in sim.tracks
+        }
+    if other_moving:
+        summary["other_moving"] = {
+            "file": "truth/other_moving.gpkg",
+            "layer": "other_moving",
+            "count": int(len(sim.other_moving)),
+            "kinds": "subsidence and embankment (the other sources with a trend)",
+        }
+    if summary_extra:
+        summary.update(summary_extra)
     write_json(summary, truth / "simulation.json")
     written.append(truth / "simulation.json")
     return sorted(written)
