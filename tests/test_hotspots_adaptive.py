@@ -140,8 +140,11 @@ def _evidence_case():
     for t, (e, n, u) in los.items():
         lab = np.repeat([1, 2, 3, 0], 5)
         vel = np.array([v[t].get(int(k), 0.0) for k in lab])
+        xy = np.random.default_rng(len(t)).uniform(0, 120, (lab.size, 2))  # ~1400 per km2
         points[t] = pd.DataFrame(
             {
+                "x_m": xy[:, 0],
+                "y_m": xy[:, 1],
                 "v_hp_mm_yr": vel,
                 "los_e": e,
                 "los_n": n,
@@ -182,6 +185,16 @@ def test_motion_models_equal_numpy_least_squares():
     assert list(ev["n_tracks_seen"]) == [2, 2, 2]
     np.testing.assert_allclose(ev["seasonal_mm"], [0.5, 1.0, 0.5])
     np.testing.assert_allclose(ev["abs_v_moving_mm_yr"], [7.5, 6.1, 9.05])
+    # 5 points of each track in each candidate's 36 cells of 100 m2; natural ground would
+    # hold each track's typical density (8 points in the median 8th-neighbour disc) x area
+    np.testing.assert_array_equal(ev["n_points_all"], [10, 10, 10])
+    expected = 0.0
+    for t in points:
+        xy = points[t][["x_m", "y_m"]].to_numpy()
+        d = np.sort(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)), axis=1)
+        expected += 8 / (np.pi * np.median(d[:, 8]) ** 2) * 1e6 * 36 * 100 / 1e6
+    np.testing.assert_allclose(ev["expected_points"], expected, rtol=1e-12)
+    np.testing.assert_allclose(ev["density_ratio"], 10 / expected, rtol=1e-12)
     assert list(preclassify(ev)) == ["landslide", "vertical", "flat_ground"]
 
 
@@ -196,11 +209,13 @@ def test_preclassify_rules_in_order():
         "max_abs_cos_downslope": 0.8,
         "seasonal_mm": 1.0,
         "abs_v_moving_mm_yr": 8.0,
+        "n_points_all": 20,
+        "expected_points": 10.0,
     }
     rows = [
         base,
         {**base, "slope_mean_deg": 5.0, "seasonal_mm": 20.0},  # flat wins over seasonal
-        {**base, "seasonal_mm": 9.0},
+        {**base, "seasonal_mm": 17.0},
         {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5},
         {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5, "n_tracks_seen": 1},
         # the vertical model does not explain it either (misfit > 0.4 x 5 + 0.5)
@@ -208,6 +223,12 @@ def test_preclassify_rules_in_order():
         # a north-south slide: both models fit, it stays a landslide
         {**base, "misfit_downslope_mm_yr": 0.6, "misfit_vertical_mm_yr": 0.5},
         {**base, "slope_mean_deg": np.nan, "seasonal_mm": np.nan},  # missing never rejects
+        # 60 points where natural ground holds 10: P(Poisson(25) >= 60) ~ 1e-9 -> dense
+        {**base, "n_points_all": 60, "misfit_vertical_mm_yr": 0.5, "misfit_downslope_mm_yr": 0.6},
+        # 40 of 10: P(Poisson(25) >= 40) ~ 0.004, not below 0.001 -> natural ground
+        {**base, "n_points_all": 40, "misfit_vertical_mm_yr": 0.5, "misfit_downslope_mm_yr": 0.6},
+        # dense but two tracks show downslope motion (base misfits 3.0 vs 0.5): a landslide
+        {**base, "n_points_all": 60},
     ]
     got = list(preclassify(pd.DataFrame(rows)))
     assert got == [
@@ -219,7 +240,13 @@ def test_preclassify_rules_in_order():
         "landslide",
         "landslide",
         "landslide",
+        "infrastructure",
+        "landslide",
+        "landslide",
     ]
+    from scipy import stats
+
+    assert stats.poisson.sf(59, 25.0) < 1e-3 < stats.poisson.sf(39, 25.0)
     assert list(preclassify(pd.DataFrame(rows[:1]), {"flat_slope_deg": 31.0})) == ["flat_ground"]
     assert set(RULES) == {
         "flat_slope_deg",
@@ -227,6 +254,7 @@ def test_preclassify_rules_in_order():
         "vertical_tolerance",
         "vertical_misfit_ratio",
         "misfit_floor_mm_yr",
+        "dense_ratio",
     }
 
 
@@ -248,7 +276,7 @@ def test_resolved_settings_follow_the_data():
     # the band holds ~8 points: radius ~ sqrt(8 / (pi rho))
     for s, rho in ((s_dense, 300), (s_sparse, 60)):
         assert s["search_radius_m"] == pytest.approx(np.sqrt(8 / (np.pi * rho * 1e-6)), rel=0.2)
-        assert s["kernel_radius_m"] == pytest.approx(np.sqrt(4 / (np.pi * rho * 1e-6)), rel=0.2)
+        assert s["kernel_radius_m"] == s["search_radius_m"]  # same neighbour count by default
         assert s["points_per_km2"] == pytest.approx(rho, rel=0.25)
     assert not s_dense["warnings"]
     assert any("sparse" in w for w in s_sparse["warnings"])

@@ -24,6 +24,7 @@ TRACK_HOTSPOT_KEYS = [
     "min_area_m2",
     "outline",
     "outline_buffer_m",
+    "outline_concavity",
     "trend_alpha",
     "trend_min_dates",
     "trend_min_segment",

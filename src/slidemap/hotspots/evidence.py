@@ -24,7 +24,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
+from slidemap.hotspots.adaptive import knn_radius
 from slidemap.hotspots.candidates import sample_raster
 
 __all__ = ["EVIDENCE_COLUMNS", "RULES", "PRECLASSES", "candidate_evidence", "preclassify"]
@@ -41,19 +43,26 @@ EVIDENCE_COLUMNS = [
     "max_abs_cos_downslope",
     "seasonal_mm",
     "abs_v_moving_mm_yr",
+    "n_points_all",
+    "expected_points",
+    "density_ratio",
 ]
 
 #: Default thresholds of the rule-based pre-classification (see :func:`preclassify`).
 RULES: dict[str, float] = {
     "flat_slope_deg": 8.0,
-    "seasonal_ratio": 1.0,
+    "seasonal_ratio": 2.0,
     "vertical_tolerance": 0.4,
     "vertical_misfit_ratio": 2.0,
     "misfit_floor_mm_yr": 0.5,
+    "dense_ratio": 2.5,
 }
 
+#: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
+DENSE_ALPHA = 0.001
+
 #: Pre-classes, landslide first.
-PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical")
+PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical", "infrastructure")
 
 
 def _cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,6 +90,27 @@ def _per_label_median(lab: np.ndarray, values: np.ndarray, n: int) -> np.ndarray
     frame = pd.Series(values[ok]).groupby(lab[ok]).median()
     out[frame.index.to_numpy() - 1] = frame.to_numpy()
     return out
+
+
+def typical_density(xy: np.ndarray, k: int = 8) -> float:
+    """Typical point density of a track: k points in the disc of the median k-th neighbour.
+
+    Parameters
+    ----------
+    xy
+        Point coordinates (n × 2) in metres.
+    k
+        Neighbour rank.
+
+    Returns
+    -------
+    float
+        Points per km² (0 with k or fewer points).
+    """
+    r = knn_radius(xy, k)
+    if not np.isfinite(r) or r <= 0:
+        return 0.0
+    return float(k / (np.pi * r * r) * 1e6)
 
 
 def candidate_evidence(
@@ -120,6 +150,9 @@ def candidate_evidence(
     pandas.DataFrame
         n rows (candidate 1 first): :data:`EVIDENCE_COLUMNS` and ``v_hp_mm_yr_<track>``
         (mean analysed LOS velocity of the track's points in the candidate, mm/yr).
+        ``n_points_all``: points of every track inside; ``expected_points``: what natural
+        ground would hold there (each track's :func:`typical_density` × the area);
+        ``density_ratio``: their ratio.
         Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
         the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
     """
@@ -144,6 +177,12 @@ def candidate_evidence(
         out["downslope_azimuth_deg"] = np.full(n, np.nan)
 
     tracks = sorted(points)
+    area_km2 = (
+        np.bincount(labels.ravel(), minlength=n + 1)[1:]
+        * abs(grid_transform.a * grid_transform.e)
+        / 1e6
+    )
+    expected = np.zeros(n)
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
     los = np.full((n, len(tracks), 3), np.nan)
@@ -156,6 +195,7 @@ def candidate_evidence(
         obs[:, k] = _per_label_mean(lab, v, n)
         out[f"v_hp_mm_yr_{t}"] = obs[:, k]
         weight[:, k] = np.bincount(lab[lab > 0], minlength=n + 1)[1:]
+        expected += typical_density(pts[["x_m", "y_m"]].to_numpy(np.float64)) * area_km2
         for j, c in enumerate(("los_e", "los_n", "los_u")):
             los[:, k, j] = _per_label_mean(lab, pts[c].to_numpy(np.float64), n)
         mov = pts["moving"].to_numpy(bool) & (lab > 0)
@@ -186,6 +226,10 @@ def candidate_evidence(
     lab = np.concatenate(moving_lab) if moving_lab else np.zeros(0, np.int64)
     out["seasonal_mm"] = _per_label_median(lab, np.concatenate(moving_seas), n)
     out["abs_v_moving_mm_yr"] = _per_label_median(lab, np.concatenate(moving_v), n)
+    out["n_points_all"] = weight.sum(axis=1)
+    out["expected_points"] = expected
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["density_ratio"] = out["n_points_all"] / expected
     order = EVIDENCE_COLUMNS + [f"v_hp_mm_yr_{t}" for t in tracks]
     return pd.DataFrame({k: np.asarray(out[k], dtype=np.float64) for k in order})
 
@@ -206,7 +250,14 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        vertical one + ``misfit_floor_mm_yr``): settlement of an embankment or a building,
        subsidence, heave. A slide moving north or south is seen alike by both geometries
        too, but the downslope model then fits as well, so it stays a landslide;
-    4. otherwise ``landslide``.
+    4. ``infrastructure``: the candidate holds significantly more scatterers than natural
+       ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
+       :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
+       and a hull-cut outline alone raises the ratio to about 1.5-2), unless two tracks
+       show the motion is downslope rather than vertical (vertical misfit above
+       ``vertical_misfit_ratio`` × the downslope one + ``misfit_floor_mm_yr``): a
+       landslide under a village stays a landslide where the geometry can tell;
+    5. otherwise ``landslide``.
 
     Missing evidence never rejects a candidate.
 
@@ -240,8 +291,23 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
                 > r["vertical_misfit_ratio"] * e["misfit_vertical_mm_yr"] + r["misfit_floor_mm_yr"]
             )
         ).to_numpy()
+        downslope = (
+            (e["n_tracks_seen"] >= 2)
+            & (
+                e["misfit_vertical_mm_yr"]
+                > r["vertical_misfit_ratio"] * e["misfit_downslope_mm_yr"] + r["misfit_floor_mm_yr"]
+            )
+        ).to_numpy()
+        lam = (r["dense_ratio"] * e["expected_points"]).to_numpy(np.float64)
+        count = e["n_points_all"].to_numpy(np.float64)
+        excess = np.isfinite(lam) & (lam > 0) & (stats.poisson.sf(count - 1, lam) < DENSE_ALPHA)
     out = np.full(len(e), "landslide", dtype=object)
     # reverse order: the first rule of the docstring wins
-    for name, cond in (("vertical", vertical), ("seasonal", seasonal), ("flat_ground", flat)):
+    for name, cond in (
+        ("infrastructure", excess & ~downslope),
+        ("vertical", vertical),
+        ("seasonal", seasonal),
+        ("flat_ground", flat),
+    ):
         out[cond] = name
     return pd.Series(out, index=e.index, dtype="str")

@@ -171,7 +171,7 @@ class HotspotParams:
     search_radius_m: float | str = "auto"
     search_neighbours: int = 8
     kernel_radius_m: float | str = "auto"
-    kernel_neighbours: int = 4
+    kernel_neighbours: int = 8
     cell_size_m: float | None = None
     density_points: str = "moving"
     density_threshold: float = 1.0
@@ -180,7 +180,7 @@ class HotspotParams:
     trend_evidence: bool = True
     outline: str = "hull"
     outline_buffer_m: float = 10.0
-    outline_concavity: float = 1.0
+    outline_concavity: float = 0.3
     trend_alpha: float = 0.05
     trend_min_dates: int = 10
     trend_min_segment: int = 6
