@@ -6,6 +6,8 @@ import rasterio
 from slidemap.hotspots.candidates import merge_candidates
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.pipeline import write_layer
+from slidemap.hotspots.settings import settings_table
+from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
 
 
@@ -40,6 +42,10 @@ def main(smk) -> None:
         min_moving=settings["min_points"],
     )
     write_layer(cands, smk.output.candidates, "candidates")
+    summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}
+    table = settings_table(summaries)
+    with atomic_path(smk.output.settings) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

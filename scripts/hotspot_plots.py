@@ -2,9 +2,11 @@
 
 import geopandas as gpd
 import numpy as np
+import pyarrow.parquet as pq
 from rasterio.enums import Resampling
 
 from slidemap.hotspots.plots import plot_density_map, plot_velocity_map
+from slidemap.hotspots.settings import settings_notes
 from slidemap.io import read_decimated, read_json
 from slidemap.logs import run_logged
 
@@ -14,9 +16,9 @@ AVERAGE = Resampling.average
 
 def main(smk) -> None:
     track = smk.params.track
-    points = gpd.read_parquet(
-        smk.input.points, columns=["x_m", "y_m", "velocity_mm_yr", "moving", "geometry"]
-    )
+    available = set(pq.read_schema(smk.input.points).names)
+    wanted = ["x_m", "y_m", "velocity_mm_yr", "v_hp_mm_yr", "moving", "geometry"]
+    points = gpd.read_parquet(smk.input.points, columns=[c for c in wanted if c in available])
     polygons = gpd.read_file(smk.input.polygons, layer="polygons")
     # figures need no more than MAX_SIDE cells a side: memory stays bounded on large areas
     dem, _, dem_transform, _ = read_decimated(smk.input.grid, MAX_SIDE, resampling=AVERAGE)
@@ -35,6 +37,7 @@ def main(smk) -> None:
         threshold_mm_yr=summary["stability_threshold_mm_yr"],
         dem=dem,
         dem_transform=dem_transform,
+        notes=settings_notes(summary),
     )
     plot_density_map(
         density,

@@ -359,3 +359,29 @@ def test_decoy_scores_on_boxes():
     assert everything["rejected"] == 1
     with pytest.raises(ValueError):
         decoy_scores(cands, decoys, is_landslide=np.ones(2, bool))
+
+
+def test_settings_notes_and_table():
+    from slidemap.hotspots.settings import SETTINGS_COLUMNS, settings_notes, settings_table
+
+    summary = {
+        "method": "adaptive",
+        "highpass_radius_m": 1500.0,
+        "noise_sigma_mm_yr": 0.853,
+        "stability_threshold_mm_yr": 2.56,
+        "search_radius_m": 107.3,
+        "kernel_radius_m": 107.3,
+        "points_per_km2": 252.0,
+        "warnings": ["sparse points: few"],
+    }
+    notes = settings_notes(summary)
+    assert notes[0] == "method adaptive; high-pass 1500 m"
+    assert notes[1] == "noise 0.85 mm/yr; moving at |v| ≥ 2.56 mm/yr"
+    assert notes[2] == "Gi* band 107 m, kernel 107 m; 252 points/km²"
+    assert notes[3] == "WARNING: sparse points: few"
+    paper = settings_notes({"method": "seed002", "highpass_radius_m": None})
+    assert paper[0] == "method seed002; high-pass off" and "noise – mm/yr" in paper[1]
+    table = settings_table({"b": summary, "a": {**summary, "warnings": []}})
+    assert list(table.columns) == ["track", *SETTINGS_COLUMNS]
+    assert list(table["track"]) == ["a", "b"]
+    assert list(table["warnings"]) == ["", "sparse points: few"]

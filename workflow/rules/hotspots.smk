@@ -57,7 +57,7 @@ if TRACKS:
             track=TRACKS,
             kind=["velocity", "density"],
         )
-        + [f"{RESULTS}/hotspots/candidates.gpkg"]
+        + [f"{RESULTS}/hotspots/candidates.gpkg", f"{RESULTS}/hotspots/settings.csv"]
         + ([f"{RESULTS}/hotspots/accuracy.json"] if HOTSPOT_REFERENCE else [])
     )
 
@@ -92,11 +92,18 @@ rule candidates:
     input:
         points=expand(f"{RESULTS}/hotspots/{{track}}/points.parquet", track=TRACKS),
         polygons=expand(f"{RESULTS}/hotspots/{{track}}/polygons.gpkg", track=TRACKS),
+        summaries=expand(f"{RESULTS}/hotspots/{{track}}/summary.json", track=TRACKS),
         grid=f"{RESULTS}/grid/dem.tif",
         slope=f"{RESULTS}/factors/slope.tif",
         aspect=f"{RESULTS}/factors/aspect.tif",
     output:
         candidates=f"{RESULTS}/hotspots/candidates.gpkg",
+        settings=report(
+            f"{RESULTS}/hotspots/settings.csv",
+            caption="../report/hotspot_settings.rst",
+            category="1. InSAR hot spots",
+            labels={"table": "hot-spot settings per track"},
+        ),
     log:
         f"{RESULTS}/logs/candidates/candidates.log",
     benchmark:

@@ -78,13 +78,18 @@ def plot_velocity_map(
     threshold_mm_yr: float | None = None,
     dem: np.ndarray | None = None,
     dem_transform=None,
+    notes: list[str] | None = None,
 ) -> None:
     """Map of LOS velocities (mm/yr, + toward the satellite) with candidate outlines.
+
+    The analysed velocity is drawn: ``v_hp_mm_yr`` (after the high-pass) when the points
+    have it, else ``velocity_mm_yr``.
 
     Parameters
     ----------
     points
-        Points with ``x_m``, ``y_m``, ``velocity_mm_yr`` (and ``moving``).
+        Points with ``x_m``, ``y_m``, ``velocity_mm_yr`` or ``v_hp_mm_yr`` (and
+        ``moving``).
     polygons
         Candidate polygons to outline.
     path
@@ -95,10 +100,13 @@ def plot_velocity_map(
         Stability threshold, shown in the colour-bar label.
     dem, dem_transform
         Optional DEM (m) and its transform for a hillshade background.
+    notes
+        Lines written in a box in the corner (the settings the track got, warnings).
     """
     fig, ax = plt.subplots(figsize=(8, 7))
     _background(ax, dem, dem_transform)
-    v = points["velocity_mm_yr"].to_numpy(np.float64)
+    column = "v_hp_mm_yr" if "v_hp_mm_yr" in points else "velocity_mm_yr"
+    v = points[column].to_numpy(np.float64)
     lim = float(np.nanpercentile(np.abs(v), 99)) if v.size else 1.0
     lim = max(lim, threshold_mm_yr or 0.0, 1.0)
     order = np.argsort(np.abs(v))  # fast points on top
@@ -115,9 +123,23 @@ def plot_velocity_map(
     if len(polygons):
         polygons.boundary.plot(ax=ax, color="black", linewidth=0.8, zorder=2)
     label = "LOS velocity (mm/yr, + toward satellite)"
+    if column == "v_hp_mm_yr":
+        label = "high-passed " + label
     if threshold_mm_yr is not None:
         label += f"; moving: |v| ≥ {threshold_mm_yr:.1f}"
     fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
+    if notes:
+        ax.text(
+            0.01,
+            0.99,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            va="top",
+            ha="left",
+            fontsize=7,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8},
+            zorder=3,
+        )
     ax.set_title(f"{title}: {len(points)} points, {len(polygons)} candidates")
     _axes(ax)
     _save(fig, path)
