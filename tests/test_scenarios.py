@@ -100,7 +100,7 @@ def _write_scenario(tmp_path: Path, base: str, **changes) -> Path:
 
 def test_every_committed_scenario_loads_and_spans_the_ranges():
     files = sorted(SCENARIOS.glob("*.yaml"))
-    assert len(files) == 8
+    assert len(files) >= 8
     roles = {}
     for f in files:
         sc = load_scenario(f)
@@ -130,7 +130,8 @@ def test_every_committed_scenario_loads_and_spans_the_ranges():
             assert sc.dem_path == ZION_DEM.resolve() and 25 <= sc.cell_size_m <= 30
         else:
             assert sc.dem_path == (DEMO / "dem.tif").resolve() and sc.cell_size_m == 10
-    assert sorted(roles.values()) == ["development"] * 4 + ["held_out"] * 4
+    dev = sum(r == "development" for r in roles.values())
+    assert dev >= 4 and sorted(roles.values()) == ["development"] * dev + ["held_out"] * 4
     windows = [load_scenario(f).window for f in files if "zion" in f.name]
     assert len(set(windows)) == len(windows)
 
