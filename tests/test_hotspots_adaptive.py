@@ -183,6 +183,7 @@ def test_motion_models_equal_numpy_least_squares():
             assert ev[f"v_{model}_mm_yr"][c - 1] == pytest.approx(coef[0], rel=1e-9)
             assert ev[f"misfit_{model}_mm_yr"][c - 1] == pytest.approx(misfit, abs=1e-9)
     assert list(ev["n_tracks_seen"]) == [2, 2, 2]
+    np.testing.assert_allclose(ev["los_ratio_asc_dsc"], [-8.0 / 7.0, 6.0 / 6.2, 9.0 / 9.1])
     np.testing.assert_allclose(ev["seasonal_mm"], [0.5, 1.0, 0.5])
     np.testing.assert_allclose(ev["abs_v_moving_mm_yr"], [7.5, 6.1, 9.05])
     # 5 points of each track in each candidate's 36 cells of 100 m2; natural ground would

@@ -5,7 +5,9 @@ move vertically on flat ground, buildings dilate with the seasons. Each candidat
 evidence to tell them apart (:func:`candidate_evidence`):
 
 - its mean slope and mean downslope direction (from the slope and aspect rasters);
-- per track, the mean analysed LOS velocity of its points and their mean LOS vector;
+- per track, the mean analysed LOS velocity of its points and their mean LOS vector, and the
+  ratio of the ascending to the descending mean (``los_ratio_asc_dsc``: near 1 for vertical
+  motion, negative for an east- or west-moving slide);
 - two one-parameter motion models fitted to the tracks by least squares: **vertical**
   (``v_t = V_up · los_u,t``) and **downslope** (``v_t = V_down · (los_t · d)`` with ``d`` the
   3-D downslope unit vector); their velocities and RMS misfits (mm/yr);
@@ -36,6 +38,7 @@ EVIDENCE_COLUMNS = [
     "slope_mean_deg",
     "downslope_azimuth_deg",
     "n_tracks_seen",
+    "los_ratio_asc_dsc",
     "v_vertical_mm_yr",
     "misfit_vertical_mm_yr",
     "v_downslope_mm_yr",
@@ -205,6 +208,15 @@ def candidate_evidence(
         moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
     seen = np.isfinite(obs) & (weight > 0)
     out["n_tracks_seen"] = seen.sum(axis=1)
+    # ascending right-looking tracks look east from the west (LOS east component < 0)
+    asc = np.where(seen & (los[:, :, 0] < 0), obs * weight, 0.0).sum(1)
+    asc_w = np.where(seen & (los[:, :, 0] < 0), weight, 0.0).sum(1)
+    dsc = np.where(seen & (los[:, :, 0] > 0), obs * weight, 0.0).sum(1)
+    dsc_w = np.where(seen & (los[:, :, 0] > 0), weight, 0.0).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["los_ratio_asc_dsc"] = np.where(
+            (asc_w > 0) & (dsc_w > 0), (asc / asc_w) / (dsc / dsc_w), np.nan
+        )
     w = np.where(seen, weight, 0.0)
     o = np.where(seen, obs, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
