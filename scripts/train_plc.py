@@ -1,47 +1,32 @@
-"""Snakemake script of rule train_plc: the potential-landslide classifier and its predictions."""
+"""Snakemake script of rule train_plc: the potential-landslide classifier and its predictions.
 
-import logging
-import shutil
+When the PLC samples cannot train it (samples/plc_summary.json: classifier_skipped), the
+candidates keep their rule-based class and the model files say why (slidemap.models.plc).
+"""
+
 from pathlib import Path
 
-from slidemap.io import atomic_path
 from slidemap.logs import run_logged
-from slidemap.models.data import load_vector_samples, read_bins
-from slidemap.models.evaluate import (
-    classify_candidates,
-    train_and_evaluate,
-    write_training_outputs,
-)
+from slidemap.models.plc import run_plc
 
 
 def main(smk) -> None:
-    samples = load_vector_samples(smk.input.samples, smk.input.selected)
-    bins = read_bins(smk.input.bins) if "bins" in smk.input.keys() else None
-    epoch_logs = Path(smk.params.epoch_logs)
-    shutil.rmtree(epoch_logs, ignore_errors=True)
-    result = train_and_evaluate(
-        smk.params.plc["algorithm"],
-        smk.params.plc["params"],
-        samples,
-        bins,
-        schemes=smk.params.cv_schemes,
+    run_plc(
+        samples=smk.input.samples,
+        selected=smk.input.selected,
+        summary=smk.input.summary,
+        bins=smk.input.bins if "bins" in smk.input.keys() else None,
+        outdir=Path(smk.output.metrics).parent,
+        classified=smk.output.classified,
+        algorithm=smk.params.plc["algorithm"],
+        params=smk.params.plc["params"],
         seed=smk.params.seed,
         threads=smk.threads,
         threshold=smk.params.threshold,
-        log_dir=epoch_logs,
-        unit="plc",
+        classify_threshold=smk.params.classify_threshold,
+        schemes=smk.params.cv_schemes,
+        log_dir=Path(smk.params.epoch_logs),
     )
-    write_training_outputs(result, Path(smk.output.metrics).parent)
-    table = classify_candidates(result.bundle, samples, smk.params.classify_threshold)
-    unlabelled = table["label"] == -1
-    logging.getLogger("slidemap").info(
-        "%d candidates classified; %d of the %d unlabelled ones are potential landslides",
-        len(table),
-        int((table.loc[unlabelled, "predicted"] == 1).sum()),
-        int(unlabelled.sum()),
-    )
-    with atomic_path(smk.output.classified) as tmp:
-        table.to_parquet(tmp, index=False)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def test_demo_config_validates_and_gets_defaults(demo_config, schema):
     assert dsc["look"] == "right"
     assert dsc["velocity_positive"] == "toward_satellite"
     assert dsc["columns"]["x"] is None
-    assert cfg["hotspots"]["stability_threshold_mm_yr"] == 10
+    assert cfg["hotspots"]["stability_threshold_mm_yr"] == "auto"
+    assert cfg["hotspots"]["preset"] == "adaptive"
     # the input mapping is not modified in place
     assert "look" not in demo_config["insar"]["tracks"]["dsc_142"]
 

@@ -107,7 +107,8 @@ def test_models_stage_runs_and_reruns_only_what_changed(workdir):
     plc_config = read_json(workdir / "results/syn/models/plc/config.json")
     assert plc_config["params"]["n_estimators"] == 50 and plc_config["params"]["max_depth"] == 3
     classified = pd.read_parquet(workdir / "results/syn/hotspots/candidates_classified.parquet")
-    assert list(classified.columns) == ["cand_id", "label", "probability", "predicted"]
+    assert list(classified.columns) == ["cand_id", "label", "probability", "predicted", "source"]
+    assert (classified["source"] == "classifier").all()
     assert len(classified) == 160 and (classified["label"] == -1).sum() > 0
     assert set(classified["predicted"]) <= {0, 1}
     # torch jobs wrote per-epoch CSV logs and a progress bar into their log

@@ -33,6 +33,9 @@ __all__ = [
     "holdout_split",
     "fold_summary",
     "assign_splits",
+    "MIN_PER_CLASS",
+    "without_splits",
+    "assign_splits_or_skip",
 ]
 
 log = logging.getLogger(__name__)
@@ -359,6 +362,88 @@ def assign_splits(
     out["fold"] = fold
     out["fold_random"] = fold_r
     return out
+
+
+#: Least labelled samples of each class (1 and 0) a classifier of the PLC unit is trained on.
+#: Fewer, and the potential-landslide classifier is skipped (the candidates keep their
+#: rule-based class): a forest fitted and cross-validated on 2 or 3 examples of a class says
+#: nothing. The cross-validation may need more (``validation.folds`` per class after the
+#: ``validation.test_fraction`` hold-out); :func:`assign_splits_or_skip` reports that too.
+MIN_PER_CLASS = 5
+
+
+def without_splits(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mark every sample as outside training and testing (``split = "predict"``, folds -1).
+
+    The samples of a classifier that is skipped: labels are kept (they are observations),
+    but no row is a training or test row, so factor selection, ChiMerge and training see
+    none.
+
+    Parameters
+    ----------
+    frame
+        Samples.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``split`` = ``predict``, ``fold`` = ``fold_random`` = -1.
+    """
+    out = frame.copy()
+    out["split"] = pd.Series(["predict"] * len(out), index=out.index, dtype="string")
+    out["fold"] = np.full(len(out), -1, dtype=np.int64)
+    out["fold_random"] = np.full(len(out), -1, dtype=np.int64)
+    return out
+
+
+def assign_splits_or_skip(
+    frame: pd.DataFrame,
+    *,
+    min_per_class: int = MIN_PER_CLASS,
+    label: str = "label",
+    **kwargs,
+) -> tuple[pd.DataFrame, str | None]:
+    """:func:`assign_splits`, or no splits with the reason when a classifier cannot be trained.
+
+    For units whose classifier is optional (the PLC unit): instead of raising, too few
+    labelled samples of a class, or folds that cannot be made, give samples without
+    training rows (:func:`without_splits`) and the reason.
+
+    Parameters
+    ----------
+    frame
+        Samples with ``x_m``, ``y_m`` and the label column (1, 0; -1 unlabelled).
+    min_per_class
+        Least labelled samples of each class (:data:`MIN_PER_CLASS`).
+    label
+        Label column.
+    **kwargs
+        The settings of :func:`assign_splits` (``test_split_method``, ``test_fraction``,
+        ``folds``, ``spatial_folds``, ``block_size_m``, ``seed``).
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        With ``split``, ``fold`` and ``fold_random``.
+    reason : str or None
+        None when the splits were made; else why not (one sentence, no fix).
+    """
+    y = frame[label].to_numpy()
+    n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+    if min(n0, n1) < min_per_class:
+        reason = (
+            f"the samples hold {n1} labelled landslide(s) (1) and {n0} labelled "
+            f"non-landslide(s) (0): a classifier needs at least {min_per_class} of each class"
+        )
+        return without_splits(frame), reason
+    try:
+        return assign_splits(frame, label=label, **kwargs), None
+    except ConfigError as exc:
+        reason = (
+            f"the {n1} landslide(s) and {n0} non-landslide(s) cannot be split into "
+            f"a test set and cross-validation folds ({exc})"
+        )
+        return without_splits(frame), reason
 
 
 def _check_k(n: int, k: int) -> None:

@@ -153,8 +153,30 @@ def _candidate_outlines(ax, candidates, crs) -> list:
         handles.append(Line2D([], [], color="#3a3a3a", lw=0.8, label="InSAR candidate"))
     if pos.any():
         gdf[pos].boundary.plot(ax=ax, color="#6a00a8", linewidth=1.4)
-        handles.append(Line2D([], [], color="#6a00a8", lw=1.4, label="potential landslide"))
+        label = "potential landslide"
+        if _by_rule(gdf):
+            label += " (rule-based: PLC classifier skipped)"
+        handles.append(Line2D([], [], color="#6a00a8", lw=1.4, label=label))
     return handles
+
+
+def _by_rule(candidates: Any) -> bool:
+    """Tell whether the rule-based pre-classification, not the classifier, classified them.
+
+    Parameters
+    ----------
+    candidates
+        Potential landslides (``maps/potential_landslides.gpkg``), maybe with ``plc_source``.
+
+    Returns
+    -------
+    bool
+        True when some candidate has ``plc_source = rule`` and none ``classifier``.
+    """
+    if "plc_source" not in candidates.columns:
+        return False
+    src = candidates["plc_source"].astype(str)
+    return bool((src == "rule").any() and not (src == "classifier").any())
 
 
 def plot_map(
@@ -358,7 +380,8 @@ def interactive_map(
         Optional hillshade COG (grey overlay under the classes).
     candidates
         Optional GeoDataFrame of candidate polygons with their attributes (shown as GeoJSON
-        with a tooltip; potential landslides in purple).
+        with a tooltip; potential landslides in purple; the layer name says when the
+        rule-based pre-classification classified them, ``plc_source = rule``).
     model
         Name of the model (layer name and legend).
     basemap
@@ -399,6 +422,7 @@ def interactive_map(
                 "cand_id",
                 "plc_probability",
                 "plc_predicted",
+                "plc_source",
                 "susceptibility_mean",
                 "susceptibility_max",
                 "susceptibility_class",
@@ -413,6 +437,7 @@ def interactive_map(
                 gdf[c] = gdf[c].round(3)
 
         classified = "plc_predicted" in gdf.columns
+        by_rule = _by_rule(gdf)
 
         def style(feature):
             pos = feature["properties"].get("plc_predicted") == 1 or not classified
@@ -422,11 +447,17 @@ def interactive_map(
                 "fillOpacity": 0.15 if pos else 0.0,
             }
 
+        if not classified:
+            layer = "InSAR candidates"
+        elif by_rule:
+            layer = (
+                "Candidates (potential landslides in purple: rule-based, PLC classifier skipped)"
+            )
+        else:
+            layer = "Candidates (potential landslides in purple)"
         folium.GeoJson(
             gdf,
-            name="Candidates (potential landslides in purple)"
-            if classified
-            else "InSAR candidates",
+            name=layer,
             style_function=style,
             tooltip=folium.GeoJsonTooltip(fields=fields) if fields else None,
         ).add_to(fmap)

@@ -10,7 +10,15 @@ features outside the grid, on nodata or sharing a cell are excluded and counted.
 PLC samples: one row per candidate polygon with zonal statistics of every factor (mean and
 standard deviation; majority for categorical factors) over the cells whose centres lie in
 the polygon, the candidate's InSAR attributes, and a label from the inventory (1 landslide
-overlap, 0 field-checked non-landslide, -1 unlabelled, kept for prediction).
+overlap, 0 field-checked non-landslide, -1 unlabelled, kept for prediction). When the
+inventory maps no non-landslide (the usual landslide-only inventory), the negatives come
+from the rule-based pre-classification of the hot-spot stage: a candidate that matches no
+inventory feature and that the rules reject (``precls_landslide == 0``: flat ground,
+seasonal, vertical or upslope motion) is a non-landslide (0). ``label_source`` says where
+each label comes from. With fewer than :data:`slidemap.folds.MIN_PER_CLASS` labelled
+candidates of a class (or folds that cannot be made) the PLC samples get no training rows
+and the summary says why (``classifier_skipped``): rule ``train_plc`` then keeps the
+rule-based classes instead of stopping the workflow.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ from slidemap.tiles import read_window
 __all__ = [
     "META_COLUMNS",
     "PLC_ATTRIBUTES",
+    "PRECLS_COLUMNS",
+    "LABEL_SOURCES",
     "FactorSet",
     "read_inventory",
     "positive_cells",
@@ -48,6 +58,7 @@ __all__ = [
     "classified_positives",
     "make_pixel_samples",
     "make_plc_samples",
+    "plc_skip_message",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +88,20 @@ PLC_ATTRIBUTES = [
     "p_nonlinear",
     "v_slope_mm_yr",
 ]
+
+#: Columns of the rule-based pre-classification (hot-spot stage) in candidates.gpkg; copied
+#: to the PLC samples as metadata, never as features: for negatives drawn from the rule, a
+#: classifier given them would only learn to copy the rule.
+PRECLS_COLUMNS = ("precls", "precls_landslide")
+
+#: Where a PLC label comes from (column ``label_source`` of the PLC samples).
+LABEL_SOURCES = {
+    "inventory": "overlaps an inventory feature (1 landslide, 0 mapped non-landslide)",
+    "rule": "matches no inventory feature and the rule-based pre-classification rejects it "
+    "(precls_landslide = 0), with an inventory that maps no non-landslide",
+    "unmatched": "matches no inventory feature, and sampling.plc_unmatched is negative",
+    "none": "unlabelled (-1), classified only",
+}
 
 
 @dataclass
@@ -747,8 +772,11 @@ def pixel_samples(
     if negatives in ("inventory", "both"):
         if len(neg_geoms) == 0:
             raise ConfigError(
-                "config key 'sampling.negatives': the inventory holds no non-landslide features "
-                "(set inventory.label_column / label_value, or use sampling.negatives: random)."
+                f"config key 'sampling.negatives': {negatives!r} takes the negatives from the "
+                "inventory's non-landslide features, but the inventory holds none (its "
+                f"{len(pos_geoms)} feature(s) are all landslides). Fix: set "
+                "inventory.label_column / label_value to tell mapped non-landslides from "
+                "landslides, or use sampling.negatives: random (the default)."
             )
         ncells, nexc = positive_cells(fs, neg_geoms, polygon_mode=polygon_positives, taken=taken)
         x, y = fs.centres(ncells["row"].to_numpy(), ncells["col"].to_numpy())
@@ -892,6 +920,120 @@ def _overlap_fraction(cands: gpd.GeoSeries, feats: gpd.GeoSeries) -> np.ndarray:
     return out
 
 
+def _rule_landslide(cands: pd.DataFrame) -> np.ndarray:
+    """Return the rule-based class of candidates: 1 landslide, 0 rejected by the rules.
+
+    Parameters
+    ----------
+    cands
+        Candidates, with ``precls_landslide`` (or ``precls``) when the hot-spot stage
+        pre-classified them.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``precls_landslide`` (or ``precls == "landslide"``); candidates without a
+        value, and every candidate of a file without these columns (an older run), are 1.
+    """
+    if "precls_landslide" in cands.columns:
+        v = pd.to_numeric(cands["precls_landslide"], errors="coerce").to_numpy(np.float64)
+        return np.where(np.isnan(v), 1, v != 0).astype(np.int64)
+    if "precls" in cands.columns:
+        v = cands["precls"].astype("string")
+        return np.where(v.isna().to_numpy(), True, (v == "landslide").to_numpy()).astype(np.int64)
+    return np.ones(len(cands), dtype=np.int64)
+
+
+def _plc_labels(
+    cands: gpd.GeoDataFrame,
+    inventory: gpd.GeoDataFrame | None,
+    *,
+    min_overlap: float,
+    unmatched: str,
+) -> dict:
+    """Label candidates from the inventory, and from the rules when it maps no non-landslide.
+
+    Parameters
+    ----------
+    cands
+        Candidate polygons in the working CRS, like the inventory (with
+        ``precls_landslide`` when the hot-spot stage pre-classified them).
+    inventory
+        From :func:`read_inventory` (``landslide``, geometry), or None.
+    min_overlap
+        Least overlap (fraction of the smaller area) of a matching inventory feature.
+    unmatched
+        ``"unlabelled"`` or ``"negative"`` (``sampling.plc_unmatched``).
+
+    Returns
+    -------
+    dict
+        ``label`` (int64: 1, 0, -1), ``label_source`` (object: a key of
+        :data:`LABEL_SOURCES`) and summary entries (``min_overlap``,
+        ``inventory_landslides``, ``inventory_non_landslides``,
+        ``conflicts_labelled_landslide``, ``precls_available``, ``negatives_source``,
+        ``negatives``). Inventory landslides win over everything; with inventory
+        non-landslides, or ``unmatched = "negative"``, the rules label nothing.
+    """
+    n = len(cands)
+    label = np.full(n, -1 if unmatched == "unlabelled" else 0, dtype=np.int64)
+    source = np.full(n, "none" if unmatched == "unlabelled" else "unmatched", dtype=object)
+    out: dict = {
+        "min_overlap": min_overlap,
+        "inventory_landslides": 0,
+        "inventory_non_landslides": 0,
+    }
+    if inventory is not None and len(inventory):
+        is_land = inventory["landslide"].to_numpy(dtype=bool)
+        out["inventory_landslides"] = int(is_land.sum())
+        out["inventory_non_landslides"] = int((~is_land).sum())
+        ov_pos = _overlap_fraction(cands.geometry, inventory.geometry[is_land])
+        ov_neg = _overlap_fraction(cands.geometry, inventory.geometry[~is_land])
+        is_pos = ov_pos >= min_overlap
+        is_neg = (ov_neg >= min_overlap) & ~is_pos
+        out["conflicts_labelled_landslide"] = int(((ov_neg >= min_overlap) & is_pos).sum())
+        label[is_neg] = 0
+        source[is_neg] = "inventory"
+        label[is_pos] = 1
+        source[is_pos] = "inventory"
+    out["precls_available"] = "precls_landslide" in cands.columns or "precls" in cands.columns
+    if out["inventory_non_landslides"]:
+        out["negatives_source"] = "inventory"
+        out["negatives"] = "negatives from the inventory's mapped non-landslides"
+    elif unmatched == "negative":
+        out["negatives_source"] = "unmatched"
+        out["negatives"] = (
+            "negatives: every candidate that matches no inventory feature "
+            "(sampling.plc_unmatched: negative)"
+        )
+    else:
+        # a landslide-only inventory (or none): the rules' rejections are the negatives
+        out["negatives_source"] = "rule"
+        out["negatives"] = (
+            "negatives from the rule-based pre-classification: the inventory maps no "
+            "non-landslide, so candidates that match no inventory feature and that the rules "
+            "reject (precls_landslide = 0) are non-landslides (0)"
+        )
+        if not out["precls_available"]:
+            log.warning(
+                "the candidates have no rule-based pre-classification (columns precls, "
+                "precls_landslide: an older run of rule candidates); every candidate counts "
+                "as a landslide for the rules, so none becomes a negative. Rerun rule "
+                "candidates to get it."
+            )
+        rejected = (label == -1) & (_rule_landslide(cands) == 0)
+        label[rejected] = 0
+        source[rejected] = "rule"
+        log.info(
+            "the inventory maps no non-landslide: %d candidate(s) rejected by the rule-based "
+            "pre-classification become negatives",
+            int(rejected.sum()),
+        )
+    out["label"] = label
+    out["label_source"] = source
+    return out
+
+
 def plc_samples(
     fs: FactorSet,
     candidates: gpd.GeoDataFrame,
@@ -910,27 +1052,34 @@ def plc_samples(
     candidates
         ``candidates.gpkg`` layer ``candidates`` (``cand_id``, InSAR attributes, polygons).
     inventory
-        From :func:`read_inventory`, or None (every candidate unlabelled).
+        From :func:`read_inventory`, or None (no candidate is a landslide).
     min_overlap
         A candidate is a landslide (label 1) when a landslide feature overlaps it by at
         least this fraction of the smaller of the two areas (a landslide point inside it
         always counts); likewise label 0 for a non-landslide feature.
     unmatched
         Label of candidates matching no inventory feature: ``"unlabelled"`` (-1, kept for
-        prediction) or ``"negative"`` (0).
+        prediction; but 0 for those the rule-based pre-classification rejects when the
+        inventory maps no non-landslide) or ``"negative"`` (0).
     attributes
-        Candidate columns copied as InSAR features (absent ones are skipped and logged).
+        Candidate columns copied as InSAR features (absent ones are skipped and logged;
+        ``precls`` and ``precls_landslide`` never are).
 
     Returns
     -------
     samples : geopandas.GeoDataFrame
         ``unit_id`` (= ``cand_id``), ``unit`` (``plc``), ``label``, ``x_m``, ``y_m`` (a
         representative point inside the polygon), ``row``, ``col``, ``source`` (``plc``),
-        ``<factor>_mean`` and ``<factor>_std`` (continuous; the factor's unit; population
-        std) or ``<factor>_majority`` (categorical code), the InSAR attributes, ``area_m2``,
-        ``n_cells`` and the polygon geometry.
+        ``label_source`` (``inventory``, ``rule``, ``unmatched`` or ``none``: see
+        :data:`LABEL_SOURCES`), ``<factor>_mean`` and ``<factor>_std`` (continuous; the
+        factor's unit; population std) or ``<factor>_majority`` (categorical code), the
+        InSAR attributes, ``area_m2``, ``n_cells``, ``precls`` (missing without a
+        pre-classification) and ``precls_landslide`` (1 when absent) and the polygon
+        geometry.
     summary : dict
-        Counts of candidates, labels and exclusions.
+        Counts of candidates, labels, label sources (``label_sources``,
+        ``rule_negatives``), where the negatives come from (``negatives_source``,
+        ``negatives``) and exclusions.
     """
     if "cand_id" not in candidates.columns:
         raise InputDataError(
@@ -974,18 +1123,9 @@ def plc_samples(
     rp = cands.geometry.representative_point()
     x, y = rp.x.to_numpy(), rp.y.to_numpy()
     rows, cols = fs.cells_of(x, y)
-    label = np.full(n, -1 if unmatched == "unlabelled" else 0, dtype=np.int64)
-    summary: dict = {"candidates": n}
-    if inventory is not None and len(inventory):
-        land = inventory.geometry[inventory["landslide"].to_numpy()]
-        non = inventory.geometry[~inventory["landslide"].to_numpy()]
-        ov_pos = _overlap_fraction(cands.geometry, land)
-        ov_neg = _overlap_fraction(cands.geometry, non)
-        is_pos = ov_pos >= min_overlap
-        is_neg = (ov_neg >= min_overlap) & ~is_pos
-        summary["conflicts_labelled_landslide"] = int(((ov_neg >= min_overlap) & is_pos).sum())
-        label[is_neg] = 0
-        label[is_pos] = 1
+    labels = _plc_labels(cands, inventory, min_overlap=min_overlap, unmatched=unmatched)
+    label, label_source, summary = labels.pop("label"), labels.pop("label_source"), labels
+    summary = {"candidates": n, **summary}
     out = pd.DataFrame(
         {
             "unit_id": cands["cand_id"].to_numpy(),
@@ -996,10 +1136,21 @@ def plc_samples(
             "row": rows,
             "col": cols,
             "source": pd.Series(["plc"] * n, dtype="string"),
+            "label_source": pd.Series(label_source, dtype="string"),
         }
     )
     for name, v in feats.items():
         out[name] = v
+    attributes = list(attributes)
+    leaking = [a for a in attributes if a in PRECLS_COLUMNS]
+    if leaking:
+        log.warning(
+            "sampling.plc_attributes names %s: the rule-based pre-classification is not a PLC "
+            "feature (the classifier would only copy the rule that gives its negatives); "
+            "not used",
+            leaking,
+        )
+        attributes = [a for a in attributes if a not in PRECLS_COLUMNS]
     present = [a for a in attributes if a in cands.columns]
     missing = [a for a in attributes if a not in cands.columns]
     if missing:
@@ -1008,6 +1159,12 @@ def plc_samples(
         out[a] = pd.to_numeric(cands[a], errors="coerce").to_numpy(dtype=np.float64)
     out["area_m2"] = cands.geometry.area.to_numpy()
     out["n_cells"] = n_cells
+    out["precls"] = pd.Series(
+        cands["precls"].astype("string").to_numpy() if "precls" in cands.columns else None,
+        index=out.index,
+        dtype="string",
+    )
+    out["precls_landslide"] = _rule_landslide(cands)
     feature_cols = list(feats) + present
     bad = ~np.all(np.isfinite(out[feature_cols].to_numpy(dtype=np.float64)), axis=1)
     summary["excluded"] = {"nodata": int(bad.sum())}
@@ -1023,6 +1180,10 @@ def plc_samples(
     summary["labels"] = {
         str(k): int(v) for k, v in gdf["label"].value_counts().sort_index().items()
     }
+    summary["label_sources"] = {
+        src: int((gdf["label_source"] == src).sum()) for src in LABEL_SOURCES
+    }
+    summary["rule_negatives"] = summary["label_sources"]["rule"]
     summary["features"] = feature_cols
     summary["categorical"] = [f"{f}_majority" for f in fs.categorical]
     return gdf, summary
@@ -1043,7 +1204,8 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
     -------
     list of str
     """
-    skip = set(META_COLUMNS) | {"geometry", "area_m2", "n_cells", "tracks"}
+    skip = set(META_COLUMNS) | {"geometry", "area_m2", "n_cells", "tracks", "label_source"}
+    skip |= set(PRECLS_COLUMNS)
     return [c for c in frame.columns if c not in skip]
 
 
@@ -1082,7 +1244,9 @@ def classified_positives(
     Parameters
     ----------
     classified
-        ``candidates_classified.parquet`` (``cand_id``, ``probability``, ``predicted`` 0/1).
+        ``candidates_classified.parquet`` (``cand_id``, ``probability``, ``predicted`` 0/1,
+        ``source``: ``classifier``, or ``rule`` when the classifier was skipped and the
+        rule-based pre-classification decides).
     candidates
         ``candidates.gpkg`` (layer ``candidates``).
 
@@ -1112,6 +1276,11 @@ def classified_positives(
             column="cand_id",
         )
     log.info("%d candidate(s) classified as potential landslides added as positives", len(out))
+    if "source" in pred.columns and (pred["source"].astype(str) == "rule").any():
+        log.warning(
+            "the PLC classifier was skipped (models/plc/metrics.json says why): the added "
+            "candidates are those the rule-based pre-classification calls landslides"
+        )
     return gpd.GeoDataFrame(out, geometry="geometry", crs=cands.crs)
 
 
@@ -1231,11 +1400,15 @@ def make_plc_samples(
     -------
     samples : geopandas.GeoDataFrame
         See :func:`plc_samples`, plus ``split`` (train|test|predict), ``fold``,
-        ``fold_random``.
+        ``fold_random``. When the classifier cannot be trained every row has
+        ``split = "predict"`` and folds -1.
     summary : dict
-        Counts, labels, exclusions, folds, ``features`` and ``categorical``.
+        Counts, labels, exclusions, folds, ``features`` and ``categorical``;
+        ``min_per_class``; ``classifier_skipped`` (None, or ``{"reason", "fix"}`` when the
+        labelled candidates cannot train the classifier: rule ``train_plc`` then keeps the
+        rule-based classes).
     """
-    from slidemap.folds import fold_summary
+    from slidemap.folds import MIN_PER_CLASS, assign_splits_or_skip, fold_summary
 
     fs = FactorSet.open(catalog, factor_paths)
     inv = _inventory(inventory_path, fs, inventory) if inventory_path else None
@@ -1248,6 +1421,100 @@ def make_plc_samples(
         unmatched=sampling["plc_unmatched"],
         attributes=sampling["plc_attributes"],
     )
-    frame = _with_splits(frame, validation)
+    frame, problem = assign_splits_or_skip(
+        frame,
+        min_per_class=MIN_PER_CLASS,
+        test_split_method=validation["test_split"],
+        test_fraction=validation["test_fraction"],
+        folds=validation["folds"],
+        spatial_folds=validation["spatial_folds"],
+        block_size_m=validation["block_size_m"],
+        seed=validation["seed"],
+    )
+    summary["min_per_class"] = MIN_PER_CLASS
+    summary["classifier_skipped"] = None
+    if problem is not None:
+        summary["classifier_skipped"] = plc_skip_message(summary, problem)
+        log.warning(
+            "the potential-landslide classifier cannot be trained: %s. Fix: %s.",
+            summary["classifier_skipped"]["reason"],
+            summary["classifier_skipped"]["fix"],
+        )
     summary["folds"] = fold_summary(frame)
     return frame, summary
+
+
+def plc_skip_message(summary: Mapping, problem: str) -> dict[str, str]:
+    """Say why the PLC classifier is skipped, in the user's terms, and how to train it.
+
+    Parameters
+    ----------
+    summary
+        The PLC samples summary (:func:`plc_samples`: ``labels``, ``label_sources``,
+        ``negatives_source``, ``precls_available``, ``inventory_*``).
+    problem
+        What :func:`slidemap.folds.assign_splits_or_skip` found (too few labelled samples
+        of a class, or folds that cannot be made).
+
+    Returns
+    -------
+    dict
+        ``reason`` (ends with what happens instead: the candidates keep their rule-based
+        class) and ``fix`` (the config keys or inputs to change).
+    """
+    from slidemap.folds import MIN_PER_CLASS
+
+    labels = summary.get("labels", {})
+    n1, n0 = int(labels.get("1", 0)), int(labels.get("0", 0))
+    src = summary.get("negatives_source")
+    minimum = summary.get("min_per_class", MIN_PER_CLASS)
+    few = (
+        f"the classifier needs at least {minimum} of each class "
+        f"({n1} landslide(s), {n0} non-landslide(s))"
+    )
+    if n1 < minimum and not summary.get("inventory_landslides"):
+        reason = f"there is no inventory landslide: {few}"
+        fix = "configure inventory.path (a landslide inventory) to train it"
+    elif src == "rule" and n0 < minimum:
+        if summary.get("precls_available", True):
+            cause = (
+                "the inventory maps landslides only and the rule-based pre-classification "
+                f"rejected only {n0} candidate(s) that match no inventory landslide"
+            )
+        else:
+            cause = (
+                "the inventory maps landslides only and the candidates have no rule-based "
+                "pre-classification (precls_landslide; an older run of rule candidates), so "
+                "no candidate is a non-landslide"
+            )
+        reason = f"{cause}: {few}"
+        fix = (
+            "add mapped non-landslides to the inventory (inventory.label_column / "
+            "label_value tell them from the landslides) to train it"
+            + ("" if summary.get("precls_available", True) else ", or rerun rule candidates")
+        )
+    elif n0 < minimum:
+        reason = f"only {n0} candidate(s) overlap a mapped non-landslide of the inventory: {few}"
+        fix = (
+            "map non-landslides where there are candidates, or lower "
+            "sampling.plc_min_overlap, to train it"
+        )
+    elif n1 < minimum:
+        reason = (
+            f"only {n1} candidate(s) overlap an inventory landslide "
+            f"by sampling.plc_min_overlap = {summary.get('min_overlap')} of the smaller area: "
+            f"{few}"
+        )
+        fix = (
+            "check that the inventory and the candidates cover the same area (inventory.crs), "
+            "or lower sampling.plc_min_overlap, to train it"
+        )
+    else:
+        reason = problem
+        fix = (
+            "add labelled candidates (e.g. mapped non-landslides: inventory.label_column), "
+            "or use fewer validation.folds, a smaller validation.test_fraction or "
+            "validation.block_size_m, to train it"
+        )
+    reason += "; the candidates keep their rule-based class (precls_landslide)"
+    return {"reason": reason, "fix": fix}

@@ -17,6 +17,10 @@ The procedure combines the three method papers:
 
 Factors in ``selection.keep`` are never dropped. Categorical factors enter IGR and RF
 importance only (their codes are not ordinal, so Pearson and VIF do not apply).
+
+When the samples stage skipped a unit's classifier (``classifier_skipped`` in its summary:
+the PLC unit with too few labelled candidates), there are no training rows: every factor is
+kept unselected (:func:`skipped_selection`) and the figures say why.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ __all__ = [
     "plot_correlation",
     "plot_importance",
     "make_selection",
+    "skipped_selection",
 ]
 
 log = logging.getLogger(__name__)
@@ -520,6 +525,9 @@ def plot_correlation(report: Mapping, path: str | PathLike) -> None:
 
     from slidemap.io import atomic_path
 
+    if report.get("skipped"):
+        _message_figure(report, path, "Pearson correlation")
+        return
     names = report["pearson"]["factors"]
     mat = np.asarray(report["pearson"]["matrix"], dtype=np.float64).reshape(len(names), len(names))
     size = max(4.0, 0.45 * len(names) + 2.5)
@@ -566,6 +574,9 @@ def plot_importance(report: Mapping, path: str | PathLike) -> None:
 
     from slidemap.io import atomic_path
 
+    if report.get("skipped"):
+        _message_figure(report, path, "Factor importance")
+        return
     rep = report["factors"]
     names = sorted(
         rep,
@@ -587,6 +598,95 @@ def plot_importance(report: Mapping, path: str | PathLike) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
+
+
+def _message_figure(report: Mapping, path: str | PathLike, title: str) -> None:
+    """Write a figure that says why there is no selection (a skipped classifier).
+
+    Parameters
+    ----------
+    report
+        From :func:`skipped_selection` (``skipped`` holds the reason).
+    path
+        Output PNG.
+    title
+        Figure title.
+    """
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from slidemap.io import atomic_path
+
+    text = textwrap.fill(f"No factor selection: {report['skipped']}", 80)
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.axis("off")
+    ax.set_title(title, fontsize=10)
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def skipped_selection(
+    factors: Sequence[str], categorical: Sequence[str], reason: str
+) -> tuple[dict, dict]:
+    """Keep every factor, unselected, for a unit whose classifier is skipped.
+
+    Parameters
+    ----------
+    factors
+        Candidate factor columns, in output order.
+    categorical
+        The candidates that are categorical codes.
+    reason
+        Why the classifier is skipped (from the samples summary).
+
+    Returns
+    -------
+    selected : dict
+        ``{"factors": [...], "categorical": [...]}``: every factor.
+    report : dict
+        As :func:`select_factors`'s, with ``skipped`` (the reason), no statistics (None),
+        ``n_train`` 0 and an empty Pearson matrix.
+    """
+    cat = [f for f in factors if f in set(categorical)]
+    note = "kept without selection: the classifier is skipped (no training rows)"
+    rep = {
+        f: {
+            "kind": "categorical" if f in cat else "continuous",
+            "pearson_max_abs_r": None,
+            "pearson_partner": None,
+            "vif": None,
+            "tol": None,
+            "vif_selected": None,
+            "tol_selected": None,
+            "igr": None,
+            "n_bins": None,
+            "rf_importance": None,
+            "rf_importance_std": None,
+            "selected": True,
+            "dropped": False,
+            "step": None,
+            "reason": note,
+        }
+        for f in factors
+    }
+    selected = {"factors": list(factors), "categorical": cat}
+    report = {
+        "skipped": reason,
+        "factors": rep,
+        "selected": selected,
+        "pearson": {"factors": [], "matrix": []},
+        "n_train": 0,
+        "n_train_positives": 0,
+        "settings": {},
+    }
+    log.warning("no factor selection: %s", reason)
+    return selected, report
 
 
 def make_selection(
@@ -617,8 +717,12 @@ def make_selection(
     """
     from slidemap.io import read_json
 
-    frame = pd.read_parquet(samples)
     info = read_json(summary)
+    skipped = info.get("classifier_skipped")
+    if skipped:
+        reason = skipped["reason"] if isinstance(skipped, Mapping) else str(skipped)
+        return skipped_selection(info["features"], info["categorical"], reason)
+    frame = pd.read_parquet(samples)
     return select_factors(
         frame,
         info["features"],

@@ -1,7 +1,9 @@
 # Models: one training job per enabled algorithm (spatial + random CV, final model, test
 # split), the potential-landslide classifier on the PLC samples, and the model comparison.
 # Without an inventory there is nothing to learn from and the stage drops out; without
-# InSAR tracks there are no candidates and train_plc drops out.
+# InSAR tracks there are no candidates and train_plc drops out. When the PLC samples cannot
+# train the classifier (samples/plc_summary.json: classifier_skipped), train_plc still
+# writes every output: the candidates keep their rule-based class (source = rule).
 from slidemap.errors import ConfigError
 from slidemap.models.presets import ALGORITHMS
 
@@ -73,7 +75,14 @@ rule train_plc:
         unpack(get_plc_inputs),
     output:
         model=f"{RESULTS}/models/plc/model.joblib",
-        metrics=f"{RESULTS}/models/plc/metrics.json",
+        # in the report: its metrics, or why it was skipped (`skipped`, `fix`)
+        metrics=report(
+            f"{RESULTS}/models/plc/metrics.json",
+            caption="../report/plc_classifier.rst",
+            category="3. Models",
+            subcategory="potential-landslide classifier",
+            labels={"model": "plc", "file": "metrics.json"},
+        ),
         roc=f"{RESULTS}/models/plc/roc.csv",
         config=f"{RESULTS}/models/plc/config.json",
         predictions=f"{RESULTS}/models/plc/cv_predictions.parquet",

@@ -66,9 +66,11 @@ def get_train_inputs(wildcards):
 
 
 def get_plc_inputs(wildcards):
-    """PLC samples, their factor list, and bins if the classifier discretizes."""
+    """PLC samples (and their summary: whether the classifier can be trained), their
+    factor list, and bins if the classifier discretizes."""
     inputs = {
         "samples": f"{RESULTS}/samples/plc.parquet",
+        "summary": f"{RESULTS}/samples/plc_summary.json",
         "selected": f"{RESULTS}/selection/plc/selected.json",
     }
     if get_plc_params()["params"].get("discretize"):

@@ -36,7 +36,7 @@ SETTINGS_COLUMNS = [
 
 
 def _num(value, digits: int = 1) -> str:
-    """A number for a note (``–`` when missing)."""
+    """Format a number for a note (``–`` when missing)."""
     try:
         return f"{float(value):.{digits}f}"
     except (TypeError, ValueError):

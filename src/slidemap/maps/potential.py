@@ -1,9 +1,10 @@
 """The map of potential landslides (seed 002): candidates, PLC classes, susceptibility under them.
 
 Each candidate polygon (``hotspots/candidates.gpkg``) gets its PLC probability and predicted
-class (``hotspots/candidates_classified.parquet``) and zonal statistics of the best model's
-susceptibility map: the cells whose centre lies inside the polygon (all touched cells for a
-polygon smaller than a cell).
+class (``hotspots/candidates_classified.parquet``; from the classifier, or from the rule-based
+pre-classification when the classifier was skipped: ``plc_source``) and zonal statistics of
+the best model's susceptibility map: the cells whose centre lies inside the polygon (all
+touched cells for a polygon smaller than a cell).
 """
 
 from __future__ import annotations
@@ -108,8 +109,10 @@ def potential_landslides(
     Returns
     -------
     geopandas.GeoDataFrame
-        Every candidate (all its columns) plus ``plc_probability`` (0–1), ``plc_predicted``
-        (1 = potential landslide, 0 = not, −1 = not classified), ``susceptibility_mean``,
+        Every candidate (all its columns) plus ``plc_probability`` (0–1; NaN when the
+        rule-based pre-classification classified it), ``plc_predicted`` (1 = potential
+        landslide, 0 = not, −1 = not classified), ``plc_source`` (``classifier``, ``rule``;
+        ``none`` when not classified), ``susceptibility_mean``,
         ``susceptibility_max`` (probability 0–1), ``susceptibility_cells``,
         ``susceptibility_class`` (1–5 of the mean, 0 = off the map), ``susceptibility_model``.
     """
@@ -142,12 +145,19 @@ def potential_landslides(
         crs = src.crs
     if cands.crs is None or not cands.crs.equals(crs):
         cands = cands.to_crs(crs)
-    cls = cls[["cand_id", "probability", "predicted"]].rename(
-        columns={"probability": "plc_probability", "predicted": "plc_predicted"}
+    if "source" not in cls.columns:  # written before the rule fallback existed
+        cls = cls.assign(source="classifier")
+    cls = cls[["cand_id", "probability", "predicted", "source"]].rename(
+        columns={
+            "probability": "plc_probability",
+            "predicted": "plc_predicted",
+            "source": "plc_source",
+        }
     )
+    cls["plc_source"] = cls["plc_source"].astype(str)
     cands["cand_id"] = cands["cand_id"].astype(cls["cand_id"].dtype)
     out = cands.merge(cls, on="cand_id", how="left")
-    unclassified = int(out["plc_probability"].isna().sum())
+    unclassified = int(out["plc_predicted"].isna().sum())
     if unclassified:
         log.warning(
             "%d of %d candidates have no PLC classification (kept, plc_predicted = -1)",
@@ -155,6 +165,12 @@ def potential_landslides(
             len(out),
         )
     out["plc_predicted"] = out["plc_predicted"].fillna(-1).astype("int64")
+    out["plc_source"] = out["plc_source"].fillna("none").astype(str)
+    if (out["plc_source"] == "rule").any():
+        log.info(
+            "the PLC classifier was skipped (models/plc/metrics.json says why): the candidates "
+            "keep their rule-based class"
+        )
     stats = zonal_stats(susceptibility_path, out.geometry.values)
     out["susceptibility_mean"] = stats["mean"].to_numpy()
     out["susceptibility_max"] = stats["max"].to_numpy()

@@ -686,7 +686,8 @@ def classify_candidates(
     pandas.DataFrame
         ``cand_id``, ``label`` (observed: 1, 0, or -1 unlabelled), ``probability``,
         ``predicted`` (1 potential landslide, 0 not; -1 and probability NaN where a factor
-        is nodata), sorted by ``cand_id``.
+        is nodata), ``source`` (``classifier``; ``rule`` rows come from
+        :func:`slidemap.models.plc.rule_classification`), sorted by ``cand_id``.
     """
     p = bundle.predict_proba(samples.X)
     predicted = np.where(np.isnan(p), -1, p >= threshold).astype(np.int8)
@@ -696,6 +697,7 @@ def classify_candidates(
             "label": samples.label.astype(np.int8),
             "probability": p,
             "predicted": predicted,
+            "source": pd.Series(["classifier"] * len(p), dtype="string"),
         }
     )
     return df.sort_values("cand_id", kind="stable").reset_index(drop=True)

@@ -250,7 +250,10 @@ def write_inputs(study: SyntheticStudy, results: str | os.PathLike, unit: str = 
         ``results/<study>`` folder.
     unit
         ``pixels`` or ``plc`` (for plc, rows whose ``split`` is test become unlabelled
-        candidates with label -1, and ``unit_id`` is used as ``cand_id``).
+        candidates with label -1, and ``unit_id`` is used as ``cand_id``). Writes
+        ``samples/<unit>.parquet``, ``samples/<unit>_summary.json``,
+        ``selection/<unit>/selected.json``, ``discretize/<unit>/bins.json`` and, for pixels,
+        the patches.
     """
     import geopandas as gpd
 
@@ -265,6 +268,16 @@ def write_inputs(study: SyntheticStudy, results: str | os.PathLike, unit: str = 
     write_json(
         {"factors": study.factors, "categorical": study.categorical},
         root / "selection" / unit / "selected.json",
+    )
+    # the samples summary (rule train_plc reads whether the PLC classifier can be trained)
+    write_json(
+        {
+            "features": study.factors,
+            "categorical": study.categorical,
+            "labels": {str(k): int((df["label"] == k).sum()) for k in (-1, 0, 1)},
+            "classifier_skipped": None,
+        },
+        root / "samples" / f"{unit}_summary.json",
     )
     write_json(make_bins(study), root / "discretize" / unit / "bins.json")
     if unit != "pixels":
