@@ -19,8 +19,9 @@ README), the benchmark
    - **precision**: share of candidates that touch truly moving ground;
    - **decoys touched**: decoys (subsidence, thermal dilation, embankment) a candidate
      touches; **decoys rejected**: decoys that no candidate classified as a landslide touches
-     (by the PLC step's final classification; ``rule`` = by the rule-based
-     pre-classification alone);
+     (by the PLC step's final classification; in brackets by the rule-based
+     pre-classification alone; **classified by**: ``classifier`` when the PLC classifier
+     was trained, ``rule`` when it was skipped and the rule-based classes stand);
    - **missed after classification**: detectable slides that no candidate *classified as a
      landslide* touches;
    - **runtime**: the hot-spot jobs' wall time (ingest, track hot spots, candidates: sum of
@@ -181,10 +182,10 @@ def table(rows: list[dict]) -> str:
     """Markdown table of the results."""
     head = (
         "| scenario | role | method | accuracy | missing | precision | candidates | "
-        "detectable | decoys touched | decoys rejected (rule) | missed after class. | "
-        "hot-spot s | run s | targets |"
+        "detectable | decoys touched | decoys rejected (rule) | classified by | "
+        "missed after class. | hot-spot s | run s | targets |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         ok = (
             r["accuracy"] is not None
@@ -197,6 +198,7 @@ def table(rows: list[dict]) -> str:
             f"{fmt(r['missing'])} | {fmt(r['precision'])} | {r['candidates']} | "
             f"{r['detectable']} | {r['decoys_touched']}/{r['decoys']} | "
             f"{fmt(r['decoys_rejected'])} ({fmt(r['decoys_rejected_rule'])}) | "
+            f"{r['classified_by']} | "
             f"{fmt(r['missed_after_classification'])} | {fmt(r['hotspot_s'], 1)} | "
             f"{fmt(r['run_s'], 0)} | {'met' if ok else 'not met'} |"
         )
@@ -235,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     print()
     print(text)
-    (args.work / "extraction.json").write_text(json.dumps(rows, indent=1, default=str))
+    (args.work / f"extraction_{args.role}.json").write_text(json.dumps(rows, indent=1, default=str))
     if args.markdown:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
