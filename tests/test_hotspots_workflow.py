@@ -154,5 +154,9 @@ def test_hotspot_rules_run_on_a_synthetic_track(workdir):
     pts = gpd.read_parquet(res / "hotspots" / "asc" / "points.parquet")
     assert {"trend_class", "moving", "gi_z", "gi_p"} <= set(pts.columns)
     summary = json.loads((res / "hotspots" / "asc" / "summary.json").read_text())
-    assert summary["stability_threshold_mm_yr"] == 10
+    # default preset "adaptive": the threshold is 3 x the robust noise level of the track
+    assert summary["method"] == "adaptive"
+    assert summary["noise_sigma_mm_yr"] > 0
+    assert summary["stability_threshold_mm_yr"] == pytest.approx(3.0 * summary["noise_sigma_mm_yr"])
+    assert summary["stability_threshold_mm_yr"] < 10.0
     assert "Nothing to be done" in snakemake(workdir, "-n", *targets)
