@@ -32,6 +32,10 @@ Run (about 10-20 minutes on 2 cores for the suite and both methods)::
     python benchmarks/extraction.py                       # every scenario, both methods
     python benchmarks/extraction.py --role development    # tuning: never look at held_out
     python benchmarks/extraction.py --markdown docs/extraction.md
+    # development only: more draws of each development scenario (its seed + k), and
+    # exploring a setting against the shipped defaults
+    python benchmarks/extraction.py --role development --reseed 1 2 --methods adaptive \
+        --set noise_multiplier=2.5
 
 Targets (issue 13): with the shipped defaults every scenario reaches accuracy ≥ 0.75 and
 missing ≤ 0.10, and ≥ 75 % of its decoys are rejected.
@@ -88,12 +92,53 @@ def generate(path: Path, folder: Path) -> dict:
     return json.loads((folder / "truth" / "simulation.json").read_text())
 
 
-def method_config(folder: Path, work: Path, name: str, method: str) -> tuple[Path, str]:
-    """Write the scenario's configuration with the method's preset and its own study name."""
+def reseeded(path: Path, k: int, work: Path) -> Path:
+    """Write a copy of a development scenario file with seed + ``k`` and name ``<name>_s<k>``.
+
+    Relative paths of the file (the DEM) are made absolute, so the copy can live in ``work``.
+    Held-out scenarios are refused: their draws are fixed and never used for tuning.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if data["role"] != "development":
+        raise SystemExit(f"--reseed: {path.name} is {data['role']}; only development scenarios")
+    data["name"] = f"{data['name']}_s{k}"
+    data["seed"] = int(data["seed"]) + k
+    data["terrain"]["dem"] = str((path.parent / data["terrain"]["dem"]).resolve())
+    if isinstance(data["slides"].get("inventory"), str):
+        data["slides"]["inventory"] = str((path.parent / data["slides"]["inventory"]).resolve())
+    out = work / data["name"] / "scenario.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False)
+    if not (out.exists() and out.read_text(encoding="utf-8") == text):
+        out.write_text(text, encoding="utf-8")
+    return out
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``key=value`` pairs (YAML values) for the ``hotspots`` block of the adaptive method."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--set {item!r}: write it as key=value, e.g. noise_multiplier=2.5")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def method_config(
+    folder: Path, work: Path, name: str, method: str, settings: dict | None = None
+) -> tuple[Path, str]:
+    """Write the scenario's configuration with the method's preset and its own study name.
+
+    ``settings`` (adaptive method only) are extra ``hotspots`` keys, for exploring a setting
+    on development scenarios; the study name stays, so the ingest is reused.
+    """
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
     study = f"scenario_{name}_{method}"
     config["study_area"]["name"] = study
     config.setdefault("hotspots", {})["preset"] = method
+    if settings and method == "adaptive":
+        config["hotspots"].update(settings)
     path = work / f"config_{method}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path, study
@@ -213,17 +258,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--work", type=Path, default=ROOT / "results" / "scenarios")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--reseed",
+        nargs="*",
+        type=int,
+        default=[],
+        help="development only: also run each scenario with its seed + k (name <name>_s<k>)",
+    )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra hotspots keys for the adaptive method (exploration, not the shipped defaults)",
+    )
     args = parser.parse_args(argv)
+    settings = parse_settings(args.set)
+    if settings and args.role != "development":
+        raise SystemExit("--set explores settings: use it with --role development only")
+    paths = scenario_files(args.role, args.scenario)
+    if args.reseed:
+        paths = paths + [reseeded(p, k, args.work) for k in args.reseed for p in paths]
     rows = []
-    for path in scenario_files(args.role, args.scenario):
-        name = path.stem
+    for path in paths:
+        name = yaml.safe_load(path.read_text(encoding="utf-8"))["name"]
         work = args.work / name
         folder = work / "input"
         print(f"{name}:", flush=True)
         truth = generate(path, folder)
         role = truth["scenario"]["role"]
         for method in args.methods:
-            config, study = method_config(folder, work, name, method)
+            config, study = method_config(folder, work, name, method, settings)
             run_s = run_snakemake(config, study, args.cores, work / f"snakemake_{method}.log")
             row = {"scenario": name, "role": role, "method": method, "run_s": run_s}
             row["hotspot_s"] = hotspot_seconds(study)
@@ -237,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     text = table(rows)
     print()
     print(text)
+    args.work.mkdir(parents=True, exist_ok=True)
     (args.work / f"extraction_{args.role}.json").write_text(json.dumps(rows, indent=1, default=str))
     if args.markdown:
         commit = subprocess.run(

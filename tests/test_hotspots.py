@@ -218,6 +218,27 @@ def test_gistar_equals_dense_eq1_with_coincident_points():
     assert neighbour_pairs(xy, 60.0).shape[0] == (w.sum() - n) / 2
 
 
+def test_gistar_robust_scale_equals_dense_eq1_with_median_and_mad():
+    """scale="robust": Eq. (1) with the median and 1.4826 x MAD in place of mean and S."""
+    rng = np.random.default_rng(14)
+    xy = rng.uniform(0, 800, (400, 2))
+    y = rng.normal(1.0, 2.0, 400)
+    y[:20] += 40.0  # a fast area inflates S, not the MAD
+    dist = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    w = (dist <= 80.0).astype(float)
+    n = y.size
+    med = np.median(y)
+    s = 1.4826 * np.median(np.abs(y - med))
+    wsum = w.sum(1)
+    eq1 = (w @ y - med * wsum) / (s * np.sqrt((n * (w**2).sum(1) - wsum**2) / (n - 1)))
+    res = getis_ord_gi_star(y, xy, 80.0, scale="robust")
+    np.testing.assert_allclose(res.z, eq1, atol=1e-10)
+    # the robust scale is the noise (about 2), the sample one is inflated by the fast area
+    assert s < 0.5 * np.std(y)
+    with pytest.raises(ValueError, match="scale"):
+        getis_ord_gi_star(y, xy, 80.0, scale="mad")
+
+
 def test_gistar_permutation_pvalues_match_exact_enumeration():
     """Small case: the exact conditional-permutation distribution by enumerating subsets."""
     rng = np.random.default_rng(13)

@@ -386,3 +386,26 @@ def test_settings_notes_and_table():
     assert list(table.columns) == ["track", *SETTINGS_COLUMNS]
     assert list(table["track"]) == ["a", "b"]
     assert list(table["warnings"]) == ["", "sparse points: few"]
+
+
+def test_every_track_setting_reaches_the_track_rule():
+    """Each HotspotParams field the per-track stage reads is a param of `track_hotspots`.
+
+    A key missing from TRACK_HOTSPOT_KEYS in workflow/rules/hotspots.smk would be silently
+    replaced by its default in the job (and a change of it would not rerun the job).
+    """
+    import ast
+    import dataclasses
+    from pathlib import Path
+
+    smk = (Path(__file__).resolve().parents[1] / "workflow/rules/hotspots.smk").read_text()
+    lists = {}
+    for name in ("TRACK_HOTSPOT_KEYS", "CANDIDATE_KEYS", "ACCURACY_KEYS"):
+        start = smk.index(f"{name} = [")
+        lists[name] = set(ast.literal_eval(smk[start + len(name) + 3 : smk.index("]", start) + 1]))
+    fields = {f.name for f in dataclasses.fields(HotspotParams)} - {"extra"}
+    later = {"merge_tolerance_m", "downslope_min_cosine", "preclassify"}
+    reference = {k for k in fields if k.startswith("reference")}
+    missing = fields - later - reference - lists["TRACK_HOTSPOT_KEYS"]
+    assert not missing, f"not passed to track_hotspots: {sorted(missing)}"
+    assert later <= lists["CANDIDATE_KEYS"]

@@ -147,8 +147,17 @@ def getis_ord_gi_star(
     *,
     permutations: int = 0,
     seed: int | None = None,
+    scale: str = "sample",
 ) -> GiStarResult:
     """Getis-Ord Gi* z-scores of ``values`` with a binary distance band (star: self included).
+
+    With ``scale="sample"`` (Getis & Ord 1992; Ord & Getis 1995) the z-score is
+    ``(Σ_j w_ij x_j − x̄ W_i) / (S √((n Σ w_ij² − W_i²)/(n − 1)))`` with the sample mean x̄ and
+    standard deviation S of all values. With ``scale="robust"`` x̄ is replaced by the median
+    and S by 1.4826 × the median absolute deviation: the z-score then measures a local sum
+    against the noise of the field rather than against a spread that the moving areas
+    themselves inflate (a track with a few fast slides has S several times its noise level,
+    which hides slow ones).
 
     Parameters
     ----------
@@ -163,6 +172,9 @@ def getis_ord_gi_star(
         ``n × permutations × mean cardinality``.
     seed
         Seed of the permutation random numbers (required when ``permutations > 0``).
+    scale
+        ``"sample"`` (mean and standard deviation, the textbook Gi*) or ``"robust"``
+        (median and 1.4826 × MAD); the permutation p-values do not depend on it.
 
     Returns
     -------
@@ -172,9 +184,11 @@ def getis_ord_gi_star(
     Raises
     ------
     ValueError
-        On non-finite values, fewer than 2 points, a constant field, a non-positive radius
-        or permutations without a seed.
+        On non-finite values, fewer than 2 points, a constant field, a non-positive radius,
+        permutations without a seed or an unknown ``scale``.
     """
+    if scale not in ("sample", "robust"):
+        raise ValueError(f"scale must be 'sample' or 'robust', got {scale!r}")
     x = np.asarray(values, dtype=np.float64)
     xy = np.asarray(xy, dtype=np.float64)
     n = x.size
@@ -204,8 +218,12 @@ def getis_ord_gi_star(
     card = np.empty(n, np.int64)
     card[order] = card_s
 
-    mean = x.mean()
-    std = np.sqrt(max(np.mean(x * x) - mean * mean, 0.0))
+    if scale == "robust":
+        mean = float(np.median(x))
+        std = 1.4826 * float(np.median(np.abs(x - mean)))
+    else:
+        mean = x.mean()
+        std = np.sqrt(max(np.mean(x * x) - mean * mean, 0.0))
     if std <= 1e-12 * max(1.0, abs(mean)):
         raise ValueError("Gi* is undefined for a constant field (zero standard deviation)")
     w = card.astype(np.float64)

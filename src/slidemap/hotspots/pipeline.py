@@ -76,6 +76,7 @@ PRESETS: dict[str, dict] = {
             "min_area_m2": 10000.0,
             "trend_evidence": False,
             "outline": "density",
+            "gi_scale": "sample",
         },
         "source": (
             "seed 002, sections 3.2 and 4.2: +-10 mm/yr stability threshold on the LOS "
@@ -123,6 +124,10 @@ class HotspotParams:
         the ``kernel_neighbours``-th nearest point.
     kernel_neighbours
         Neighbour count of the ``"auto"`` kernel radius.
+    gi_scale
+        ``"robust"``: Gi* z against the median and 1.4826 × MAD of the analysed velocities
+        (the noise level); ``"sample"``: against their mean and standard deviation (the
+        textbook Gi*, seed 002). See :func:`slidemap.hotspots.gistar.getis_ord_gi_star`.
     cell_size_m
         Density cell size (m); None = the study grid's.
     density_points
@@ -172,6 +177,7 @@ class HotspotParams:
     search_neighbours: int = 8
     kernel_radius_m: float | str = "auto"
     kernel_neighbours: int = 8
+    gi_scale: str = "robust"
     cell_size_m: float | None = None
     density_points: str = "moving"
     density_threshold: float = 1.0
@@ -250,6 +256,11 @@ class HotspotParams:
             raise ConfigError(
                 "config key 'hotspots.density_points' must be 'moving' or 'all', got "
                 f"{known['density_points']!r}."
+            )
+        if known.get("gi_scale", "robust") not in ("robust", "sample"):
+            raise ConfigError(
+                "config key 'hotspots.gi_scale' must be 'robust' or 'sample', got "
+                f"{known['gi_scale']!r}."
             )
         if known.get("outline", "hull") not in ("hull", "density"):
             raise ConfigError(
@@ -435,6 +446,7 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
         settings["search_radius_m"],
         permutations=params.permutations,
         seed=params.seed if params.permutations else None,
+        scale=params.gi_scale,
     )
     info["timings_s"]["gistar"] = time.perf_counter() - tic
     info["mean_neighbours"] = float(gi.cardinality.mean() - 1)

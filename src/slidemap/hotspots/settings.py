@@ -59,8 +59,7 @@ def settings_notes(summary: Mapping) -> list[str]:
     """
     hp = summary.get("highpass_radius_m")
     lines = [
-        f"method {summary.get('method', '–')}; high-pass "
-        + (f"{_num(hp, 0)} m" if hp else "off"),
+        f"method {summary.get('method', '–')}; high-pass " + (f"{_num(hp, 0)} m" if hp else "off"),
         f"noise {_num(summary.get('noise_sigma_mm_yr'), 2)} mm/yr; "
         f"moving at |v| ≥ {_num(summary.get('stability_threshold_mm_yr'), 2)} mm/yr",
         f"Gi* band {_num(summary.get('search_radius_m'), 0)} m, "
