@@ -384,3 +384,27 @@ def test_huge_and_non_finite_velocity_is_an_error_naming_line_and_column(tmp_pat
         ingest_track(
             [tmp_path / "b.csv"], cfg, track_name="t", working_crs=WORKING_CRS, study_area=AREA
         )
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_last_line_cut_before_an_optional_column_is_not_read_as_empty(drop):
+    """Found by the property test above: a file cut off right after a separator-free field
+    lost its last (optional) column, which pandas read as empty (coherence NaN, no error)."""
+    row = {"pid": "_0", "lon": 10.01, "lat": 45.01, "velocity": 0.0, "velocity_std": 0.0}
+    rows = [
+        {**row, "pid": f"_{k}", "coherence": 0.5, "height": 1.0, "disp": [], "inside": True}
+        for k in range(3)
+    ]
+    export = {"layout": "egms", "sep": ",", "rows": rows, "dates": [], "date_style": ""}
+    clean = text_of(export).encode().rstrip(b"\n")
+    raw = clean[: clean.rindex(b",")]  # the last line lacks temporal_coherence
+    result, err = run({"b.csv": raw}, cfg_of(export, invalid_rows="drop" if drop else "error"))
+    if not drop:
+        assert result is None
+        assert_clear(err, line=4, needle="cut off.*truncated")
+        return
+    points, summary = result
+    assert err is None
+    assert summary["rows_read"] == 3 and summary["rows_kept"] == 2
+    assert summary["dropped"]["invalid_value"] == 1
+    assert points["coherence"].tolist() == [0.5, 0.5]

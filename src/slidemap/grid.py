@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
 import rasterio
 import shapely
 from pyproj import CRS
@@ -70,7 +69,9 @@ def working_crs(dem_path: str | Path, crs: str | None = None) -> CRS:
                 "Use a projected CRS such as the UTM zone of the study area."
             )
         return out
-    with rasterio.open(dem_path) as src:
+    from slidemap.inputs import open_raster
+
+    with open_raster(dem_path, "dem.path") as src:
         if src.crs is None:
             raise InputDataError(
                 dem_path,
@@ -107,14 +108,12 @@ def study_area_polygon(
         box = shapely.box(*transform_bounds(src.crs, crs, *src.bounds, densify_pts=21))
     if boundary is None:
         return box
-    gdf = gpd.read_file(boundary)
-    if gdf.crs is None:
-        raise InputDataError(
-            boundary,
-            "the boundary layer has no CRS.",
-            "save it with a CRS (e.g. a .prj file or a GeoPackage).",
-        )
-    poly = shapely.union_all(gdf.to_crs(crs).geometry.values)
+    from slidemap.inputs import read_vector
+
+    gdf, _ = read_vector(
+        boundary, "study_area.boundary", crs, types=("polygon",), what="boundary layer"
+    )
+    poly = shapely.union_all(gdf.geometry.values)
     area = shapely.intersection(box, poly)
     if area.is_empty:
         raise InputDataError(

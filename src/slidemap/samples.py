@@ -402,14 +402,14 @@ def read_inventory(
             crs=src_crs,
         )
         labels = df[label_column] if label_column else None
+        read_counts = {"read": len(df), "kept": len(df)}
     else:
-        raw = gpd.read_file(path)
-        if raw.crs is None:
-            raise InputDataError(
-                path,
-                "the inventory layer has no CRS.",
-                "save it with a CRS (a .prj file, or a GeoPackage).",
-            )
+        from slidemap.inputs import read_vector
+
+        raw, counts = read_vector(
+            path, "inventory.path", working_crs, types=("point", "polygon"), what="inventory"
+        )
+        read_counts = counts.to_json()
         if label_column and label_column not in raw.columns:
             raise InputDataError(
                 path,
@@ -418,7 +418,7 @@ def read_inventory(
                 column=label_column,
             )
         gdf = gpd.GeoDataFrame(
-            {"inv_row": np.arange(len(raw))}, geometry=raw.geometry.values, crs=raw.crs
+            {"inv_row": raw["feature"].to_numpy() - 1}, geometry=raw.geometry.values, crs=raw.crs
         )
         labels = raw[label_column] if label_column else None
     gdf["landslide"] = True if labels is None else _label_matches(labels, label_value)
@@ -432,6 +432,8 @@ def read_inventory(
             "use points or polygons of landslides.",
         )
     gdf = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(working_crs)
+    gdf.attrs["read_counts"] = read_counts
+    gdf.attrs["source"] = str(path)
     return gdf
 
 
@@ -723,6 +725,7 @@ def pixel_samples(
         "inventory_features": len(inventory),
         "inventory_landslides": len(pos_geoms),
         "inventory_non_landslides": len(neg_geoms),
+        "inventory_read": inventory.attrs.get("read_counts"),
         "excluded": {},
     }
     parts = []
@@ -756,7 +759,7 @@ def pixel_samples(
     n_pos = sum(len(p) for p in parts)
     if n_pos == 0:
         raise InputDataError(
-            None,
+            inventory.attrs.get("source"),
             "no landslide of the inventory falls on a valid cell of the study grid "
             f"(excluded: {summary['excluded']}).",
             "check inventory.crs, inventory.label_column / label_value and the study area.",
@@ -1083,7 +1086,7 @@ def plc_samples(
     """
     if "cand_id" not in candidates.columns:
         raise InputDataError(
-            None,
+            candidates.attrs.get("source"),
             "the candidates layer has no 'cand_id' column.",
             "rerun rule candidates.",
             column="cand_id",
@@ -1431,6 +1434,7 @@ def make_plc_samples(
         block_size_m=validation["block_size_m"],
         seed=validation["seed"],
     )
+    summary["inventory_read"] = None if inv is None else inv.attrs.get("read_counts")
     summary["min_per_class"] = MIN_PER_CLASS
     summary["classifier_skipped"] = None
     if problem is not None:

@@ -227,7 +227,6 @@ def categorical_on_grid(
     import dask.array as da
     import shapely
 
-    from slidemap.factors.distance import read_layer
     from slidemap.factors.studygrid import lazy_on_grid
 
     if is_raster(path):
@@ -239,25 +238,26 @@ def categorical_on_grid(
             f"config key '{key}.attribute': {path} is a vector layer, so the integer "
             "attribute that holds the class code must be named."
         )
-    import geopandas as gpd
+    from slidemap.inputs import read_vector
 
-    gdf = gpd.read_file(path)
+    gdf, _ = read_vector(path, f"{key}.path", grid.crs, types=("polygon",), what="layer")
     if attribute not in gdf.columns:
         raise InputDataError(
             path,
             f"the layer has no attribute '{attribute}' (attributes: "
-            f"{[c for c in gdf.columns if c != 'geometry']}).",
+            f"{[c for c in gdf.columns if c not in ('geometry', 'feature')]}).",
             f"set config key '{key}.attribute' to the column holding the class code.",
             column=attribute,
         )
-    geoms = read_layer(path, grid.crs, key=f"{key}.path")
-    values = pd.to_numeric(gdf.loc[geoms.index, attribute], errors="coerce")
+    geoms = gdf.geometry
+    values = pd.to_numeric(gdf[attribute], errors="coerce")
     bad = values.isna() | (values % 1 != 0) | (values < 1) | (values > MAX_CODE)
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputDataError(
             path,
-            f"feature {first + 1} has code {gdf.loc[geoms.index[first], attribute]!r}, not an "
+            f"feature {int(gdf['feature'].iloc[first])} has code "
+            f"{gdf[attribute].iloc[first]!r}, not an "
             f"integer from 1 to {MAX_CODE}.",
             "give every polygon an integer class code >= 1.",
             column=attribute,

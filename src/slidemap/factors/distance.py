@@ -23,14 +23,13 @@ float64 (8 B) and the float32 result (4 B), **about 13 bytes per cell**.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from typing import Any
 
 import numba
 import numpy as np
-
-from slidemap.errors import InputDataError
 
 __all__ = [
     "PAD_CELLS",
@@ -129,8 +128,8 @@ def edt(mask: np.ndarray, *, dy: float = 1.0, dx: float = 1.0) -> np.ndarray:
     return out
 
 
-def read_layer(path: str | os.PathLike, crs: Any, *, key: str) -> Any:
-    """Read a vector layer and reproject it to ``crs``.
+def read_layer(path: str | os.PathLike, crs: Any, *, key: str, study_area: Any = None) -> Any:
+    """Read a vector layer in ``crs`` (via :func:`slidemap.inputs.read_vector`).
 
     Parameters
     ----------
@@ -140,42 +139,28 @@ def read_layer(path: str | os.PathLike, crs: Any, *, key: str) -> Any:
         The working CRS.
     key
         The config key that names the file (for error messages).
+    study_area
+        Shapely geometry in ``crs`` to count features outside it (kept), or None.
 
     Returns
     -------
     geopandas.GeoSeries
-        The non-empty geometries in ``crs``.
+        The usable geometries in ``crs`` (invalid ones repaired), indexed by their 0-based
+        position in the file; ``attrs["read_counts"]`` holds
+        :class:`slidemap.inputs.VectorCounts` as a dict.
 
     Raises
     ------
     InputDataError
-        If the file cannot be read, has no CRS, or has no geometry.
+        If the file cannot be read, has no CRS, no feature, no usable geometry, or
+        coordinates that are not finite after reprojection.
     """
-    import geopandas as gpd
+    from slidemap.inputs import read_vector
 
-    try:
-        gdf = gpd.read_file(path)
-    except Exception as exc:  # pyogrio raises DataSourceError etc.
-        raise InputDataError(
-            path,
-            f"cannot be read as a vector layer ({exc}).",
-            f"give a vector file (GeoPackage, shapefile, GeoJSON) in config key '{key}'.",
-        ) from None
-    if gdf.crs is None:
-        raise InputDataError(
-            path,
-            "the layer has no coordinate reference system.",
-            "save it with a CRS (a GeoPackage, or a shapefile with its .prj file).",
-        )
+    gdf, counts = read_vector(path, key, crs, study_area=study_area, what="layer")
     geoms = gdf.geometry
-    geoms = geoms[geoms.notna() & ~geoms.is_empty]
-    if len(geoms) == 0:
-        raise InputDataError(
-            path,
-            "the layer has no features (no non-empty geometry).",
-            f"add features or remove config key '{key}'.",
-        )
-    return geoms.to_crs(crs)
+    geoms.attrs["read_counts"] = counts.to_json()
+    return geoms
 
 
 def distance_to_features(geoms: Any, grid: Any, *, pad_cells: int = PAD_CELLS) -> np.ndarray:
@@ -275,12 +260,13 @@ def write_distance_factor(
         COG compression, ``"deflate"`` or ``"zstd"`` (``factors.compress``).
     """
     import dask.array as da
+    import shapely
 
     from slidemap.factors.studygrid import Grid, mask_like_dem, open_grid_raster
     from slidemap.io import write_cog_chunked
 
     grid = Grid.from_raster(dem_path)
-    geoms = read_layer(layer_path, grid.crs, key=key)
+    geoms = read_layer(layer_path, grid.crs, key=key, study_area=shapely.box(*grid.bounds))
     dist = distance_to_features(geoms, grid)
     data = mask_like_dem(
         da.from_array(dist, chunks=(chunk_size, chunk_size)),
@@ -296,6 +282,7 @@ def write_distance_factor(
         f"(error <= half a cell diagonal = {bound:.2f} m)",
         "source": source or os.path.basename(str(layer_path)),
         "memory_bytes_per_cell": str(BYTES_PER_CELL),
+        "features": json.dumps(geoms.attrs["read_counts"]),
     }
     write_cog_chunked(
         data,

@@ -536,17 +536,25 @@ def build_study_grid(
     Raises
     ------
     InputDataError
-        If the DEM has no CRS or no valid elevation inside the study area.
+        If the DEM cannot be read to the end, has a rotated geotransform, no CRS, no valid
+        elevation inside the study area, or values that are no elevation and cannot be taken
+        as its nodata value (see :func:`slidemap.inputs.scan_elevation`; one undeclared
+        sentinel such as -9999 is taken as nodata with a WARNING and counted in
+        ``grid.json`` under ``source_nodata``).
     """
     import dask.array as da
 
+    from slidemap.inputs import scan_elevation
     from slidemap.io import write_cog_chunked, write_json
 
+    # read every cell once: a corrupt file fails here, undeclared sentinels become nodata
+    scan = scan_elevation(dem_path, "dem.path", nodata=dem_nodata)
+    src_nodata = scan.nodata if scan.declared != "file" else None
     grid, area = define_grid(dem_path, crs=crs, resolution_m=resolution_m, boundary=boundary)
     dem = lazy_on_grid(
-        dem_path, grid, chunk_size=chunk_size, resampling="bilinear", src_nodata=dem_nodata
+        dem_path, grid, chunk_size=chunk_size, resampling="bilinear", src_nodata=src_nodata
     )
-    resampled = RasterOnGrid(dem_path, grid, src_nodata=dem_nodata).offset is None
+    resampled = RasterOnGrid(dem_path, grid, src_nodata=src_nodata).offset is None
     if area is not None:
         dem = da.map_blocks(_mask_outside, dem, area=area, grid=grid, dtype="float32")
     tags = {
@@ -582,6 +590,7 @@ def build_study_grid(
             "elevation_min_m": zmin,
             "elevation_max_m": zmax,
             "source_dem": str(dem_path),
+            "source_nodata": scan.to_json(),
             "resampling": tags["resampling"],
             "boundary": str(boundary) if boundary else None,
         }

@@ -304,7 +304,7 @@ def row_error(
             vec = "?"
         problem = f"the LOS components ({vec}) {failure.problem}."
     elif failure.value is None or failure.problem.startswith("is missing"):
-        problem = f"the {what} is missing (empty cell)."
+        problem = f"the {what} is missing ({'the line is cut off' if truncated else 'empty cell'})."
     else:
         shown = value_text(failure.value)
         raw_name = file_column(layout, column)

@@ -68,6 +68,7 @@ from slidemap.insar.schema import (
     displacement_schema,
     failure_reasons,
     point_schema,
+    reason_of,
     validate_points,
 )
 from slidemap.io import atomic_path, write_json
@@ -415,6 +416,33 @@ def _coerce_text_columns(
     return [f for f in failures if f.problem == "is not a number"]
 
 
+def _cut_off_column(path: Path, header: Header, layout: Layout) -> str | None:
+    """Return the canonical column of the first value a short last line lacks, else None.
+
+    A file that does not end with a newline may have been cut off; a last line with fewer
+    fields than the header lost the values of the missing columns (the pandas parser would
+    read them as empty). Columns slidemap does not read are ignored.
+    """
+    import csv
+
+    with open(path, "rb") as fh:
+        size = fh.seek(0, io.SEEK_END)
+        fh.seek(max(0, size - (1 << 20)))
+        tail = fh.read()
+    text = tail.rsplit(b"\n", 1)[-1].decode(header.encoding, errors="replace").rstrip("\r")
+    if not text:
+        return None
+    n = len(next(csv.reader([text], delimiter=header.sep)))
+    missing = set(header.columns[n:])
+    if not missing:
+        return None
+    order = {col: i for i, col in enumerate(header.columns)}
+    used = {col: _CANONICAL_OF.get(key, key) for key, col in layout.columns.items()}
+    used.update({col: f"d_{day:%Y%m%d}" for col, day in layout.dates})
+    lost = sorted((order[c], name) for c, name in used.items() if c in missing and c in order)
+    return lost[0][1] if lost else None
+
+
 @lru_cache(maxsize=32)
 def _transformer(src: str, dst: str) -> Transformer:
     """Return a cached always-xy transformer (lon/lat order for geographic CRSs)."""
@@ -525,6 +553,18 @@ def read_batch(
     dropped: Counter = Counter()
     if rows_read == 0:
         raise _no_rows(path, 0)
+    if not header.ends_with_newline:
+        cut = _cut_off_column(path, header, layout)
+        if cut is not None:  # pandas pads a short last line with NaN: it lost values
+            failures.append(
+                RowFailure(
+                    index=int(meta.index[-1]),
+                    column=cut,
+                    value=None,
+                    problem="is missing (the last line is cut off)",
+                    reason=reason_of(cut),
+                )
+            )
     dnames = tuple(f"d_{day:%Y%m%d}" for _, day in layout.dates)
 
     # rows with no value at all (blank lines, lines of separators) are counted and dropped

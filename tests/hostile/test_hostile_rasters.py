@@ -1,0 +1,199 @@
+"""Hostile DEMs (issue 17, items 1-2): a located error naming file, key and fix, or a correct
+result with a WARNING that is counted in grid.json — never a traceback or silent terrain.
+
+Each spoiled DEM is derived from a clean synthetic one at test time; a "correct result" is
+checked against the clean DEM whose holes are declared nodata (exact equality).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import Affine, from_origin
+
+from slidemap.errors import InputDataError
+from slidemap.factors.studygrid import build_study_grid
+from slidemap.inputs import open_raster, scan_elevation
+
+UTM = "EPSG:32717"
+X0, Y0 = 700_000.0, 9_560_000.0
+SHAPE = (60, 80)
+
+
+def clean_dem() -> np.ndarray:
+    """A smooth valley 1800-2600 m with a 5 x 7 hole (NaN) in it."""
+    r, c = np.mgrid[0 : SHAPE[0], 0 : SHAPE[1]]
+    z = 1800.0 + 4.0 * r + 0.05 * (c - 40.0) ** 2 + 30.0 * np.sin(c / 7.0)
+    z[20:25, 30:37] = np.nan
+    return z
+
+
+def write(path, arr, *, nodata=None, dtype="float32", transform=None, tiled=False):
+    """Write a one-band GeoTIFF."""
+    profile = dict(
+        driver="GTiff",
+        width=arr.shape[1],
+        height=arr.shape[0],
+        count=1,
+        dtype=dtype,
+        crs=UTM,
+        transform=transform or from_origin(X0, Y0, 10.0, 10.0),
+        nodata=nodata,
+    )
+    if tiled:
+        profile.update(tiled=True, blockxsize=16, blockysize=16, compress="deflate")
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr.astype(dtype), 1)
+    return path
+
+
+def grid_of(tmp_path, src, name, **kw):
+    """Build the study grid of ``src``; return (grid DEM array, grid.json)."""
+    out = tmp_path / f"{name}.tif"
+    js = tmp_path / f"{name}.json"
+    build_study_grid(src, out, js, chunk_size=32, **kw)
+    with rasterio.open(out) as ds:
+        return ds.read(1), json.loads(js.read_text())
+
+
+@pytest.fixture
+def reference(tmp_path):
+    """The clean DEM (holes NaN) on its study grid."""
+    return grid_of(tmp_path, write(tmp_path / "clean.tif", clean_dem()), "ref")
+
+
+@pytest.mark.parametrize(
+    ("sentinel", "dtype"),
+    [
+        (-9999.0, "float32"),
+        (-32768.0, "int16"),
+        (-3.4028234663852886e38, "float32"),
+        (-32767.0, "float32"),
+        (65535.0, "uint16"),
+        (-99999.0, "float64"),
+    ],
+)
+def test_undeclared_sentinel_is_nodata_with_a_warning_and_a_count(
+    tmp_path, reference, caplog, sentinel, dtype
+):
+    z = clean_dem()
+    if dtype in ("int16", "uint16"):
+        z = np.round(z)
+    holes = np.isnan(z)
+    spoiled = np.where(holes, sentinel, z)
+    src = write(tmp_path / "spoiled.tif", spoiled, dtype=dtype)
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        got, info = grid_of(tmp_path, src, "got")
+    ref, ref_info = reference
+    expect = np.round(ref) if dtype in ("int16", "uint16") else ref.astype(np.float32)
+    np.testing.assert_array_equal(got, expect)
+    assert info["valid_cells"] == ref_info["valid_cells"] == holes.size - holes.sum()
+    assert info["elevation_min_m"] >= 1700
+    assert info["source_nodata"]["declared_by"] == "detected"
+    assert info["source_nodata"]["undeclared_cells"] == int(holes.sum()) == 35
+    text = caplog.text
+    assert "35 cells" in text and "dem.nodata" in text and str(src) in text
+    assert f"{sentinel:g}" in text
+
+
+def test_declaring_the_sentinel_in_the_config_silences_the_warning(tmp_path, reference, caplog):
+    z = clean_dem()
+    src = write(tmp_path / "spoiled.tif", np.where(np.isnan(z), -9999.0, z))
+    with caplog.at_level(logging.WARNING):
+        got, info = grid_of(tmp_path, src, "got", dem_nodata=-9999.0)
+    np.testing.assert_array_equal(got, reference[0])
+    assert info["source_nodata"] == {
+        "value": -9999.0,
+        "declared_by": "config",
+        "undeclared_cells": 0,
+        "cells_read": SHAPE[0] * SHAPE[1],
+    }
+    assert "no elevation on Earth" not in caplog.text
+
+
+def test_declared_nodata_in_the_file_is_used_without_warning(tmp_path, reference, caplog):
+    z = clean_dem()
+    src = write(tmp_path / "declared.tif", np.where(np.isnan(z), -9999.0, z), nodata=-9999.0)
+    with caplog.at_level(logging.WARNING):
+        got, info = grid_of(tmp_path, src, "got")
+    np.testing.assert_array_equal(got, reference[0])
+    assert info["source_nodata"]["declared_by"] == "file"
+    assert caplog.text == ""
+
+
+def test_clean_dem_reports_no_nodata_source(reference):
+    _, info = reference
+    assert info["source_nodata"]["declared_by"] is None
+    assert info["source_nodata"]["undeclared_cells"] == 0
+
+
+def test_two_different_sentinels_are_an_error_naming_both_and_the_fix(tmp_path):
+    z = clean_dem()
+    z[np.isnan(z)] = -9999.0
+    z[0, :5] = -32768.0
+    src = write(tmp_path / "two.tif", z)
+    with pytest.raises(InputDataError) as info:
+        build_study_grid(src, tmp_path / "g.tif", tmp_path / "g.json")
+    text = str(info.value)
+    assert str(src) in text and "-9999 (35 cells)" in text and "-32768 (5 cells)" in text
+    assert "gdal_calc.py" in text and "dem.path" in text
+    assert not (tmp_path / "g.tif").exists() and not (tmp_path / "g.json").exists()
+
+
+def test_sentinel_besides_the_declared_nodata_is_an_error(tmp_path):
+    z = clean_dem()
+    z[np.isnan(z)] = -9999.0
+    z[3, 3] = 1.0e6  # a spike that is no elevation
+    src = write(tmp_path / "spike.tif", z, nodata=-9999.0)
+    with pytest.raises(InputDataError, match=r"declared nodata \(-9999\): 1e\+06 \(1 cells\)"):
+        scan_elevation(src)
+
+
+def test_plausible_extremes_are_kept(tmp_path):
+    z = np.array([[-420.0, 0.0], [8848.0, -10900.0]])  # Dead Sea, sea level, Everest, trench
+    src = write(tmp_path / "extremes.tif", z)
+    scan = scan_elevation(src)
+    assert scan.declared is None and scan.sentinel_cells == 0 and scan.cells == 4
+
+
+def test_rotated_geotransform_is_refused_with_the_gdalwarp_command(tmp_path):
+    t = Affine(10.0, 2.0, X0, 1.5, -10.0, Y0)
+    src = write(tmp_path / "rotated.tif", clean_dem(), transform=t)
+    with pytest.raises(InputDataError) as info:
+        build_study_grid(src, tmp_path / "g.tif", tmp_path / "g.json")
+    text = str(info.value)
+    assert str(src) in text and "rotated" in text and "gdalwarp" in text
+    assert "dem.path" in text
+
+
+def test_truncated_geotiff_is_an_error_naming_the_file(tmp_path):
+    src = write(tmp_path / "full.tif", np.nan_to_num(clean_dem(), nan=2000.0), tiled=True)
+    data = src.read_bytes()
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(InputDataError) as info:
+        build_study_grid(cut, tmp_path / "g.tif", tmp_path / "g.json")
+    text = str(info.value)
+    assert str(cut) in text and re.search("truncated|corrupt", text) and "Fix:" in text
+    assert not (tmp_path / "g.tif").exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"x,y,z\n1,2,3\n", b"II*\x00garbage"])
+def test_not_a_raster_is_an_error_naming_the_file_and_key(tmp_path, content):
+    bad = tmp_path / "dem.tif"
+    bad.write_bytes(content)
+    with pytest.raises(InputDataError) as info:
+        build_study_grid(bad, tmp_path / "g.tif", tmp_path / "g.json")
+    text = str(info.value)
+    assert str(bad) in text and "dem.path" in text and "gdalinfo" in text
+
+
+def test_missing_dem_is_an_error_naming_the_key(tmp_path):
+    with pytest.raises(InputDataError, match="does not exist.*dem.path"):
+        with open_raster(tmp_path / "nope.tif", "dem.path"):
+            pass

@@ -1,0 +1,211 @@
+"""Hostile vector layers (issue 17, item 3): invalid geometries repaired, empty/null/wrong-type
+features and features outside the study area counted by reason and warned about; an empty
+layer or a layer whose CRS is wrong is an error naming the file and the config key.
+
+Expectations are independent: shapely's own validity and areas, and counts of the features
+written into each spoiled file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import from_origin
+
+from slidemap.errors import InputDataError
+from slidemap.factors.categorical import categorical_on_grid
+from slidemap.factors.distance import write_distance_factor
+from slidemap.factors.studygrid import Grid, build_study_grid
+from slidemap.inputs import read_vector
+from slidemap.samples import read_inventory
+
+UTM = "EPSG:32717"
+X0, Y0 = 700_000.0, 9_560_000.0
+BOX = shapely.box(X0, Y0 - 400.0, X0 + 500.0, Y0)  # the DEM's extent (40 x 50 cells of 10 m)
+
+BOWTIE = shapely.Polygon(
+    [(X0 + 100, Y0 - 100), (X0 + 200, Y0 - 200), (X0 + 200, Y0 - 100), (X0 + 100, Y0 - 200)]
+)
+SQUARE = shapely.box(X0 + 300, Y0 - 300, X0 + 350, Y0 - 250)
+
+
+@pytest.fixture
+def dem(tmp_path):
+    """A clean study grid DEM (10 m, 40 x 50 cells)."""
+    r, c = np.mgrid[0:40, 0:50]
+    src = tmp_path / "src.tif"
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=50,
+        height=40,
+        count=1,
+        dtype="float32",
+        crs=UTM,
+        transform=from_origin(X0, Y0, 10.0, 10.0),
+    ) as dst:
+        dst.write((1000.0 + 3 * r + c).astype("float32"), 1)
+    out = tmp_path / "dem.tif"
+    build_study_grid(src, out, tmp_path / "grid.json", chunk_size=32)
+    return out
+
+
+def save(path, geoms, crs=UTM, **cols):
+    gpd.GeoDataFrame(cols, geometry=list(geoms), crs=crs).to_file(path)
+    return path
+
+
+def test_self_intersecting_inventory_polygon_is_repaired_and_counted(tmp_path, caplog):
+    assert not BOWTIE.is_valid
+    path = save(tmp_path / "inv.gpkg", [BOWTIE, SQUARE])
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        inv = read_inventory(path, working_crs=UTM)
+    assert inv.geometry.is_valid.all()
+    # the bow tie's two triangles: 2 x (100 x 50 / 2)
+    assert inv.geometry.area.sum() == pytest.approx(5000.0 + SQUARE.area)
+    assert inv.attrs["read_counts"]["repaired"] == 1
+    assert inv.attrs["read_counts"]["kept"] == 2
+    assert "1 invalid geometries repaired" in caplog.text and "inventory.path" in caplog.text
+
+
+def test_empty_and_null_inventory_geometries_are_counted_not_silently_dropped(tmp_path, caplog):
+    path = save(tmp_path / "inv.gpkg", [SQUARE, shapely.Polygon(), None, BOWTIE.buffer(0)])
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        inv = read_inventory(path, working_crs=UTM)
+    counts = inv.attrs["read_counts"]
+    assert counts["read"] == 4 and counts["empty_or_null"] == 2 and counts["kept"] == 2
+    assert sorted(inv["inv_row"].unique().tolist()) == [0, 3]  # positions in the file
+    assert "2 empty or null geometries dropped" in caplog.text
+
+
+def test_lines_among_inventory_polygons_are_counted_as_wrong_type(tmp_path, caplog):
+    line = shapely.LineString([(X0 + 10, Y0 - 10), (X0 + 90, Y0 - 90)])
+    path = save(tmp_path / "inv.gpkg", [SQUARE, line, BOWTIE.buffer(0)])
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        inv = read_inventory(path, working_crs=UTM)
+    assert inv.attrs["read_counts"]["wrong_type"] == 1
+    assert set(inv.geom_type) == {"Polygon"}
+    assert "LineString" in caplog.text
+
+
+def test_inventory_with_zero_features_names_the_file_and_key(tmp_path):
+    path = save(tmp_path / "inv.gpkg", [SQUARE]).parent / "empty.gpkg"
+    gpd.GeoDataFrame(geometry=[], crs=UTM).to_file(path)
+    with pytest.raises(InputDataError) as info:
+        read_inventory(path, working_crs=UTM)
+    text = str(info.value)
+    assert str(path) in text and "no features" in text and "inventory.path" in text
+    assert "<input>" not in text
+
+
+def test_inventory_of_only_empty_geometries_is_an_error_with_the_counts(tmp_path):
+    path = save(tmp_path / "inv.gpkg", [shapely.Polygon(), None])
+    with pytest.raises(InputDataError, match="no usable geometry.*2 empty or null"):
+        read_inventory(path, working_crs=UTM)
+
+
+def test_roads_with_a_wrong_crs_is_an_error_naming_file_and_key(tmp_path, dem):
+    # metres labelled as degrees: not finite once reprojected to UTM
+    road = shapely.LineString([(X0, Y0 - 50), (X0 + 400, Y0 - 350)])
+    path = save(tmp_path / "roads.gpkg", [road], crs="EPSG:4326")
+    with pytest.raises(InputDataError) as info:
+        write_distance_factor(
+            path, dem, tmp_path / "dist_roads.tif", name="dist_roads", key="layers.roads"
+        )
+    text = str(info.value)
+    assert str(path) in text and "layers.roads" in text and "not finite" in text
+    assert "ogr2ogr -a_srs" in text
+    assert not (tmp_path / "dist_roads.tif").exists()
+
+
+def test_distance_layer_counts_features_outside_and_repairs_invalid(tmp_path, dem, caplog):
+    far = shapely.LineString([(X0 + 5000, Y0 - 50), (X0 + 5100, Y0 - 50)])
+    inside = shapely.LineString([(X0, Y0 - 205), (X0 + 500, Y0 - 205)])
+    path = save(tmp_path / "faults.gpkg", [inside, far, None, BOWTIE])
+    out = tmp_path / "dist_faults.tif"
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        write_distance_factor(path, dem, out, name="dist_faults", key="layers.faults")
+    with rasterio.open(out) as src:
+        counts = json.loads(src.tags()["features"])
+        dist = src.read(1)
+    assert counts == {
+        "read": 4,
+        "repaired": 1,
+        "empty_or_null": 1,
+        "wrong_type": 0,
+        "outside_study_area": 1,
+        "kept": 3,
+    }
+    # the repaired bow tie still sets distances: 0 on its cells
+    assert np.nanmin(dist[10:20, 10:20]) == 0.0
+    assert "1 features outside the study area" in caplog.text
+
+
+def test_boundary_with_a_self_intersection_is_repaired(tmp_path, caplog):
+    r, c = np.mgrid[0:40, 0:50]
+    src = tmp_path / "src.tif"
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=50,
+        height=40,
+        count=1,
+        dtype="float32",
+        crs=UTM,
+        transform=from_origin(X0, Y0, 10.0, 10.0),
+    ) as dst:
+        dst.write((1000.0 + r + c).astype("float32"), 1)
+    path = save(tmp_path / "boundary.gpkg", [BOWTIE])
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        grid = build_study_grid(src, tmp_path / "d.tif", tmp_path / "g.json", boundary=path)
+    assert grid.width == 10 and grid.height == 10
+    with rasterio.open(tmp_path / "d.tif") as ds:
+        valid = np.isfinite(ds.read(1)).sum()
+    # cell centres inside the two triangles (10 x 10 cells, the diagonals excluded/included)
+    assert 40 <= valid <= 60
+    assert "study_area.boundary" in caplog.text
+
+
+def test_boundary_layer_with_zero_features_is_an_error(tmp_path):
+    src = tmp_path / "src.tif"
+    with rasterio.open(
+        src,
+        "w",
+        driver="GTiff",
+        width=5,
+        height=5,
+        count=1,
+        dtype="float32",
+        crs=UTM,
+        transform=from_origin(X0, Y0, 10.0, 10.0),
+    ) as dst:
+        dst.write(np.full((5, 5), 100.0, "float32"), 1)
+    path = tmp_path / "empty.gpkg"
+    gpd.GeoDataFrame(geometry=[], crs=UTM).to_file(path)
+    with pytest.raises(InputDataError, match="no features.*study_area.boundary"):
+        build_study_grid(src, tmp_path / "d.tif", tmp_path / "g.json", boundary=path)
+
+
+def test_lithology_polygons_with_an_invalid_one_are_rasterised_repaired(tmp_path, dem):
+    path = save(tmp_path / "litho.gpkg", [BOWTIE, SQUARE], code=[3, 5])
+    grid = Grid.from_raster(dem)
+    codes = np.asarray(
+        categorical_on_grid(path, grid, key="layers.lithology", attribute="code", chunk_size=32)
+    )
+    assert set(np.unique(codes[np.isfinite(codes)]).tolist()) == {3.0, 5.0}
+
+
+def test_unreadable_vector_is_an_error_naming_file_and_key(tmp_path):
+    path = tmp_path / "roads.gpkg"
+    path.write_bytes(b"not a geopackage")
+    with pytest.raises(InputDataError) as info:
+        read_vector(path, "layers.roads", UTM)
+    assert str(path) in str(info.value) and "layers.roads" in str(info.value)
