@@ -207,6 +207,20 @@ def test_rf_hyperparameter_reruns_only_rf_and_the_report(run_copy):
         assert rule not in DEM_ONLY_RULES, rule
 
 
+def test_plc_only_sampling_key_retrains_no_susceptibility_model(run_copy):
+    cfg_path = run_copy / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    before = cfg.setdefault("sampling", {}).get("plc_unmatched", "unlabelled")
+    cfg["sampling"]["plc_unmatched"] = "negative" if before == "unlabelled" else "unlabelled"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    jobs = dry_run(run_copy)
+    rules = {rule for rule, _ in jobs}
+    assert "plc_samples" in rules
+    # the PLC samples feed the PLC classifier only (the demo does not add PLC predictions to
+    # the pixel samples): no susceptibility model retrains, no map is redrawn
+    assert not rules & {"pixel_samples", "train", "predict_tile", "mosaic"}, rules
+
+
 def test_dem_change_reruns_the_factors(run_copy):
     import rasterio
 

@@ -23,6 +23,7 @@ import numpy as np
 
 __all__ = [
     "atomic_path",
+    "storage_errno",
     "write_json",
     "read_json",
     "write_cog",
@@ -71,9 +72,56 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if not tmp_path.exists():
             raise RuntimeError(f"nothing was written to the temporary file of {final}")
         os.replace(tmp_path, final)
+    except Exception as exc:
+        code = storage_errno(final.parent, exc)
+        if code is None:
+            raise
+        # GDAL and pyarrow often say only "Write failed": name the fault and the file
+        raise OSError(code, os.strerror(code), str(final)) from exc
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+
+
+#: Free space (bytes) below which a failed write is taken as a full disk.
+FULL_DISK_BYTES = 1 << 20
+
+
+def storage_errno(folder: str | os.PathLike, exc: BaseException) -> int | None:
+    """Tell whether a failed write in ``folder`` comes from its storage, and which errno.
+
+    Parameters
+    ----------
+    folder
+        The folder written to.
+    exc
+        The exception the writer raised.
+
+    Returns
+    -------
+    int or None
+        ``errno.ENOSPC`` (less than :data:`FULL_DISK_BYTES` bytes free while the partial file
+        still exists), ``errno.EROFS`` (read-only mount), the errno of an ``OSError`` in the
+        exception's chain that is a storage error (ENOSPC, EDQUOT, EROFS, EACCES, EPERM), or
+        None.
+    """
+    import errno
+    import shutil
+
+    storage = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e.errno if e.errno in storage else None
+        e = e.__cause__ or e.__context__
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return errno.EROFS
+        if shutil.disk_usage(folder).free < FULL_DISK_BYTES:
+            return errno.ENOSPC
+    except OSError:
+        return None
+    return None
 
 
 def _json_default(obj: Any) -> Any:
@@ -389,6 +437,14 @@ def write_cogs_chunked(
                 rasterio.shutil.copy(tmp, out, driver="COG", **options)
             tmp.unlink()
             log.info("wrote %s in %.1f s", layer.path, time.perf_counter() - t0)
+    except Exception as exc:
+        first = Path(layers[0].path)
+        code = storage_errno(first.parent, exc)
+        if code is None:
+            raise
+        # name the file, or the folder when several rasters were being written at once
+        target = first if len(layers) == 1 else first.parent
+        raise OSError(code, os.strerror(code), str(target)) from exc
     finally:
         for dst in datasets:
             dst.close()

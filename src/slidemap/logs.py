@@ -1,17 +1,94 @@
-"""Logging set-up shared by the workflow scripts: one log file per job, readable errors."""
+"""Logging set-up shared by the workflow scripts: one log file per job, readable errors.
+
+What a failed job prints (stderr, which Snakemake shows) is one clear message, never a
+Python traceback:
+
+- an error slidemap raises on purpose (:class:`~slidemap.errors.SlidemapError`): its message,
+  which names the file or key and the fix;
+- a storage fault (disk full, quota, read-only file system, permission denied), recognised
+  from ``OSError.errno`` or from GDAL's own messages, which rasterio logs but does not put
+  in its ``Write failed`` exception: "no space left on device while writing <file>: free
+  space and rerun; nothing was kept";
+- anything else: the rule, the exception in one line and the log file that holds the full
+  traceback.
+
+The job's log file gets the same line (and, for unexpected errors, the traceback). A log file
+that cannot be written (the disk is full) is dropped with one line on stderr instead of
+logging's "--- Logging error ---" dumps.
+"""
 
 from __future__ import annotations
 
+import collections
+import errno
 import logging
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
-__all__ = ["setup_logging", "run_logged"]
+__all__ = ["setup_logging", "run_logged", "storage_fault"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+#: errno -> (what happened, what to do)
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: ("no space left on device", "free space and rerun"),
+    errno.EDQUOT: ("disk quota exceeded", "free space (or raise the quota) and rerun"),
+    errno.EROFS: ("read-only file system", "make the results folder writable and rerun"),
+    errno.EACCES: ("permission denied", "make the results folder writable and rerun"),
+    errno.EPERM: ("operation not permitted", "make the results folder writable and rerun"),
+}
+_STORAGE_TEXT = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES,
+}
+#: A written file's path inside an error message.
+_OUTPUT_PATH = re.compile(r"(/[^\s:'\"]+\.(?:tif|tiff|gpkg|parquet|json|csv|png|html|joblib))")
+#: GDAL messages recently logged by rasterio (its exceptions often say only "Write failed").
+_GDAL_RECENT: collections.deque[str] = collections.deque(maxlen=50)
+
+
+class _GdalMemory(logging.Handler):
+    """Remember the last GDAL messages (rasterio logs them under ``rasterio._env``)."""
+
+    def emit(self, record: logging.LogRecord) -> None:  # noqa: D102 - logging API
+        try:
+            _GDAL_RECENT.append(record.getMessage())
+        except Exception:  # pragma: no cover - never let logging fail a job
+            pass
+
+
+class _JobFileHandler(logging.FileHandler):
+    """A FileHandler that, when its file cannot be written, says so once and goes quiet."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
+        if not self.failed:
+            self.failed = True
+            exc = sys.exc_info()[1]
+            sys.stderr.write(f"slidemap: cannot write the job log {self.baseFilename}: {exc}\n")
+        try:
+            self.close()
+        except Exception:  # pragma: no cover
+            pass
+
+
+class _NoTraceback(logging.Formatter):
+    """A formatter that leaves exception tracebacks out (they go to the log file only)."""
+
+    def format(self, record: logging.LogRecord) -> str:  # noqa: D102 - logging API
+        saved = record.exc_info, record.exc_text
+        record.exc_info, record.exc_text = None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text = saved
 
 
 def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO) -> None:
@@ -24,19 +101,93 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     level
         Logging level.
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(_NoTraceback(LOG_FORMAT))
+    handlers: list[logging.Handler] = [stderr]
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w", encoding="utf-8"))
+        handlers.append(_JobFileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
+    gdal = logging.getLogger("rasterio._env")
+    if not any(isinstance(h, _GdalMemory) for h in gdal.handlers):
+        gdal.addHandler(_GdalMemory(level=logging.DEBUG))
+    _GDAL_RECENT.clear()
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """Yield the exception, its causes and contexts (each once)."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend([e.__cause__, e.__context__])
+
+
+def storage_fault(exc: BaseException) -> str | None:
+    """Say in one line what storage fault ``exc`` comes from, or return None if it is not one.
+
+    Parameters
+    ----------
+    exc
+        The exception a job ended with.
+
+    Returns
+    -------
+    str or None
+        E.g. "no space left on device while writing results/demo/factors/dist_roads.tif:
+        free space and rerun; nothing was kept".
+    """
+    code = None
+    filename = None
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+            code, filename = e.errno, e.filename
+            break
+    texts = [str(e) for e in _chain(exc)]
+    if any(type(e).__module__.startswith("rasterio") for e in _chain(exc)):
+        texts += list(_GDAL_RECENT)  # rasterio's "Write failed" hides GDAL's reason
+    if code is None:
+        for text in texts:
+            for needle, value in _STORAGE_TEXT.items():
+                if needle in text:
+                    code = value
+                    break
+            if code is not None:
+                break
+    if code is None:
+        return None
+    if filename is None:
+        for text in reversed(texts):
+            m = re.search(
+                r"(/[^\s:'\"]+\.(?:tif|tiff|gpkg|parquet|json|csv|png|html|joblib))", text
+            )
+            if m:
+                filename = m.group(1)
+                break
+    what, fix = _STORAGE_ERRNOS[code]
+    where = f" while writing {filename}" if filename else " while writing this job's outputs"
+    return f"{what}{where}: {fix}; nothing was kept"
+
+
+def _rule_of(log_path: str | Path | None) -> str:
+    """Return the rule of a job log ``<results>/logs/<rule>/<wildcards>.log``."""
+    if log_path is None:
+        return "this step"
+    return f"rule {Path(log_path).parent.name}"
 
 
 def run_logged(main: Callable[[], None], log_path: str | Path | None) -> None:
-    """Run a script's ``main`` with logging; a :class:`SlidemapError` exits 1 without traceback.
+    """Run a script's ``main`` with logging; every failure exits 1 with one clear message.
 
     Errors slidemap raises on purpose already say what is wrong and how to fix it, so the
-    log gets just that message; any other exception keeps its full traceback.
+    log gets just that message; storage faults (disk full, read-only, permissions) get one
+    line naming the file; any other exception is reported with the rule and the log file,
+    which holds its full traceback (stderr gets no traceback).
 
     Parameters
     ----------
@@ -51,7 +202,30 @@ def run_logged(main: Callable[[], None], log_path: str | Path | None) -> None:
         main()
     except SlidemapError as exc:
         log.error("%s", exc)
-        sys.exit(1)
-    except Exception:
-        log.exception("unexpected error")
-        raise
+        _exit(1)
+    except Exception as exc:
+        fault = storage_fault(exc)
+        if fault is not None:
+            log.error("%s", fault)
+            _exit(1)
+        one_line = " ".join(str(exc).split())[:500]
+        where = f"; the full traceback is in {log_path}" if log_path is not None else ""
+        log.error(
+            "unexpected error in %s: %s: %s%s",
+            _rule_of(log_path),
+            type(exc).__name__,
+            one_line,
+            where,
+            exc_info=True,
+        )
+        _exit(1)
+
+
+def _exit(code: int) -> None:
+    """Flush every log handler, then exit with ``code``."""
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:  # pragma: no cover - a full disk
+            pass
+    sys.exit(code)

@@ -59,6 +59,10 @@ PLC_POSITIVE_INPUTS = (
 )
 # The inventory settings except its path (the path is an input).
 INVENTORY_PARAMS = {k: v for k, v in config["inventory"].items() if k != "path"}
+# each rule gets only the sampling keys it reads: a PLC-only key must not re-sample the
+# pixels (and retrain every susceptibility model), nor a pixel key the PLC samples
+PIXEL_SAMPLING = {k: v for k, v in SAMPLING.items() if not k.startswith("plc_")}
+PLC_SAMPLING = {k: v for k, v in SAMPLING.items() if k.startswith("plc_")}
 
 
 rule pixel_samples:
@@ -83,7 +87,7 @@ rule pixel_samples:
         library=script_library("pixel_samples"),
         factor_names=SAMPLE_FACTORS,
         inventory=INVENTORY_PARAMS,
-        sampling=SAMPLING,
+        sampling=PIXEL_SAMPLING,
         validation=config["validation"],
     script:
         "../../scripts/pixel_samples.py"
@@ -111,7 +115,7 @@ rule plc_samples:
         library=script_library("plc_samples"),
         factor_names=SAMPLE_FACTORS,
         inventory=INVENTORY_PARAMS,
-        sampling=SAMPLING,
+        sampling=PLC_SAMPLING,
         validation=config["validation"],
     script:
         "../../scripts/plc_samples.py"
