@@ -221,6 +221,47 @@ def test_plc_only_sampling_key_retrains_no_susceptibility_model(run_copy):
     assert not rules & {"pixel_samples", "train", "predict_tile", "mosaic"}, rules
 
 
+#: One user-facing output per pattern: (path under RESULTS, its rule, rules that must not run)
+DELETED_OUTPUTS = [
+    ("factors/dist_roads.tif", "distance_factor", {"ingest_track", "study_grid", "hydrology"}),
+    ("factors/slope.tif", "terrain_factors", {"ingest_track", "study_grid", "distance_factor"}),
+    ("grid/dem.tif", "study_grid", {"ingest_track"}),
+    ("hotspots/candidates.gpkg", "candidates", {"ingest_track", "track_hotspots", "study_grid"}),
+    ("samples/pixels.parquet", "pixel_samples", {"study_grid", "track_hotspots", "candidates"}),
+    ("maps/rf/classes.tif", "classes", {"train", "predict_tile", "mosaic", "pixel_samples"}),
+    ("report/hillshade.tif", "hillshade", {"train", "predict_tile", "study_grid"}),
+]
+
+
+def test_every_user_facing_output_is_rebuilt_when_deleted(run_copy):
+    res = run_copy / RESULTS
+    for rel, producer, never in DELETED_OUTPUTS:
+        path = res / rel
+        assert path.exists(), rel
+        saved, stat = path.read_bytes(), path.stat()
+        path.unlink()
+        jobs = dry_run(run_copy)
+        rules = {rule for rule, _ in jobs}
+        assert producer in rules, (rel, jobs)
+        assert not rules & never, (rel, rules & never)
+        # put it back as it was: the next case starts from a complete run
+        path.write_bytes(saved)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # a deleted file is rebuilt byte-identical by a plain run (a leaf of the report) ...
+    hillshade = res / "report" / "hillshade.tif"
+    before = hillshade.read_bytes()
+    hillshade.unlink()
+    snakemake(run_copy, "--cores", "2")
+    assert hillshade.read_bytes() == before
+    # ... and a factor deep in the DAG by asking for it (its producer only)
+    roads = res / "factors" / "dist_roads.tif"
+    before = roads.read_bytes()
+    roads.unlink()
+    out = snakemake(run_copy, "--cores", "2", f"{RESULTS}/factors/dist_roads.tif")
+    assert roads.read_bytes() == before
+    assert [rule for rule, _ in scheduled_jobs(out)] == ["distance_factor"]
+
+
 def test_dem_change_reruns_the_factors(run_copy):
     import rasterio
 

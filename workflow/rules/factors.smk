@@ -8,6 +8,10 @@ include: "factors_common.smk"
 FINAL_OUTPUTS.extend(
     [
         f"{RESULTS}/grid/grid.json",
+        # files users open in a GIS are targets: deleting one and running `snakemake`
+        # rebuilds it (a missing intermediate with up-to-date consumers is not rebuilt)
+        f"{RESULTS}/grid/dem.tif",
+        *expand(f"{RESULTS}/factors/{{name}}.tif", name=FACTORS),
         f"{RESULTS}/factors/factors.json",
         f"{RESULTS}/factors/streams.gpkg",
         *expand(f"{RESULTS}/factors/plots/{{name}}.png", name=FACTORS),

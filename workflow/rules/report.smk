@@ -15,6 +15,7 @@ FINAL_OUTPUTS.extend(
 )
 if MAP_MODELS:
     FINAL_OUTPUTS.append(f"{RESULTS}/report/interactive_map.html")
+    FINAL_OUTPUTS.append(f"{RESULTS}/report/hillshade.tif")
 if MAKE_UNCERTAINTY:
     FINAL_OUTPUTS.append(f"{RESULTS}/report/maps/uncertainty.png")
 
