@@ -163,6 +163,8 @@ def test_demo_run_writes_every_final_output(demo):
     for model in ("logistic", "rf", "xgboost", "cnn1d", "cnn2d", "rnn"):
         assert (res / "maps" / model / "susceptibility.tif").exists()
         assert (res / "maps" / model / "frequency_ratio.csv").exists()
+    # results/ holds only documented files: no GDAL statistics sidecars
+    assert not sorted(res.rglob("*.aux.xml"))
     assert dry_run(demo) == []
 
 

@@ -71,7 +71,8 @@ def catalog_entry(name: str, path: str | os.PathLike) -> dict[str, Any]:
         ``approx_min``, ``approx_max`` (from the overviews), ``codes`` for categorical factors and
         ``memory_bytes_per_cell`` where the rule states its memory bound.
     """
-    with rasterio.open(path) as src:
+    # GDAL_PAM_ENABLED=NO: the statistics are not saved to a .aux.xml sidecar in results/
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path) as src:
         tags = src.tags()
         dtype = src.dtypes[0]
         try:
