@@ -38,7 +38,9 @@ __all__ = [
     "KNOWN_SENTINELS",
     "ElevationScan",
     "VectorCounts",
+    "RASTER_SUFFIXES",
     "open_raster",
+    "check_raster",
     "scan_elevation",
     "read_vector",
 ]
@@ -160,6 +162,51 @@ class ElevationScan:
         }
 
 
+#: File suffixes that are rasters whatever GDAL says (a corrupt one is a raster error, not
+#: "cannot be read as a vector layer").
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".asc", ".nc", ".jp2", ".bil", ".hgt")
+
+
+def _strips(src: Any, path: str | os.PathLike, key: str) -> Iterator[np.ndarray]:
+    """Yield band 1 of an open raster in row strips of about 4 M cells, naming read failures."""
+    from rasterio.errors import RasterioError
+    from rasterio.windows import Window
+
+    rows = max(1, _STRIP_CELLS // max(1, src.width))
+    for r0 in range(0, src.height, rows):
+        h = min(rows, src.height - r0)
+        try:
+            yield src.read(1, window=Window(0, r0, src.width, h))
+        except (RasterioError, OSError) as exc:
+            raise InputDataError(
+                path,
+                f"cannot be read at rows {r0 + 1}–{r0 + h} of {src.height} "
+                f"({_gdal_message(exc)}): the file is truncated or corrupt.",
+                f"copy or download it again (`gdalinfo -checksum {path}` must finish "
+                f"without error), or point config key '{key}' at another file.",
+            ) from None
+
+
+def check_raster(path: str | os.PathLike, key: str) -> None:
+    """Open a user raster and read every cell once, so a damaged file fails before any output.
+
+    Parameters
+    ----------
+    path
+        The raster.
+    key
+        Its config key, for messages.
+
+    Raises
+    ------
+    InputDataError
+        As :func:`open_raster`, or if a strip of the file cannot be read (truncated, corrupt).
+    """
+    with open_raster(path, key) as src:
+        for _ in _strips(src, path, key):
+            pass
+
+
 def _implausible(data: np.ndarray, nodata: float | None) -> np.ndarray:
     """Mask of cells whose value is no elevation (m) on Earth, other than NaN and ``nodata``."""
     values = data.astype(np.float64, copy=False)
@@ -205,26 +252,11 @@ def scan_elevation(
         If the file cannot be read to the end, or holds implausible values that cannot be
         taken as its one nodata value.
     """
-    from rasterio.errors import RasterioError
-    from rasterio.windows import Window
-
     with open_raster(path, key) as src:
         declared = "file" if src.nodata is not None else ("config" if nodata is not None else None)
         value = src.nodata if src.nodata is not None else nodata
-        rows = max(1, _STRIP_CELLS // max(1, src.width))
         counts: Counter[float] = Counter()
-        for r0 in range(0, src.height, rows):
-            h = min(rows, src.height - r0)
-            try:
-                data = src.read(1, window=Window(0, r0, src.width, h))
-            except (RasterioError, OSError) as exc:
-                raise InputDataError(
-                    path,
-                    f"cannot be read at rows {r0 + 1}–{r0 + h} of {src.height} "
-                    f"({_gdal_message(exc)}): the file is truncated or corrupt.",
-                    f"copy or download it again (`gdalinfo -checksum {path}` must finish "
-                    f"without error), or point config key '{key}' at another file.",
-                ) from None
+        for data in _strips(src, path, key):
             bad = _implausible(data, value)
             if bad.any():
                 vals, n = np.unique(data[bad].astype(np.float64), return_counts=True)

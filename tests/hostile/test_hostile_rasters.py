@@ -197,3 +197,47 @@ def test_missing_dem_is_an_error_naming_the_key(tmp_path):
     with pytest.raises(InputDataError, match="does not exist.*dem.path"):
         with open_raster(tmp_path / "nope.tif", "dem.path"):
             pass
+
+
+@pytest.fixture
+def grid_dem(tmp_path):
+    """A clean study grid DEM."""
+    src = write(tmp_path / "clean.tif", np.nan_to_num(clean_dem(), nan=2000.0))
+    out = tmp_path / "grid_dem.tif"
+    build_study_grid(src, out, tmp_path / "grid.json", chunk_size=32)
+    return out
+
+
+def truncated_copy(tmp_path, name, arr, dtype="float32"):
+    """A tiled, compressed GeoTIFF cut after 60 % of its bytes."""
+    full = write(tmp_path / f"full_{name}", arr, dtype=dtype, tiled=True)
+    cut = tmp_path / name
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
+    return cut
+
+
+def test_truncated_extra_raster_is_an_error_naming_its_key(tmp_path, grid_dem):
+    from slidemap.factors.categorical import write_extra_factor
+
+    rng = np.random.default_rng(1)
+    cut = truncated_copy(tmp_path, "rain.tif", rng.random(SHAPE) * 2000)
+    with pytest.raises(InputDataError) as info:
+        write_extra_factor(cut, grid_dem, tmp_path / "rain_f.tif", name="rain")
+    text = str(info.value)
+    assert str(cut) in text and "layers.extra.rain" in text and re.search("truncated|corrupt", text)
+    assert not (tmp_path / "rain_f.tif").exists()
+
+
+def test_corrupt_landuse_geotiff_is_a_raster_error_not_a_vector_one(tmp_path, grid_dem):
+    from slidemap.factors.categorical import categorical_on_grid
+    from slidemap.factors.studygrid import Grid
+
+    bad = tmp_path / "landuse.tif"
+    bad.write_bytes(b"II*\x00" + b"\x00" * 64)
+    with pytest.raises(InputDataError) as info:
+        categorical_on_grid(
+            bad, Grid.from_raster(grid_dem), attribute=None, key="layers.landuse", chunk_size=32
+        )
+    text = str(info.value)
+    assert str(bad) in text and "layers.landuse.path" in text
+    assert "raster" in text and "vector" not in text

@@ -154,9 +154,18 @@ def read_code_table(
 
 
 def is_raster(path: str | os.PathLike) -> bool:
-    """Tell whether GDAL opens ``path`` as a raster (else it is treated as a vector layer)."""
+    """Tell whether ``path`` is a raster (else it is treated as a vector layer).
+
+    A file with a raster suffix (:data:`slidemap.inputs.RASTER_SUFFIXES`) is a raster even
+    when GDAL cannot open it, so a damaged GeoTIFF gets a raster error, not a vector one.
+    """
     import rasterio
     from rasterio.errors import RasterioIOError
+
+    from slidemap.inputs import RASTER_SUFFIXES
+
+    if str(path).lower().endswith(RASTER_SUFFIXES):
+        return True
 
     gdal_log = logging.getLogger("rasterio._env")
     level = gdal_log.level
@@ -230,6 +239,9 @@ def categorical_on_grid(
     from slidemap.factors.studygrid import lazy_on_grid
 
     if is_raster(path):
+        from slidemap.inputs import check_raster
+
+        check_raster(path, f"{key}.path")
         return lazy_on_grid(
             path, grid, chunk_size=chunk_size, resampling="nearest", dtype="float64"
         )
@@ -526,14 +538,10 @@ def write_extra_factor(
     import rasterio
 
     from slidemap.factors.studygrid import Grid, lazy_on_grid, mask_like_dem, open_grid_raster
+    from slidemap.inputs import check_raster
     from slidemap.io import write_cog_chunked
 
-    if not is_raster(source_path):
-        raise InputDataError(
-            source_path,
-            "is not a raster GDAL can read.",
-            f"give a raster (e.g. GeoTIFF) in config key 'layers.extra.{name}'.",
-        )
+    check_raster(source_path, f"layers.extra.{name}")
     grid = Grid.from_raster(dem_path)
     data = lazy_on_grid(source_path, grid, chunk_size=chunk_size, resampling="bilinear")
     data = mask_like_dem(data, open_grid_raster(dem_path, chunk_size), np.nan)
