@@ -316,9 +316,21 @@ def test_sigkill_during_training_leaves_nothing_half_written(run_copy, demo):
             os.killpg(proc.pid, signal.SIGKILL)
     leftovers = [p.name for p in model_dir.glob("*")] if model_dir.exists() else []
     assert not [n for n in leftovers if not n.startswith(".")], leftovers
+    # the next plain run refuses to start and tells the user how to go on
+    again = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", target],
+        cwd=run_copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode != 0
+    assert "--unlock" in again.stdout + again.stderr
     # what a user does after a kill: remove the stale lock, rerun (the profile's
-    # rerun-incomplete lets the next run redo the job that died)
+    # rerun-incomplete lets the next run redo the job that died, and only that one)
     snakemake(run_copy, "--unlock")
+    planned = scheduled_jobs(snakemake(run_copy, "-n", "--cores", "2", target))
+    assert planned == [("train", "model=cnn2d")], planned
     snakemake(run_copy, "--cores", "2", target)
     ref = demo / RESULTS / "models" / "cnn2d"
     for name in ("model.joblib", "metrics.json", "roc.csv", "cv_predictions.parquet"):
