@@ -61,6 +61,16 @@ def _gdal_message(exc: BaseException) -> str:
     return text[:300]
 
 
+def _existing(path: str | os.PathLike, key: str) -> Path:
+    """Return ``path`` as a Path, or raise an error naming the config key if it is missing."""
+    p = Path(path)
+    if not p.exists():
+        raise InputDataError(
+            path, "the file does not exist.", f"check the path in config key '{key}'."
+        )
+    return p
+
+
 @contextlib.contextmanager
 def open_raster(path: str | os.PathLike, key: str) -> Iterator[Any]:
     """Open a user raster with rasterio, refusing what slidemap cannot read correctly.
@@ -86,11 +96,7 @@ def open_raster(path: str | os.PathLike, key: str) -> Iterator[Any]:
     import rasterio
     from rasterio.errors import RasterioError
 
-    p = Path(path)
-    if not p.exists():
-        raise InputDataError(
-            path, "the file does not exist.", f"check the path in config key '{key}'."
-        )
+    p = _existing(path, key)
     try:
         src = rasterio.open(p)
     except (RasterioError, OSError) as exc:
@@ -392,11 +398,7 @@ def read_vector(
     import geopandas as gpd
     import shapely
 
-    p = Path(path)
-    if not p.exists():
-        raise InputDataError(
-            path, "the file does not exist.", f"check the path in config key '{key}'."
-        )
+    p = _existing(path, key)
     try:
         gdf = gpd.read_file(p)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...

@@ -35,23 +35,30 @@ BOWTIE = shapely.Polygon(
 SQUARE = shapely.box(X0 + 300, Y0 - 300, X0 + 350, Y0 - 250)
 
 
-@pytest.fixture
-def dem(tmp_path):
-    """A clean study grid DEM (10 m, 40 x 50 cells)."""
-    r, c = np.mgrid[0:40, 0:50]
-    src = tmp_path / "src.tif"
+def write_dem(path, values):
+    """Write a float32 DEM (10 m cells, north-west corner X0, Y0) in the working CRS."""
+    values = np.asarray(values, dtype="float32")
     with rasterio.open(
-        src,
+        path,
         "w",
         driver="GTiff",
-        width=50,
-        height=40,
+        width=values.shape[1],
+        height=values.shape[0],
         count=1,
         dtype="float32",
         crs=UTM,
         transform=from_origin(X0, Y0, 10.0, 10.0),
     ) as dst:
-        dst.write((1000.0 + 3 * r + c).astype("float32"), 1)
+        dst.write(values, 1)
+    return path
+
+
+@pytest.fixture
+def dem(tmp_path):
+    """A clean study grid DEM (10 m, 40 x 50 cells)."""
+    r, c = np.mgrid[0:40, 0:50]
+    src = tmp_path / "src.tif"
+    write_dem(src, (1000.0 + 3 * r + c).astype("float32"))
     out = tmp_path / "dem.tif"
     build_study_grid(src, out, tmp_path / "grid.json", chunk_size=32)
     return out
@@ -151,18 +158,7 @@ def test_distance_layer_counts_features_outside_and_repairs_invalid(tmp_path, de
 def test_boundary_with_a_self_intersection_is_repaired(tmp_path, caplog):
     r, c = np.mgrid[0:40, 0:50]
     src = tmp_path / "src.tif"
-    with rasterio.open(
-        src,
-        "w",
-        driver="GTiff",
-        width=50,
-        height=40,
-        count=1,
-        dtype="float32",
-        crs=UTM,
-        transform=from_origin(X0, Y0, 10.0, 10.0),
-    ) as dst:
-        dst.write((1000.0 + r + c).astype("float32"), 1)
+    write_dem(src, (1000.0 + r + c).astype("float32"))
     path = save(tmp_path / "boundary.gpkg", [BOWTIE])
     with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
         grid = build_study_grid(src, tmp_path / "d.tif", tmp_path / "g.json", boundary=path)
@@ -176,18 +172,7 @@ def test_boundary_with_a_self_intersection_is_repaired(tmp_path, caplog):
 
 def test_boundary_layer_with_zero_features_is_an_error(tmp_path):
     src = tmp_path / "src.tif"
-    with rasterio.open(
-        src,
-        "w",
-        driver="GTiff",
-        width=5,
-        height=5,
-        count=1,
-        dtype="float32",
-        crs=UTM,
-        transform=from_origin(X0, Y0, 10.0, 10.0),
-    ) as dst:
-        dst.write(np.full((5, 5), 100.0, "float32"), 1)
+    write_dem(src, np.full((5, 5), 100.0, "float32"))
     path = tmp_path / "empty.gpkg"
     gpd.GeoDataFrame(geometry=[], crs=UTM).to_file(path)
     with pytest.raises(InputDataError, match="no features.*study_area.boundary"):
