@@ -264,6 +264,16 @@ def test_every_user_facing_output_is_rebuilt_when_deleted(run_copy):
     assert [rule for rule, _ in scheduled_jobs(out)] == ["distance_factor"]
 
 
+def test_key_of_a_disabled_option_reruns_nothing(run_copy):
+    # explain.raster_factors is read only by shap_rasters, which the demo does not run
+    # (explain.rasters: false): the SHAP explanations of every model must not rerun
+    cfg_path = run_copy / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    cfg.setdefault("explain", {})["raster_factors"] = 2
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    assert dry_run(run_copy) == []
+
+
 def test_dem_change_reruns_the_factors(run_copy):
     import rasterio
 

@@ -283,7 +283,11 @@ rule explain:
         mem_mb=mem_mb(2000),
     params:
         factor_dir=f"{RESULTS}/factors",
-        explain=config["explain"],
+        # only the keys the script reads: e.g. explain.raster_factors must not rerun SHAP
+        explain={
+            k: config["explain"][k]
+            for k in ("n_samples", "n_background", "seed", "top_factors")
+        },
         library=library_version("explain", "maps/blocks"),
     script:
         "../../scripts/explain.py"
@@ -312,7 +316,9 @@ rule shap_rasters:
         mem_mb=mem_mb(3000),
     params:
         factor_dir=f"{RESULTS}/factors",
-        explain=config["explain"],
+        explain={
+            k: config["explain"][k] for k in ("raster_factors", "n_background", "seed")
+        },
         library=library_version("explain", "maps/blocks", "maps/predict"),
     script:
         "../../scripts/shap_rasters.py"
