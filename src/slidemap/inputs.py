@@ -428,21 +428,15 @@ def read_vector(
     counts.empty_or_null = int(empty.sum())
     gdf = gdf[~empty].copy()
     allowed = set().union(*(_FAMILIES[t] for t in types))
-    dropped_types: list[str] = []
-    if len(gdf):
-        invalid = ~gdf.geometry.is_valid.to_numpy()
-        counts.repaired = int(invalid.sum())
-        if counts.repaired:
-            fixed = shapely.make_valid(gdf.geometry.to_numpy()[invalid])
-            values = gdf.geometry.to_numpy().copy()
-            values[invalid] = fixed
-            gdf = gdf.set_geometry(gpd.GeoSeries(values, index=gdf.index, crs=gdf.crs))
-        kept = [_keep_family(g, allowed) for g in gdf.geometry.to_numpy()]
-        ok = np.array([g is not None for g in kept], dtype=bool)
-        counts.wrong_type = int((~ok).sum())
-        dropped_types = sorted(set(gdf.geom_type.to_numpy()[~ok]))
-        values = np.array(kept, dtype=object)
-        gdf = gdf.set_geometry(gpd.GeoSeries(values, index=gdf.index, crs=gdf.crs))[ok]
+    values = gdf.geometry.to_numpy().copy()
+    invalid = ~shapely.is_valid(values)
+    counts.repaired = int(invalid.sum())
+    values[invalid] = shapely.make_valid(values[invalid])
+    kept = np.array([_keep_family(g, allowed) for g in values], dtype=object)
+    ok = np.array([g is not None for g in kept], dtype=bool)
+    counts.wrong_type = int((~ok).sum())
+    dropped_types = sorted({g.geom_type for g in values[~ok]})
+    gdf = gdf.set_geometry(gpd.GeoSeries(kept, index=gdf.index, crs=gdf.crs))[ok]
     if len(gdf) == 0:
         raise InputDataError(
             path,

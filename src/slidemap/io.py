@@ -73,11 +73,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             raise RuntimeError(f"nothing was written to the temporary file of {final}")
         os.replace(tmp_path, final)
     except Exception as exc:
-        code = storage_errno(final.parent, exc)
-        if code is None:
-            raise
         # GDAL and pyarrow often say only "Write failed": name the fault and the file
-        raise OSError(code, os.strerror(code), str(final)) from exc
+        _raise_storage_error(exc, final.parent, final)
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
@@ -108,11 +106,12 @@ def storage_errno(folder: str | os.PathLike, exc: BaseException) -> int | None:
     import errno
     import shutil
 
-    storage = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+    from slidemap.logs import STORAGE_ERRNOS
+
     e: BaseException | None = exc
     while e is not None:
         if isinstance(e, OSError) and e.errno is not None:
-            return e.errno if e.errno in storage else None
+            return e.errno if e.errno in STORAGE_ERRNOS else None
         e = e.__cause__ or e.__context__
     try:
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
@@ -122,6 +121,13 @@ def storage_errno(folder: str | os.PathLike, exc: BaseException) -> int | None:
     except OSError:
         return None
     return None
+
+
+def _raise_storage_error(exc: BaseException, folder: Path, target: Path) -> None:
+    """Raise ``OSError(errno, …, target)`` from ``exc`` if a write in ``folder`` hit storage."""
+    code = storage_errno(folder, exc)
+    if code is not None:
+        raise OSError(code, os.strerror(code), str(target)) from exc
 
 
 def _json_default(obj: Any) -> Any:
@@ -438,13 +444,10 @@ def write_cogs_chunked(
             tmp.unlink()
             log.info("wrote %s in %.1f s", layer.path, time.perf_counter() - t0)
     except Exception as exc:
-        first = Path(layers[0].path)
-        code = storage_errno(first.parent, exc)
-        if code is None:
-            raise
         # name the file, or the folder when several rasters were being written at once
-        target = first if len(layers) == 1 else first.parent
-        raise OSError(code, os.strerror(code), str(target)) from exc
+        first = Path(layers[0].path)
+        _raise_storage_error(exc, first.parent, first if len(layers) == 1 else first.parent)
+        raise
     finally:
         for dst in datasets:
             dst.close()

@@ -29,12 +29,12 @@ from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
-__all__ = ["setup_logging", "run_logged", "storage_fault"]
+__all__ = ["STORAGE_ERRNOS", "setup_logging", "run_logged", "storage_fault"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-#: errno -> (what happened, what to do)
-_STORAGE_ERRNOS = {
+#: Storage errnos: errno -> (what happened, what to do)
+STORAGE_ERRNOS = {
     errno.ENOSPC: ("no space left on device", "free space and rerun"),
     errno.EDQUOT: ("disk quota exceeded", "free space (or raise the quota) and rerun"),
     errno.EROFS: ("read-only file system", "make the results folder writable and rerun"),
@@ -54,7 +54,7 @@ _GDAL_RECENT: collections.deque[str] = collections.deque(maxlen=50)
 
 
 class _GdalMemory(logging.Handler):
-    """Remember the last GDAL messages (rasterio logs them under ``rasterio._env``)."""
+    """Remember the last GDAL messages (rasterio logs them under ``rasterio._env``/``_err``)."""
 
     def emit(self, record: logging.LogRecord) -> None:  # noqa: D102 - logging API
         try:
@@ -109,7 +109,7 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
         handlers.append(_JobFileHandler(log_path, mode="w", encoding="utf-8"))
     logging.basicConfig(level=level, format=LOG_FORMAT, handlers=handlers, force=True)
     logging.captureWarnings(True)
-    gdal = logging.getLogger("rasterio._env")
+    gdal = logging.getLogger("rasterio")  # GDAL's messages come as rasterio._env / ._err
     if not any(isinstance(h, _GdalMemory) for h in gdal.handlers):
         gdal.addHandler(_GdalMemory(level=logging.DEBUG))
     _GDAL_RECENT.clear()
@@ -145,31 +145,21 @@ def storage_fault(exc: BaseException) -> str | None:
     code = None
     filename = None
     for e in _chain(exc):
-        if isinstance(e, OSError) and e.errno in _STORAGE_ERRNOS:
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
             code, filename = e.errno, e.filename
             break
     texts = [str(e) for e in _chain(exc)]
     if any(type(e).__module__.startswith("rasterio") for e in _chain(exc)):
         texts += list(_GDAL_RECENT)  # rasterio's "Write failed" hides GDAL's reason
     if code is None:
-        for text in texts:
-            for needle, value in _STORAGE_TEXT.items():
-                if needle in text:
-                    code = value
-                    break
-            if code is not None:
-                break
+        found = (v for text in texts for needle, v in _STORAGE_TEXT.items() if needle in text)
+        code = next(found, None)
     if code is None:
         return None
     if filename is None:
-        for text in reversed(texts):
-            m = re.search(
-                r"(/[^\s:'\"]+\.(?:tif|tiff|gpkg|parquet|json|csv|png|html|joblib))", text
-            )
-            if m:
-                filename = m.group(1)
-                break
-    what, fix = _STORAGE_ERRNOS[code]
+        paths = (m.group(1) for text in reversed(texts) if (m := _OUTPUT_PATH.search(text)))
+        filename = next(paths, None)
+    what, fix = STORAGE_ERRNOS[code]
     where = f" while writing {filename}" if filename else " while writing this job's outputs"
     return f"{what}{where}: {fix}; nothing was kept"
 

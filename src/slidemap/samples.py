@@ -422,15 +422,8 @@ def read_inventory(
         )
         labels = raw[label_column] if label_column else None
     gdf["landslide"] = True if labels is None else _label_matches(labels, label_value)
-    gdf = gdf[~(gdf.geometry.is_empty | gdf.geometry.isna())]
-    kinds = set(gdf.geom_type.unique())
-    lines = kinds & {"LineString", "MultiLineString", "LinearRing"}
-    if lines:
-        raise InputDataError(
-            path,
-            f"the inventory holds {', '.join(sorted(lines))} features.",
-            "use points or polygons of landslides.",
-        )
+    # empty, null and line geometries were dropped and counted by read_vector (a CSV gives
+    # finite points only)
     gdf = gdf.explode(index_parts=False).reset_index(drop=True).to_crs(working_crs)
     gdf.attrs["read_counts"] = read_counts
     gdf.attrs["source"] = str(path)

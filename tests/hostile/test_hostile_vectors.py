@@ -186,6 +186,16 @@ def test_lithology_polygons_with_an_invalid_one_are_rasterised_repaired(tmp_path
         categorical_on_grid(path, grid, key="layers.lithology", attribute="code", chunk_size=32)
     )
     assert set(np.unique(codes[np.isfinite(codes)]).tolist()) == {3.0, 5.0}
+    # independent reference: shapely's cell-centre-in-polygon test on the repaired bow tie
+    rows, cols = np.mgrid[0 : grid.height, 0 : grid.width]
+    x = grid.transform.c + (cols + 0.5) * grid.transform.a
+    y = grid.transform.f + (rows + 0.5) * grid.transform.e
+    # (centres on the triangles' edges may go either way: GDAL's rasteriser takes some)
+    repaired = shapely.make_valid(BOWTIE)
+    inside = shapely.contains_xy(repaired, x, y)
+    touching = shapely.intersects_xy(repaired, x, y)
+    assert inside.sum() == 40
+    assert np.all(inside <= (codes == 3.0)) and np.all((codes == 3.0) <= touching)
 
 
 def test_unreadable_vector_is_an_error_naming_file_and_key(tmp_path):

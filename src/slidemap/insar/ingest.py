@@ -439,7 +439,7 @@ def _cut_off_column(path: Path, header: Header, layout: Layout) -> str | None:
     order = {col: i for i, col in enumerate(header.columns)}
     used = {col: _CANONICAL_OF.get(key, key) for key, col in layout.columns.items()}
     used.update({col: f"d_{day:%Y%m%d}" for col, day in layout.dates})
-    lost = sorted((order[c], name) for c, name in used.items() if c in missing and c in order)
+    lost = sorted((order[c], name) for c, name in used.items() if c in missing)
     return lost[0][1] if lost else None
 
 
