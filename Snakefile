@@ -9,14 +9,26 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/insar.smk"
-include: "workflow/rules/factors.smk"
-include: "workflow/rules/hotspots.smk"
-include: "workflow/rules/samples.smk"
-include: "workflow/rules/models.smk"
-include: "workflow/rules/maps.smk"
-include: "workflow/rules/report.smk"
+# The stages, in order (workflow.include is what the `include:` directive runs). A bad
+# setting or input found while they are read (config keys, the DEM header) ends in one
+# located message with its fix, never a traceback (docs/troubleshooting.md).
+from slidemap.errors import SlidemapError
+
+_STAGES = [
+    "common",
+    "insar",
+    "factors",
+    "hotspots",
+    "samples",
+    "models",
+    "maps",
+    "report",
+]
+try:
+    for _stage in _STAGES:
+        workflow.include(f"workflow/rules/{_stage}.smk")
+except SlidemapError as _err:
+    sys.exit(f"slidemap: {_err}")
 
 
 rule all:

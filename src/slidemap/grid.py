@@ -76,7 +76,8 @@ def working_crs(dem_path: str | Path, crs: str | None = None) -> CRS:
             raise InputDataError(
                 dem_path,
                 "the DEM has no coordinate reference system.",
-                "assign one (gdal_edit.py -a_srs EPSG:xxxx) or reproject the DEM.",
+                "assign one (gdal_edit.py -a_srs EPSG:xxxx) or reproject the DEM, and "
+                "point config key 'dem.path' to it.",
             )
         dem_crs = CRS.from_user_input(src.crs)
         if dem_crs.is_projected:
