@@ -25,7 +25,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from slidemap.discretize import EMPTY_EXPECTED, chimerge_threshold, fit_chimerge
+from slidemap.discretize import EMPTY_EXPECTED, MIN_EXPECTED, chimerge_threshold, fit_chimerge
 from slidemap.io import write_cog
 from slidemap.tiles import extract_patches
 
@@ -45,7 +45,7 @@ def naive_chimerge(values, labels, *, max_intervals=8, min_intervals=2, signific
         chi = np.zeros(len(a))
         for i, obs in enumerate((a, b)):
             e = r[:, i : i + 1] * c / n[:, None]
-            e_safe = np.where(e == 0, EMPTY_EXPECTED, e)
+            e_safe = np.where(e == 0, EMPTY_EXPECTED, np.maximum(e, float(MIN_EXPECTED)))
             chi += ((obs - e_safe) ** 2 / e_safe).sum(1)
         k = int(np.argmin(chi))
         if counts.shape[0] <= max_intervals and chi[k] >= threshold:

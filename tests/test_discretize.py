@@ -22,7 +22,10 @@ from slidemap.discretize import (
 
 
 def naive_chi2(a, b):
-    """Kerber's statistic written literally, in exact rational arithmetic."""
+    """Kerber's statistic written literally, in exact rational arithmetic.
+
+    Expected counts of zero are 0.1 (Kerber); other expected counts below 0.5 are 0.5.
+    """
     rows = [a, b]
     r = [sum(a), sum(b)]
     n = r[0] + r[1]
@@ -33,6 +36,8 @@ def naive_chi2(a, b):
             e = Fraction(r[i] * c[j], n)
             if e == 0:
                 e = Fraction(1, 10)
+            elif e < Fraction(1, 2):
+                e = Fraction(1, 2)
             total += (rows[i][j] - e) ** 2 / e
     return total
 
@@ -84,6 +89,36 @@ def test_hand_computed_example():
     assert_array_equal(cuts3, [3.5, 5.5])
 
 
+@pytest.mark.parametrize(
+    ("column", "lower_bounds"),
+    [
+        (0, [4.3, 5.5, 5.8, 6.3, 7.1]),  # sepal length
+        (1, [2.0, 2.5, 3.0, 3.4]),  # sepal width
+        (2, [1.0, 3.0, 4.8, 5.2]),  # petal length
+        (3, [0.1, 1.0, 1.4, 1.8]),  # petal width
+    ],
+)
+def test_iris_reproduces_kerber_at_the_090_level(column, lower_bounds):
+    # Kerber (1992), the Iris example: chi2 threshold at 0.90 with 2 degrees of freedom
+    # (4.61), no interval limits; the published intervals by their lower bounds
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    v = x[:, column]
+    cuts = fit_chimerge(v, y, significance=0.90, max_intervals=None, min_intervals=1)
+    lows = [v.min()] + [v[v > c].min() for c in cuts]
+    assert_array_equal(lows, lower_bounds)
+
+
+def test_small_expected_counts_are_raised_to_one_half():
+    # [3, 0] | [0, 1]: expected counts 9/4, 3/4 | 3/4, 1/4 -> the last one counts as 1/2:
+    # (3 - 9/4)^2/(9/4) + (0 - 3/4)^2/(3/4) + (0 - 3/4)^2/(3/4) + (1 - 1/2)^2/(1/2) = 9/4
+    assert _chi2_two(3, 0, 0, 1) == pytest.approx(1 / 4 + 3 / 4 + 3 / 4 + 1 / 2, rel=1e-15)
+    assert _chi2_general([3, 0], [0, 1]) == _chi2_two(3, 0, 0, 1)
+    # no expected count below 1/2: the closed form N (a0 b1 - a1 b0)^2 / (R0 R1 C0 C1)
+    assert _chi2_two(2, 0, 1, 1) == 4 * 4 / (2 * 2 * 3 * 1)
+
+
 def test_chi2_formulas_match_kerber_literal():
     rng = np.random.default_rng(1)
     for _ in range(300):
@@ -92,7 +127,8 @@ def test_chi2_formulas_match_kerber_literal():
         if sum(a) == 0 or sum(b) == 0:
             continue
         exact = naive_chi2(a, b)
-        assert _chi2_two(*a, *b) == pytest.approx(float(exact), rel=1e-12)
+        # two classes: the exact rational rounded once, so equal to the literal formula's float
+        assert _chi2_two(*a, *b) == float(exact)
         assert _chi2_general(a, b) == pytest.approx(float(exact), rel=1e-12)
     for _ in range(100):
         a = rng.integers(0, 5, size=3).tolist()
