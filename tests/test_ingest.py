@@ -339,7 +339,18 @@ def test_swapped_lat_lon_detected_from_the_study_area(tmp_path):
     assert "look swapped" in str(err) and "100%" in str(err)
 
 
-@pytest.mark.parametrize("name", ["20201345", "D_2020011", "2020-01-15", "D2020_01_15"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "20201345",
+        "D_2020011",
+        "2020-01-15",
+        "D2020_01_15",
+        "2020-02-09x",
+        "20200209_v2",
+        "D_20200209b",
+    ],
+)
 def test_unparsable_date_column(tmp_path, egms_lines, name):
     header = egms_lines[0].split(",")
     header[-1] = name

@@ -76,8 +76,10 @@ EGMS_CRS = "EPSG:3035"
 GENERIC_LOS = {"los_east": "los_east", "los_north": "los_north", "los_up": "los_up"}
 
 _DATE_RE = re.compile(r"^[Dd]?_?(\d{8})$")
-# Names that look like an attempt at a date column (D_2020011, 2020-01-01, D2020_01_01 …).
-_DATE_LIKE_RE = re.compile(r"^(?:[Dd]_?\d|\d{4}[-_/]?\d{1,2}[-_/]?\d{1,2}$|\d{5,}$)")
+# Names that look like an attempt at a date column (D_2020011, 2020-01-01, D2020_01_01, and
+# any of those with trailing characters such as 2020-02-09x or 20200209_v2): an error, never a
+# column silently left out of the time series.
+_DATE_LIKE_RE = re.compile(r"^(?:[Dd]_?\d|\d{4}[-_/]?\d{1,2}[-_/]?\d{1,2}|\d{5,})")
 _SEPARATORS = (",", ";", "\t")
 _DECIMAL_COMMA_RE = re.compile(r"^\s*[-+]?\d+,\d+(?:[eE][-+]?\d+)?\s*$")
 
