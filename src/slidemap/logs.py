@@ -22,6 +22,7 @@ from __future__ import annotations
 import collections
 import errno
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
-__all__ = ["STORAGE_ERRNOS", "setup_logging", "run_logged", "storage_fault"]
+__all__ = ["STORAGE_ERRNOS", "setup_logging", "run_logged", "storage_fault", "unwritable_folder"]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -219,3 +220,36 @@ def _exit(code: int) -> None:
         except Exception:  # pragma: no cover - a full disk
             pass
     sys.exit(code)
+
+
+def unwritable_folder(results: str | Path) -> str | None:
+    """The first folder of a results tree that this process may not write in, if any.
+
+    Checked by the workflow before any job starts (``onstart``), so a read-only mount or a
+    folder without write permission is one message instead of Snakemake's traceback when it
+    prepares the first job's outputs.
+
+    Parameters
+    ----------
+    results
+        The study's results folder (``results/<study>``); when it does not exist yet, its
+        nearest existing parent is checked (the folder will be created there).
+
+    Returns
+    -------
+    str or None
+        The path of the first folder (top-down) where ``os.access(…, W_OK)`` fails (a
+        read-only file system fails it even for root), or None when every folder is writable.
+    """
+    root = Path(results)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.exists():
+        return None
+    if not root.exists():
+        return None if os.access(probe, os.W_OK) else str(probe)
+    for folder, _, _ in os.walk(root):
+        if not os.access(folder, os.W_OK):
+            return folder
+    return None

@@ -153,3 +153,31 @@ def test_config_that_is_not_yaml_fails_without_traceback(tmp_path):
 def test_valid_demo_configuration_passes_the_same_checks(tmp_path):
     proc = dry_run(tmp_path, copy.deepcopy(DEMO))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+
+def test_read_only_results_folder_is_one_message_before_any_job(tmp_path):
+    """A read-only mount over the results (root ignores permissions, not a read-only mount;
+    skipped where mounting is not allowed)."""
+    work = tmp_path / "work"
+    results = work / "results" / "demo"
+    results.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(results)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (work / "resources").symlink_to(ROOT / "resources")
+        cfg_path = work / "study.yaml"
+        cfg_path.write_text(yaml.safe_dump(DEMO, sort_keys=False), encoding="utf-8")
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "results/demo/grid/grid.json", "--cores", "1"]
+            + ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(cfg_path)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        out = assert_located(proc, "cannot write in results/demo", "read-only", "Fix:")
+        assert "no job was started" in out
+    finally:
+        subprocess.run(["umount", str(results)], capture_output=True)

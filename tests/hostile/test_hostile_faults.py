@@ -180,3 +180,32 @@ def test_real_full_file_system_gives_one_line(tmp_path):
         assert list((mnt / "factors").iterdir()) == []
     finally:
         subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_real_read_only_file_system_gives_one_line(tmp_path):
+    """A read-only tmpfs (needs permission to mount; skipped otherwise): root ignores file
+    permissions, a read-only mount it cannot ignore."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        target = mnt / "dist_roads.tif"
+        body = f"""
+        import numpy as np
+        from rasterio.transform import from_origin
+        from slidemap.io import write_cog
+        data = np.zeros((64, 64), dtype="float32")
+        write_cog(data, {str(target)!r}, crs="EPSG:32717",
+                  transform=from_origin(7e5, 9.56e6, 10, 10), nodata=np.nan)
+        """
+        proc = run_job(tmp_path, body)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "read-only file system while writing" in proc.stderr, proc.stderr
+        assert "nothing was kept" in proc.stderr
+        assert list(mnt.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -1,6 +1,7 @@
 # Config validation first, then wildcard constraints and helpers that name what they return.
 import hashlib
 import os
+import sys
 import re
 from pathlib import Path
 
@@ -122,3 +123,17 @@ FINAL_OUTPUTS = []
 def get_final_output():
     """Every final output of the configured study, as registered by the stage rule files."""
     return list(FINAL_OUTPUTS)
+
+
+# Before any job: a results folder that cannot be written (a read-only mount, no permission)
+# is one message, not Snakemake's traceback while it prepares the first job's outputs.
+onstart:
+    from slidemap.logs import unwritable_folder
+
+    blocked = unwritable_folder(RESULTS)
+    if blocked:
+        sys.exit(
+            f"slidemap: cannot write in {blocked} (a read-only file system or no write "
+            "permission). Fix: make it writable, or run in a writable copy of the "
+            "workflow; no job was started."
+        )
