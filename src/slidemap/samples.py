@@ -328,6 +328,39 @@ def _label_matches(values: pd.Series, label_value: object) -> np.ndarray:
     )
 
 
+def _read_inventory_csv(path: Path) -> pd.DataFrame:
+    """Read an inventory CSV (separator sniffed); unreadable or empty files are errors."""
+    import csv
+
+    fix_text = (
+        "save the inventory as a UTF-8 CSV with a header line (x,y[,label]) and one row per "
+        "point, or point config key 'inventory.path' to the right file."
+    )
+    if not path.read_bytes().strip():
+        raise InputDataError(path, "the inventory file is empty.", fix_text)
+    try:
+        df = pd.read_csv(path, sep=None, engine="python")
+    except UnicodeDecodeError as exc:
+        raise InputDataError(
+            path,
+            f"the file is not valid UTF-8 text ({exc.reason} at byte {exc.start}).",
+            "save it as 'CSV UTF-8' (Excel) or convert it (iconv -f cp1252 -t utf-8) and "
+            "point config key 'inventory.path' to the new file.",
+        ) from None
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputDataError(
+            path, f"the inventory is not a readable CSV table ({exc}).", fix_text
+        ) from None
+    if df.empty:
+        raise InputDataError(
+            path,
+            "the inventory has a header line but no rows.",
+            "add the landslide points, or point config key 'inventory.path' to the right file.",
+            row=2,
+        )
+    return df
+
+
 def read_inventory(
     path: str | PathLike,
     *,
@@ -371,7 +404,7 @@ def read_inventory(
     path = Path(path)
     working_crs = CRS.from_user_input(working_crs)
     if path.suffix.lower() in (".csv", ".txt"):
-        df = pd.read_csv(path, sep=None, engine="python")
+        df = _read_inventory_csv(path)
         for col in (x_column, y_column) + ((label_column,) if label_column else ()):
             if col not in df.columns:
                 raise InputDataError(

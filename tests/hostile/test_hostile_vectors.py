@@ -112,6 +112,27 @@ def test_inventory_with_zero_features_names_the_file_and_key(tmp_path):
     assert "<input>" not in text
 
 
+@pytest.mark.parametrize(
+    ("content", "said", "line"),
+    [
+        (b"", "empty", None),
+        (b"  \n\n", "empty", None),
+        (b"x,y,lslpts\n", "header line but no rows", 2),
+        (b"x,y,lslpts\n700100,9559900,1,\xe9\n", "not valid UTF-8", None),
+        (b"x,y,lslpts\n700100,9559900,1\n700200,9559800,0,7,8\n", "not a readable CSV", None),
+    ],
+    ids=["empty", "blank-lines", "header-only", "latin-1", "ragged"],
+)
+def test_unreadable_or_empty_inventory_csv_names_the_file_and_key(tmp_path, content, said, line):
+    path = tmp_path / "inventory.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputDataError) as info:
+        read_inventory(path, working_crs=UTM, label_column="lslpts")
+    text = str(info.value)
+    assert str(path) in text and said in text and "inventory.path" in text
+    assert info.value.row == line
+
+
 def test_inventory_of_only_empty_geometries_is_an_error_with_the_counts(tmp_path):
     path = save(tmp_path / "inv.gpkg", [shapely.Polygon(), None])
     with pytest.raises(InputDataError, match="no usable geometry.*2 empty or null"):
