@@ -158,8 +158,8 @@ class ElevationScan:
     def to_json(self) -> dict[str, Any]:
         """Return the ``grid.json`` entry ``source_nodata``."""
         value = self.nodata
-        if value is not None and math.isnan(value):
-            value = "NaN"
+        if value is not None and not math.isfinite(value):
+            value = "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
         return {
             "value": value,
             "declared_by": self.declared,
@@ -213,6 +213,15 @@ def check_raster(path: str | os.PathLike, key: str) -> None:
             pass
 
 
+def _yaml_number(value: float) -> str:
+    """``value`` as YAML writes it (``.inf``, ``-.inf`` and ``.nan`` for the non-finite)."""
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    return f"{value:g}"
+
+
 def _implausible(data: np.ndarray, nodata: float | None) -> np.ndarray:
     """Mask of cells whose value is no elevation (m) on Earth, other than NaN and ``nodata``."""
     values = data.astype(np.float64, copy=False)
@@ -259,6 +268,16 @@ def scan_elevation(
         taken as its one nodata value.
     """
     with open_raster(path, key) as src:
+        if src.count > 1:
+            log.warning(
+                "%s has %d bands: band 1 is read as the elevation (m) and the others are "
+                "ignored. If the elevation is another band, extract it: gdal_translate -b <n> "
+                "%s dem.tif, and set config key '%s' to dem.tif.",
+                path,
+                src.count,
+                path,
+                key,
+            )
         declared = "file" if src.nodata is not None else ("config" if nodata is not None else None)
         value = src.nodata if src.nodata is not None else nodata
         counts: Counter[float] = Counter()
@@ -275,12 +294,12 @@ def scan_elevation(
         ((sentinel, n),) = counts.items()
         log.warning(
             "%s: %d cells hold %g, which is no elevation on Earth, and the file declares no "
-            "nodata value: they are treated as nodata. Set config key 'dem.nodata: %g' to "
+            "nodata value: they are treated as nodata. Set config key 'dem.nodata: %s' to "
             "declare it and silence this warning.",
             path,
             n,
             sentinel,
-            sentinel,
+            _yaml_number(sentinel),
         )
         return ElevationScan(sentinel, "detected", n, cells)
     listed = ", ".join(f"{v:g} ({n} cells)" for v, n in sorted(counts.items())[:6])

@@ -126,6 +126,52 @@ def test_declared_nodata_in_the_file_is_used_without_warning(tmp_path, reference
     assert caplog.text == ""
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_infinite_cells_are_nodata_and_the_suggested_yaml_silences_them(
+    tmp_path, reference, caplog, value
+):
+    import yaml
+
+    z = clean_dem()
+    src = write(tmp_path / "inf.tif", np.where(np.isnan(z), value, z))
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        got, info = grid_of(tmp_path, src, "got")
+    np.testing.assert_array_equal(got, reference[0])
+    assert info["source_nodata"]["value"] == ("inf" if value > 0 else "-inf")
+    assert info["source_nodata"]["undeclared_cells"] == 35
+    # the warning's suggestion is valid YAML for that value, and declaring it silences it
+    suggested = caplog.text.split("Set config key '")[1].split("' to declare")[0]
+    declared = yaml.safe_load(suggested.replace("dem.nodata", "nodata"))["nodata"]
+    assert declared == value
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        got, info = grid_of(tmp_path, src, "again", dem_nodata=declared)
+    np.testing.assert_array_equal(got, reference[0])
+    assert info["source_nodata"]["declared_by"] == "config" and caplog.text == ""
+
+
+def test_dem_with_two_bands_reads_band_one_and_says_so(tmp_path, reference, caplog):
+    z = clean_dem()
+    path = tmp_path / "two.tif"
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=SHAPE[0],
+        width=SHAPE[1],
+        count=2,
+        dtype="float32",
+        crs=UTM,
+        transform=from_origin(X0, Y0, 10.0, 10.0),
+        nodata=np.nan,
+    ) as dst:
+        dst.write(np.stack([z, np.zeros_like(z)]).astype("float32"))
+    with caplog.at_level(logging.WARNING, logger="slidemap.inputs"):
+        got, _ = grid_of(tmp_path, path, "got")
+    np.testing.assert_array_equal(got, reference[0])
+    assert "2 bands" in caplog.text and "gdal_translate -b" in caplog.text
+
+
 def test_clean_dem_reports_no_nodata_source(reference):
     _, info = reference
     assert info["source_nodata"]["declared_by"] is None
