@@ -223,7 +223,7 @@ def _exit(code: int) -> None:
 
 
 def unwritable_folder(results: str | Path) -> str | None:
-    """The first folder of a results tree that this process may not write in, if any.
+    """Return the first folder of a results tree that this process may not write in, if any.
 
     Checked by the workflow before any job starts (``onstart``), so a read-only mount or a
     folder without write permission is one message instead of Snakemake's traceback when it
