@@ -17,7 +17,7 @@ from factor_layers import make_layers
 from slidemap.factors import planned_factors
 from slidemap.io import read_json
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 COPY = ["Snakefile", "workflow", "scripts", "config", "resources", "envs"]
 

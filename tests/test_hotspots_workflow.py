@@ -23,7 +23,7 @@ from hotspot_data import Slide, make_landscape
 
 from slidemap.io import write_cog
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 COPY = ["Snakefile", "workflow", "scripts", "envs"]
 DEM = Path(__file__).resolve().parents[1] / "resources" / "demo" / "dem.tif"

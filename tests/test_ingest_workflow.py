@@ -19,7 +19,7 @@ from pyproj import Transformer
 
 from slidemap.io import read_json
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 COPY = ["Snakefile", "workflow", "scripts", "profiles", "envs"]
 TARGETS = [

@@ -20,7 +20,7 @@ import rasterio
 import yaml
 from maps_standins import CRS_UTM, TRANSFORM, write_study_results
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 pytest.importorskip("slidemap.models.evaluate")
 
 MAP_RULES = [

@@ -17,7 +17,7 @@ from slidemap.io import read_json
 from slidemap.models.presets import ALGORITHMS
 from slidemap.models.synthetic import make_study, write_inputs
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 RULES = ["train", "train_plc", "model_comparison"]
 TARGETS = [

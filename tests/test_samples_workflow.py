@@ -19,7 +19,7 @@ from samples_synth import make_study
 from slidemap.discretize import apply_bins
 from slidemap.factors import planned_factors
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 STAGE_RULES = ["pixel_samples", "plc_samples", "select_factors", "chimerge", "tiles"]
 

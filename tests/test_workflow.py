@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 COPY = ["Snakefile", "workflow", "scripts", "config", "profiles", "resources", "envs", "src"]
 RESULTS = "results/demo"
@@ -106,6 +106,27 @@ def file_hashes(results: Path) -> dict[str, str]:
     return out
 
 
+def documented_outputs(readme: Path) -> list[re.Pattern]:
+    """Regexes of the output paths of config/README.md's "Outputs" table (under results/<study>).
+
+    A cell lists paths in backticks; a later name without a folder lies in the first one's
+    folder (`maps/<model>/rate_curves.csv`, `rate_curves.png`); `<name>` stands for one path
+    component and `…` for anything.
+    """
+    section = readme.read_text(encoding="utf-8").split("## Outputs", 1)[1]
+    patterns = []
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        names = re.findall(r"`([^`]+)`", line.split("|")[1])
+        folder = names[0].rsplit("/", 1)[0] + "/" if "/" in names[0] else ""
+        for i, name in enumerate(names):
+            full = name if i == 0 or "/" in name else folder + name
+            rx = re.sub(r"<[^>]+>", "[^/]+", re.escape(full).replace("…", ".*"))
+            patterns.append(re.compile(rx + "$"))
+    return patterns
+
+
 def make_workdir(dest: Path, root: Path) -> Path:
     """Copy the workflow and demo inputs to ``dest`` with the fast-training config overlay."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -164,8 +185,16 @@ def test_demo_run_writes_every_final_output(demo):
     for model in ("logistic", "rf", "xgboost", "cnn1d", "cnn2d", "rnn"):
         assert (res / "maps" / model / "susceptibility.tif").exists()
         assert (res / "maps" / model / "frequency_ratio.csv").exists()
-    # results/ holds only documented files: no GDAL statistics sidecars
+    # results/ holds only documented files (config/README.md, "Outputs"): no GDAL statistics
+    # sidecars, no stray temporary file
     assert not sorted(res.rglob("*.aux.xml"))
+    patterns = documented_outputs(demo / "config" / "README.md")
+    undocumented = [
+        rel
+        for rel in (p.relative_to(res).as_posix() for p in sorted(res.rglob("*")) if p.is_file())
+        if not rel.startswith(VOLATILE) and not any(rx.match(rel) for rx in patterns)
+    ]
+    assert undocumented == []
     assert dry_run(demo) == []
 
 

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from test_workflow import RESULTS, make_workdir, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 MODELS = ("logistic", "rf", "xgboost", "cnn1d", "cnn2d", "rnn")
 
