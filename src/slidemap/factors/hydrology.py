@@ -592,7 +592,7 @@ def write_hydrology(
     twi_path: str | os.PathLike,
     spi_path: str | os.PathLike,
     streams_path: str | os.PathLike,
-    method: str = "d8",
+    method: str = "mfd",
     mfd_exponent: float = 1.1,
     stream_threshold_cells: int = 1000,
     min_tan_beta: float = 0.001,
@@ -611,7 +611,8 @@ def write_hydrology(
     streams_path
         Output GeoPackage (layer ``streams``).
     method
-        ``"d8"`` or ``"mfd"`` routing for SCA/TWI/SPI (streams always use D8).
+        ``"mfd"`` (the default, ``factors.hydrology.method``) or ``"d8"`` routing for
+        SCA/TWI/SPI (streams always use D8).
     mfd_exponent
         Freeman's exponent for ``"mfd"``.
     stream_threshold_cells
