@@ -11,10 +11,8 @@ import rasterio
 from maps_standins import CATEGORICAL, FACTORS, factor_stack, make_factors, make_samples, patches_at
 from numpy.testing import assert_allclose
 
-pytest.importorskip("slidemap.models.evaluate")
-
-from slidemap.explain import explain_bundle  # noqa: E402
-from slidemap.maps.predict import (  # noqa: E402
+from slidemap.explain import explain_bundle
+from slidemap.maps.predict import (
     TileLayout,
     estimate_grid_shape,
     mosaic_tiles,

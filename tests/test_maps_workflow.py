@@ -21,7 +21,6 @@ import yaml
 from maps_standins import CRS_UTM, TRANSFORM, write_study_results
 
 pytestmark = pytest.mark.workflow
-pytest.importorskip("slidemap.models.evaluate")
 
 MAP_RULES = [
     "predict_tile", "mosaic", "classes", "frequency_ratio", "best_model", "uncertainty",

@@ -53,7 +53,6 @@ __all__ = [
     "frequency_table",
     "merge_intervals",
     "fit_fold_bins",
-    "bins_for",
     "make_bins",
 ]
 
@@ -395,30 +394,6 @@ def fit_fold_bins(
         for k in folds:
             out[key][str(k)] = fit(train[train[column] != k])
     return out
-
-
-def bins_for(bins: Mapping[str, Mapping], scheme: str = "all", fold: int | None = None) -> dict:
-    """Pick the cut points of one fit from a ``bins.json`` structure.
-
-    Parameters
-    ----------
-    bins
-        The structure returned by :func:`fit_fold_bins`.
-    scheme
-        ``"all"``, ``"spatial"`` or ``"random"``.
-    fold
-        The held-out fold (required unless ``scheme == "all"``).
-
-    Returns
-    -------
-    dict
-        factor -> list of cut points.
-    """
-    if scheme == "all":
-        return dict(bins["all"])
-    if fold is None:
-        raise ValueError(f"scheme {scheme!r} needs the held-out fold number")
-    return dict(bins[scheme][str(fold)])
 
 
 def make_bins(samples: str | PathLike, selected: str | PathLike, discretize: Mapping) -> dict:

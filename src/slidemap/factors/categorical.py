@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -45,7 +44,6 @@ __all__ = [
     "write_hardness_factor",
     "write_extra_factor",
     "class_colormap",
-    "codes_from_tags",
 ]
 
 #: Hardness classes of seed 002 and their codes.
@@ -565,10 +563,3 @@ def write_extra_factor(
         threads=threads,
         compress=compress,
     )
-
-
-def codes_from_tags(tags: Mapping[str, str]) -> dict[int, str]:
-    """Return the ``{code: name}`` table stored in a categorical factor's tags."""
-    import json
-
-    return {int(k): v for k, v in json.loads(tags.get("codes", "{}")).items()}
