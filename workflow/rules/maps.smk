@@ -21,9 +21,7 @@ check_best_model(MAP_MODELS)
 MAKE_UNCERTAINTY = config["mapping"]["uncertainty"] and len(MAP_MODELS) >= 2
 # The potential-landslide map needs the PLC classifier (models.smk's PLC_ENABLED: tracks,
 # an inventory and models.plc.enabled).
-MAKE_POTENTIAL_LANDSLIDES = bool(MAP_MODELS) and globals().get(
-    "PLC_ENABLED", bool(TRACKS)
-)
+MAKE_POTENTIAL_LANDSLIDES = bool(MAP_MODELS) and PLC_ENABLED
 MAP_FILES = [
     "susceptibility.tif",
     "classes.tif",

@@ -4,47 +4,10 @@ from slidemap.factors import planned_factors
 from slidemap.grid import working_crs
 from slidemap.maps.predict import estimate_grid_shape, tile_counts, tile_ids
 
-if "library_version" not in globals():
-    # Fallbacks of the common.smk helpers on main (identical behaviour); drop at integration.
-    import hashlib
-
-    def library_version(*modules):
-        """Hash of the slidemap library modules a job imports (goes into its params)."""
-        root = Path(workflow.basedir) / "src" / "slidemap"
-        digest = hashlib.sha256()
-        for module in modules:
-            path = root / module
-            files = (
-                sorted(path.rglob("*.py"))
-                if path.is_dir()
-                else [path.with_suffix(".py")]
-            )
-            for f in files:
-                if f.exists():
-                    digest.update(f.relative_to(root).as_posix().encode())
-                    digest.update(f.read_bytes())
-        return digest.hexdigest()[:16]
-
-    def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None):
-        """Memory request (MB): base + per_input_mb x input MiB, times the retry attempt."""
-
-        def request(wildcards, input, attempt):
-            need = (base_mb + per_input_mb * input_size_mb(input)) * attempt
-            return int(min(need, cap_mb) if cap_mb else need)
-
-        return request
-
 
 def get_map_models():
     """The susceptibility models that get a map: the enabled pixel models of models.smk."""
-    if "MODELS" in globals():
-        return sorted(m for m in MODELS if m != "plc")
-    entries = config.get("models", {})
-    return sorted(
-        name
-        for name, entry in entries.items()
-        if isinstance(entry, dict) and entry.get("enabled", False) and name != "plc"
-    )
+    return sorted(m for m in MODELS if m != "plc")
 
 
 def get_factor_files(wildcards=None):

@@ -1,39 +1,6 @@
 # Helpers of the models rules (kept apart from the rules for `snakemake --lint`).
 from slidemap.models.presets import PATCH_ALGORITHMS, resolve_params
 
-if "library_version" not in globals():
-    # Fallbacks of the common.smk helpers on main (identical behaviour); drop at integration.
-    import hashlib
-
-    def library_version(*modules):
-        """Hash of the slidemap library modules a job imports (goes into its params)."""
-        root = Path(workflow.basedir) / "src" / "slidemap"
-        digest = hashlib.sha256()
-        for module in modules:
-            path = root / module
-            files = (
-                sorted(path.rglob("*.py"))
-                if path.is_dir()
-                else [path.with_suffix(".py")]
-            )
-            for f in files:
-                if f.exists():
-                    digest.update(f.relative_to(root).as_posix().encode())
-                    digest.update(f.read_bytes())
-        return digest.hexdigest()[:16]
-
-
-if "mem_mb" not in globals():
-
-    def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None):
-        """Memory request (MB): base + per_input_mb x input MiB, times the retry attempt."""
-
-        def request(wildcards, input, attempt):
-            need = (base_mb + per_input_mb * input_size_mb(input)) * attempt
-            return int(min(need, cap_mb) if cap_mb else need)
-
-        return request
-
 
 def get_model_params(wildcards):
     """The hyper-parameters of one algorithm, with its preset applied."""
