@@ -9,6 +9,7 @@ from slidemap.hotspots.pipeline import write_layer
 from slidemap.hotspots.settings import settings_table
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 
 def read_band(path):
@@ -49,5 +50,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("candidates")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

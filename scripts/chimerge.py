@@ -3,6 +3,7 @@
 from slidemap.discretize import make_bins
 from slidemap.io import write_json
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -11,5 +12,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("chimerge")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -6,6 +6,7 @@ from slidemap.io import atomic_path, write_json
 from slidemap.logs import run_logged
 from slidemap.maps.blocks import grid_spec
 from slidemap.maps.classes import class_table, classify_raster, raster_breaks, write_qml
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -29,5 +30,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("classes")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

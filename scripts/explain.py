@@ -17,6 +17,7 @@ from slidemap.explain import (
 from slidemap.io import atomic_path
 from slidemap.logs import run_logged
 from slidemap.maps.predict import load_bundle
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -55,5 +56,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("explain")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

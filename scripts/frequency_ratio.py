@@ -8,6 +8,7 @@ from slidemap.io import atomic_path, read_json, write_json
 from slidemap.logs import run_logged
 from slidemap.maps.blocks import grid_spec
 from slidemap.maps.frequency_ratio import landslide_cells, plot_rate_curves, validate_map
+from slidemap.standalone import script_object
 
 COLUMNS = ["unit_id", "row", "col", "x_m", "y_m", "label", "split", "source"]
 
@@ -40,5 +41,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("frequency_ratio")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

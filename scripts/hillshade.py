@@ -2,6 +2,7 @@
 
 from slidemap.logs import run_logged
 from slidemap.report import hillshade_raster
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -16,5 +17,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("hillshade")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -8,6 +8,7 @@ import pandas as pd
 from slidemap.hotspots.accuracy import extraction_accuracy, read_reference
 from slidemap.io import write_json
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 log = logging.getLogger("slidemap.hotspot_accuracy")
 
@@ -36,5 +37,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("hotspot_accuracy")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

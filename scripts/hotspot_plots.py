@@ -9,6 +9,7 @@ from slidemap.hotspots.plots import plot_density_map, plot_velocity_map
 from slidemap.hotspots.settings import settings_notes
 from slidemap.io import read_decimated, read_json
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 MAX_SIDE = 2048  # cells of the largest figure raster edge
 AVERAGE = Resampling.average
@@ -52,5 +53,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("hotspot_plots")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -5,6 +5,7 @@ from pathlib import Path
 from slidemap.grid import study_area_polygon, working_crs
 from slidemap.insar.ingest import ingest_track, write_points
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -22,5 +23,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("ingest_track")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

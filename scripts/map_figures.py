@@ -5,6 +5,7 @@ import geopandas as gpd
 from slidemap.io import read_json
 from slidemap.logs import run_logged
 from slidemap.report import plot_map
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -31,5 +32,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("map_figures")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

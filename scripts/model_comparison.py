@@ -5,6 +5,7 @@ import pandas as pd
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
 from slidemap.models.evaluate import compare_models, plot_roc
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -18,5 +19,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("model_comparison")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -4,6 +4,7 @@ import logging
 
 from slidemap.logs import run_logged
 from slidemap.maps.predict import mosaic_tiles
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -19,5 +20,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("mosaic")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -6,6 +6,7 @@ from pathlib import Path
 from slidemap.io import read_json, write_gpkg
 from slidemap.logs import run_logged
 from slidemap.maps.potential import potential_landslides
+from slidemap.standalone import script_object
 
 
 def _for_model(paths, model):
@@ -31,5 +32,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("potential_landslides")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

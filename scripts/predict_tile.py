@@ -5,6 +5,7 @@ from pathlib import Path
 
 from slidemap.logs import run_logged
 from slidemap.maps.predict import load_bundle, predict_tile
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -24,5 +25,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("predict_tile")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -3,6 +3,7 @@
 from slidemap.io import write_json
 from slidemap.logs import run_logged
 from slidemap.selection import make_selection, plot_correlation, plot_importance
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -20,5 +21,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("select_factors")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -10,6 +10,7 @@ from slidemap.explain import sample_inputs, shap_rasters
 from slidemap.io import read_json
 from slidemap.logs import run_logged
 from slidemap.maps.predict import load_bundle
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -44,5 +45,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("shap_rasters")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -1,6 +1,7 @@
 """Snakemake script of rule tiles: pixel samples + factor COGs -> patches.npz, index, stats."""
 
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 from slidemap.tiles import make_tiles, write_tiles
 
 
@@ -24,5 +25,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("tiles")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -14,6 +14,7 @@ from slidemap.hotspots.pipeline import (
 )
 from slidemap.io import write_cog, write_json
 from slidemap.logs import run_logged
+from slidemap.standalone import script_object
 
 log = logging.getLogger("slidemap.track_hotspots")
 
@@ -52,5 +53,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("track_hotspots")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

@@ -6,6 +6,7 @@ from pathlib import Path
 from slidemap.logs import run_logged
 from slidemap.models.data import load_patch_samples, load_vector_samples, read_bins
 from slidemap.models.evaluate import train_and_evaluate, write_training_outputs
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -32,5 +33,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("train")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

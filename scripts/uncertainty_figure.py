@@ -4,6 +4,7 @@ import geopandas as gpd
 
 from slidemap.logs import run_logged
 from slidemap.report import plot_map
+from slidemap.standalone import script_object
 
 
 def main(smk) -> None:
@@ -20,5 +21,6 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    smk = snakemake  # noqa: F821 (injected by Snakemake)
+    # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
+    smk = snakemake if "snakemake" in globals() else script_object("uncertainty_figure")  # noqa: F821
     run_logged(lambda: main(smk), smk.log[0])

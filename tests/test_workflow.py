@@ -381,6 +381,36 @@ def test_every_user_facing_output_is_rebuilt_when_deleted(run_copy):
     assert [rule for rule, _ in scheduled_jobs(out)] == ["distance_factor"]
 
 
+def test_scripts_run_alone_give_the_workflow_outputs(run_copy, demo):
+    # scripts/<rule>.py outside Snakemake (slidemap.standalone): the job's paths, params and
+    # threads come from the workflow, so the output equals the one of the demo run
+    for script, wildcards, rel in (
+        ("distance_factor", "layer=roads", "factors/dist_roads.tif"),
+        ("ingest_track", "track=asc_018", "insar/asc_018/points.parquet"),
+    ):
+        out = run_copy / RESULTS / rel
+        out.unlink()
+        proc = subprocess.run(
+            [sys.executable, f"scripts/{script}.py", "--config", "config/config.yaml"]
+            + ["--wildcards", wildcards],
+            cwd=run_copy,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert out.read_bytes() == (demo / RESULTS / rel).read_bytes(), rel
+    bad = subprocess.run(
+        [sys.executable, "scripts/distance_factor.py", "--wildcards", "track=asc_018"],
+        cwd=run_copy,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "has the wildcards ['layer']" in bad.stderr
+
+
 def test_key_of_a_disabled_option_reruns_nothing(run_copy):
     # explain.raster_factors is read only by shap_rasters, which the demo does not run
     # (explain.rasters: false): the SHAP explanations of every model must not rerun
