@@ -148,3 +148,56 @@ def test_interactive_map_is_byte_reproducible(tmp_path):
     import folium
 
     assert folium.Map()._id != folium.Map()._id
+
+
+def _offline_map(tmp_path, basemap="OpenStreetMap"):
+    _, dem = _dem(tmp_path)
+    _, cls_path = _classes(tmp_path)
+    hillshade_raster(dem, tmp_path / "hs.tif")
+    out = tmp_path / "map.html"
+    interactive_map(
+        out,
+        classes_path=cls_path,
+        hillshade_path=tmp_path / "hs.tif",
+        candidates=_candidates(),
+        model="rf",
+        basemap=basemap,
+    )
+    return out
+
+
+def test_interactive_map_loads_no_script_or_style_from_the_network(tmp_path):
+    import re
+
+    text = _offline_map(tmp_path).read_text(encoding="utf-8")
+    # Leaflet is embedded (no CDN): no <script src> / <link href> at all
+    assert re.findall(r"<script[^>]*\bsrc=", text) == []
+    assert re.findall(r"<link[^>]*\bhref=", text) == []
+    assert "window.L=" in text and ".leaflet-container" in text
+    # only the optional basemap's tiles come from the internet
+    assert "tile.openstreetmap.org" in text
+
+
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
+    None,
+)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no headless chromium (apt-get install chromium)")
+def test_interactive_map_renders_offline_in_headless_chromium(tmp_path):
+    out = _offline_map(tmp_path)
+    # every network request goes to a dead proxy: only what the file holds can render
+    proc = subprocess.run(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu"]
+        + ["--proxy-server=http://127.0.0.1:9", "--virtual-time-budget=10000"]
+        + ["--user-data-dir=" + str(tmp_path / "profile"), "--dump-dom", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = proc.stdout
+    assert "leaflet-container" in dom, proc.stderr[-2000:]
+    assert dom.count('class="leaflet-image-layer') == 2  # classes and hillshade
+    assert dom.count("leaflet-interactive") >= len(_candidates())  # the candidate polygons
+    assert "leaflet-control-layers" in dom and "very high" in dom  # layer control, legend

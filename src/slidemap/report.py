@@ -17,6 +17,7 @@ import html
 import itertools
 import os
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -356,6 +357,35 @@ def _sequential_element_ids() -> Iterator[None]:
         Element._generate_id = original
 
 
+#: Leaflet 1.9.4 (BSD-2-Clause, LICENSE beside it), embedded in the interactive map so the
+#: page works offline: no script or style sheet comes from a CDN.
+LEAFLET_DIR = Path(__file__).parent / "assets" / "leaflet"
+
+
+def _embed_leaflet(fmap: Any) -> None:
+    """Replace folium's CDN links by Leaflet's JavaScript and CSS inlined in the page's head.
+
+    folium links Leaflet, jQuery, Bootstrap, Font Awesome and awesome-markers from CDNs; the
+    map uses Leaflet only (image overlays, GeoJSON with tooltips, the layer control, a legend
+    of plain HTML). The layer-control icons are embedded as data URIs.
+    """
+    import base64
+
+    import folium
+
+    fmap.default_js = []
+    fmap.default_css = []
+    js = (LEAFLET_DIR / "leaflet.js").read_text(encoding="utf-8")
+    js = "\n".join(line for line in js.splitlines() if not line.startswith("//# sourceMappingURL"))
+    css = (LEAFLET_DIR / "leaflet.css").read_text(encoding="utf-8")
+    for name in ("layers.png", "layers-2x.png"):
+        data = base64.b64encode((LEAFLET_DIR / "images" / name).read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{name})", f"url(data:image/png;base64,{data})")
+    header = fmap.get_root().header
+    header.add_child(folium.Element(f"<style>{css}</style>"), name="leaflet_css")
+    header.add_child(folium.Element(f"<script>{js}</script>"), name="leaflet_js")
+
+
 @_sequential_element_ids()
 def interactive_map(
     out_path: str | os.PathLike,
@@ -385,7 +415,8 @@ def interactive_map(
     model
         Name of the model (layer name and legend).
     basemap
-        folium tile layer name (e.g. ``OpenStreetMap``), or None for none (offline use).
+        folium tile layer name (e.g. ``OpenStreetMap``; its tiles need the internet, the rest
+        of the page does not: Leaflet is embedded), or None for none.
     max_side
         Largest edge of the embedded images in cells.
     opacity
@@ -401,6 +432,7 @@ def interactive_map(
     fmap = folium.Map(
         location=[(south + north) / 2, (west + east) / 2], tiles=None, control_scale=True
     )
+    _embed_leaflet(fmap)
     if basemap:
         folium.TileLayer(basemap, name=basemap).add_to(fmap)
     if hillshade_path is not None:
