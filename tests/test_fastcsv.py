@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest_helpers import WORKING_CRS, egms_track, make_points, study_area, to_egms, write_csv
 
+import slidemap.insar.csvread as csvread
 import slidemap.insar.ingest as ingest
 from slidemap.insar.fastcsv import all_within, read_plain_csv, sort_strings, take_columns
 from slidemap.insar.layouts import TrackSettings, resolve_layout, sniff_header
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 #: Missing-value cells of the general path (pandas' defaults), for the reference parse.
-NA = ingest._NA
+NA = csvread.NA_VALUES
 
 
 def _decimal(mantissa: int, scale: int) -> str:
@@ -123,10 +124,10 @@ def test_fast_and_general_paths_give_the_same_batch(tmp_path, monkeypatch, newli
     settings_ = TrackSettings.from_config(egms_track(), "t")
     header = sniff_header(path, settings_.encoding)
     layout = resolve_layout(path, header, settings_)
-    fast = ingest._read_csv_fast(path, header, layout, threads)
+    fast = csvread.read_csv_fast(path, header, layout, threads)
     assert fast is not None
-    monkeypatch.setattr(ingest, "_read_csv_fast", lambda *a: None)
-    meta, disp, failures = ingest._read_csv(path, header, layout, threads)
+    monkeypatch.setattr(csvread, "read_csv_fast", lambda *a: None)
+    meta, disp, failures = csvread.read_csv(path, header, layout, threads)
     pd.testing.assert_frame_equal(fast[0], meta, check_dtype=False)
     np.testing.assert_array_equal(fast[1], disp)
     assert fast[2] == failures == []
@@ -140,7 +141,7 @@ def test_ingest_track_is_the_same_with_and_without_the_fast_path(tmp_path, monke
     b = write_csv(egms.iloc[200:], tmp_path / "b.csv")  # 50 ids in both batches
     kw = {"track_name": "t", "working_crs": WORKING_CRS, "study_area": study_area(), "threads": 2}
     fast, s_fast = ingest.ingest_track([a, b], egms_track(), **kw)
-    monkeypatch.setattr(ingest, "_read_csv_fast", lambda *a: None)
+    monkeypatch.setattr(csvread, "read_csv_fast", lambda *a: None)
     slow, s_slow = ingest.ingest_track([a, b], egms_track(), **kw)
     assert s_fast == s_slow
     assert s_fast["dropped"]["duplicate_id"] == 50
@@ -239,13 +240,13 @@ def test_reference_parser_is_ingests_general_path(tmp_path, monkeypatch):
     settings_ = TrackSettings.from_config(egms_track(), "t")
     header = sniff_header(path, settings_.encoding)
     layout = resolve_layout(path, header, settings_)
-    monkeypatch.setattr(ingest, "_read_csv_fast", lambda *a: None)
-    meta, disp, _ = ingest._read_csv(path, header, layout)
+    monkeypatch.setattr(csvread, "read_csv_fast", lambda *a: None)
+    meta, disp, _ = csvread.read_csv(path, header, layout)
     ref = _reference(path, header.sep, layout.columns["id"], header.columns)
     assert ref[layout.columns["id"]].tolist() == meta["pid"].tolist()
     for key, col in layout.columns.items():
         if key != "id":
-            name = ingest._CANONICAL_OF.get(key, key)
+            name = csvread.CANONICAL_OF.get(key, key)
             np.testing.assert_array_equal(ref[col].to_numpy(float), meta[name].to_numpy(float))
     dates = np.array([ref[col].to_numpy(float) for col, _ in layout.dates], dtype=np.float32)
     np.testing.assert_array_equal(dates, disp)

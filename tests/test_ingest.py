@@ -488,7 +488,7 @@ def test_error_messages_carry_no_pandas_or_pandera_text(tmp_path, egms_lines):
 @pytest.fixture()
 def split_small_files(monkeypatch):
     """Make every file large enough to be parsed as several byte ranges."""
-    import slidemap.insar.ingest as ing
+    import slidemap.insar.csvread as ing
 
     monkeypatch.setattr(ing, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(ing, "CHUNK_ROWS", 7)
