@@ -130,7 +130,7 @@ def train_bundles(folder: Path, names: list[str], models: list[str], out: Path) 
 
     from slidemap.maps.blocks import read_band
     from slidemap.models.base import FactorPreprocessor, ModelBundle
-    from slidemap.models.evaluate import estimator_class
+    from slidemap.models.registry import estimator_class
 
     rng = np.random.default_rng(1)
     with rasterio.open(folder / "grid.tif") as src:

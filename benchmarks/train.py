@@ -31,8 +31,9 @@ import torch
 
 from slidemap.config import load_schema, validate_config
 from slidemap.models.data import SampleSet
-from slidemap.models.evaluate import fit_bundle, train_and_evaluate
+from slidemap.models.evaluate import train_and_evaluate
 from slidemap.models.presets import ALGORITHMS, resolve_params
+from slidemap.models.registry import fit_bundle
 from slidemap.models.synthetic import make_bins, make_study
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ import pandas as pd
 
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
-from slidemap.models.evaluate import compare_models, plot_roc
+from slidemap.models.comparison import compare_models, plot_roc
 from slidemap.standalone import script_object
 
 

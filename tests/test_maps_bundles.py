@@ -46,7 +46,7 @@ def study(tmp_path_factory):
 
 def _bundle(algorithm, stack, samples):
     from slidemap.models.base import FactorPreprocessor, ModelBundle
-    from slidemap.models.evaluate import estimator_class
+    from slidemap.models.registry import estimator_class
 
     cls = estimator_class(algorithm)
     rows, cols = samples["row"].to_numpy(), samples["col"].to_numpy()

@@ -44,7 +44,7 @@ def _snakemake(cwd: Path, *args: str) -> str:
 
 def _train(algorithm, samples, factors, out: Path):
     from slidemap.models.base import FactorPreprocessor, ModelBundle
-    from slidemap.models.evaluate import estimator_class
+    from slidemap.models.registry import estimator_class
 
     cls = estimator_class(algorithm)
     X = samples[factors].to_numpy(np.float32)

@@ -12,18 +12,13 @@ import torch
 
 from slidemap.errors import ConfigError, InputDataError
 from slidemap.models.base import FactorPreprocessor, ModelBundle
+from slidemap.models.comparison import compare_models, plot_roc
 from slidemap.models.data import SampleSet, load_patch_samples, load_vector_samples
-from slidemap.models.evaluate import (
-    classification_metrics,
-    classify_candidates,
-    compare_models,
-    fit_bundle,
-    plot_roc,
-    roc_points,
-    summarize_folds,
-    train_and_evaluate,
-)
+from slidemap.models.evaluate import train_and_evaluate
+from slidemap.models.metrics import classification_metrics, roc_points, summarize_folds
+from slidemap.models.plc import classify_candidates
 from slidemap.models.presets import ALGORITHMS, resolve_params
+from slidemap.models.registry import fit_bundle
 from slidemap.models.synthetic import extract_patches, make_study, quantile_bins, write_inputs
 from slidemap.models.torch_models import CNN2D, cnn2d_dense_logits
 

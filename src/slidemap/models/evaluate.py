@@ -1,4 +1,4 @@
-"""Training, spatial and random k-fold cross-validation, metrics, ROC and model comparison.
+"""Training and spatial and random k-fold cross-validation of one algorithm.
 
 For one algorithm, :func:`train_and_evaluate`
 
@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,200 +30,20 @@ import pandas as pd
 
 from slidemap.errors import InputDataError
 from slidemap.io import atomic_path, write_json
-from slidemap.models.base import Estimator, FactorPreprocessor, ModelBundle
+from slidemap.models.base import FactorPreprocessor, ModelBundle
 from slidemap.models.data import SampleSet, fold_bins
-from slidemap.models.presets import ALGORITHMS, PATCH_ALGORITHMS
+from slidemap.models.metrics import classification_metrics, roc_points, summarize_folds
+from slidemap.models.presets import PATCH_ALGORITHMS
+from slidemap.models.registry import fit_bundle
 
 __all__ = [
-    "METRICS",
-    "estimator_class",
-    "fit_bundle",
-    "classification_metrics",
-    "roc_points",
-    "summarize_folds",
     "cross_validate",
     "TrainingResult",
     "train_and_evaluate",
     "write_training_outputs",
-    "compare_models",
-    "plot_roc",
-    "classify_candidates",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Metrics reported per fold (accuracy ... kappa at the threshold; auc threshold-free).
-METRICS = ("accuracy", "precision", "recall", "f1", "kappa", "auc")
-
-
-def estimator_class(algorithm: str) -> type[Estimator]:
-    """Return the estimator class of an algorithm (torch is imported only when needed).
-
-    Parameters
-    ----------
-    algorithm
-        One of ``logistic``, ``rf``, ``xgboost``, ``cnn1d``, ``cnn2d``, ``rnn``.
-
-    Returns
-    -------
-    type
-        The :class:`~slidemap.models.base.Estimator` subclass.
-    """
-    if algorithm in ("logistic", "rf", "xgboost"):
-        from slidemap.models import sklearn_models as sk
-
-        return {
-            "logistic": sk.LogisticModel,
-            "rf": sk.RandomForestModel,
-            "xgboost": sk.XGBoostModel,
-        }[algorithm]
-    if algorithm in ("cnn1d", "cnn2d", "rnn"):
-        from slidemap.models import torch_models as tm
-
-        return {"cnn1d": tm.CNN1DModel, "cnn2d": tm.CNN2DModel, "rnn": tm.RNNModel}[algorithm]
-    raise ValueError(f"unknown algorithm {algorithm!r}; use one of {ALGORITHMS}")
-
-
-def fit_bundle(
-    algorithm: str,
-    params: Mapping[str, Any],
-    samples: SampleSet,
-    bins: Mapping[str, Sequence[float]] | None,
-    *,
-    seed: int,
-    threads: int = 1,
-    log_dir: str | os.PathLike | None = None,
-    name: str = "final",
-) -> ModelBundle:
-    """Fit preprocessing and model on labelled, valid samples.
-
-    Parameters
-    ----------
-    algorithm
-        Algorithm key.
-    params
-        Resolved hyper-parameters (``discretize`` selects whether ``bins`` are used).
-    samples
-        Training samples (labels 0/1, every sample cell valid).
-    bins
-        ChiMerge cut points fitted on exactly these rows' folds, or None.
-    seed
-        Random seed.
-    threads
-        CPU threads.
-    log_dir
-        Folder of per-epoch CSV logs for torch models.
-    name
-        Name of the fit in the logs.
-
-    Returns
-    -------
-    ModelBundle
-        The fitted bundle.
-    """
-    cls = estimator_class(algorithm)
-    if cls.input_kind != samples.kind:
-        raise ValueError(f"{algorithm} needs {cls.input_kind} samples, got {samples.kind}")
-    pre = FactorPreprocessor(
-        samples.factors,
-        samples.categorical,
-        bins=dict(bins) if (bins is not None and params.get("discretize")) else None,
-        standardize=cls.standardize,
-        onehot=cls.onehot,
-    ).fit(samples.centre())
-    Z = pre.transform(samples.X)
-    y = samples.label.astype(np.int64)
-    est = cls(params).fit(Z, y, seed=seed, threads=threads, log_dir=log_dir, name=name)
-    patch = int(samples.X.shape[-1]) if samples.kind == "patch" else None
-    return ModelBundle(algorithm, pre, est, patch_size=patch, params=params)
-
-
-def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict:
-    """Accuracy, precision, recall, F1, Cohen's kappa and ROC AUC of probabilities.
-
-    Parameters
-    ----------
-    y
-        0/1 labels.
-    p
-        Predicted P(landslide).
-    threshold
-        Probability at or above which a sample is called a landslide.
-
-    Returns
-    -------
-    dict
-        The metrics plus ``n`` and ``n_positive``; ``auc`` is NaN when only one class is
-        present, precision is 0 when nothing is called a landslide.
-    """
-    from sklearn import metrics as skm
-
-    y = np.asarray(y, dtype=int)
-    p = np.asarray(p, dtype=float)
-    pred = (p >= threshold).astype(int)
-    out = {
-        "n": int(y.size),
-        "n_positive": int(y.sum()),
-        "accuracy": float(skm.accuracy_score(y, pred)) if y.size else math.nan,
-        "precision": float(skm.precision_score(y, pred, zero_division=0)),
-        "recall": float(skm.recall_score(y, pred, zero_division=0)),
-        "f1": float(skm.f1_score(y, pred, zero_division=0)),
-        "kappa": math.nan,
-        "auc": math.nan,
-    }
-    if np.unique(y).size == 2:
-        out["auc"] = float(skm.roc_auc_score(y, p))
-    if np.unique(np.concatenate([y, pred])).size == 2:
-        out["kappa"] = float(skm.cohen_kappa_score(y, pred))
-    elif y.size:
-        out["kappa"] = 1.0 if np.array_equal(y, pred) else 0.0
-    return out
-
-
-def roc_points(y: np.ndarray, p: np.ndarray) -> pd.DataFrame:
-    """ROC curve points.
-
-    Parameters
-    ----------
-    y
-        0/1 labels (both classes present).
-    p
-        Predicted probabilities.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``fpr``, ``tpr``, ``threshold`` (the first threshold is +inf), from scikit-learn's
-        ``roc_curve`` with intermediate collinear points dropped.
-    """
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thr = roc_curve(np.asarray(y, dtype=int), np.asarray(p, dtype=float))
-    return pd.DataFrame({"fpr": fpr, "tpr": tpr, "threshold": thr})
-
-
-def summarize_folds(folds: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation (ddof = 1) of each metric over folds.
-
-    Parameters
-    ----------
-    folds
-        Per-fold metric dicts (skipped folds have ``skipped`` set and are ignored).
-
-    Returns
-    -------
-    dict
-        ``{"mean": {metric: value}, "std": {...}, "n_folds": {...}}``; a metric undefined
-        in a fold (AUC of a one-class fold) is left out of that metric's statistics.
-    """
-    rows = [f for f in folds if not f.get("skipped")]
-    mean, std, count = {}, {}, {}
-    for m in METRICS:
-        vals = np.array([r[m] for r in rows if r.get(m) is not None and np.isfinite(r[m])])
-        count[m] = int(vals.size)
-        mean[m] = float(vals.mean()) if vals.size else math.nan
-        std[m] = float(vals.std(ddof=1)) if vals.size > 1 else math.nan
-    return {"mean": mean, "std": std, "n_folds": count}
 
 
 def _labelled_valid(samples: SampleSet, split: str) -> tuple[np.ndarray, int]:
@@ -567,137 +387,3 @@ def write_training_outputs(result: TrainingResult, outdir: str | os.PathLike) ->
     with atomic_path(paths["predictions"]) as tmp:
         result.predictions.to_parquet(tmp, index=False)
     return paths
-
-
-def compare_models(metrics: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per model: spatial- and random-CV AUC mean ± std, test AUC, other metrics.
-
-    Parameters
-    ----------
-    metrics
-        Model name -> its ``metrics.json`` content.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Sorted by spatial-CV AUC (best first); ``auc_gap`` is random minus spatial mean
-        AUC (the optimism of random CV), ``vs_logistic`` the spatial-CV AUC difference to
-        the logistic baseline when it was trained.
-    """
-    rows = []
-    for name, m in metrics.items():
-        row: dict[str, Any] = {"model": name}
-        for scheme in ("spatial", "random"):
-            cv = m.get("cv", {}).get(scheme)
-            for metric in METRICS:
-                mean = cv["mean"].get(metric) if cv else None
-                std = cv["std"].get(metric) if cv else None
-                row[f"{scheme}_{metric}_mean"] = math.nan if mean is None else mean
-                row[f"{scheme}_{metric}_std"] = math.nan if std is None else std
-        test = m.get("test") or {}
-        row["test_auc"] = math.nan if test.get("auc") is None else test["auc"]
-        row["n_train"] = m.get("n_train")
-        row["n_test"] = m.get("n_test")
-        rows.append(row)
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    df["auc_gap"] = df["random_auc_mean"] - df["spatial_auc_mean"]
-    base = df.loc[df["model"] == "logistic", "spatial_auc_mean"]
-    df["vs_logistic"] = df["spatial_auc_mean"] - (base.iloc[0] if len(base) else math.nan)
-    first = ["model", "spatial_auc_mean", "spatial_auc_std", "random_auc_mean", "random_auc_std",
-             "auc_gap", "vs_logistic", "test_auc"]  # fmt: skip
-    df = df[first + [c for c in df.columns if c not in first]]
-    return df.sort_values("spatial_auc_mean", ascending=False, na_position="last").reset_index(
-        drop=True
-    )
-
-
-def plot_roc(
-    rocs: Mapping[str, pd.DataFrame],
-    metrics: Mapping[str, Mapping[str, Any]],
-    path: str | os.PathLike,
-) -> None:
-    """Plot the ROC curves of every model, one panel per scheme (spatial CV, random CV, test).
-
-    Parameters
-    ----------
-    rocs
-        Model name -> its ``roc.csv`` table.
-    metrics
-        Model name -> its ``metrics.json`` (for the AUC in the legend).
-    path
-        Output PNG.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    titles = {
-        "spatial": "spatial CV (out-of-fold)",
-        "random": "random CV (out-of-fold)",
-        "test": "test split (final model)",
-    }
-    schemes = [s for s in titles if any((r["scheme"] == s).any() for r in rocs.values())]
-    schemes = schemes or ["spatial"]
-    fig, axes = plt.subplots(1, len(schemes), figsize=(4.6 * len(schemes), 4.6), squeeze=False)
-    for ax, scheme in zip(axes[0], schemes, strict=True):
-        for name, roc in rocs.items():
-            part = roc[roc["scheme"] == scheme]
-            if part.empty:
-                continue
-            m = metrics.get(name, {})
-            if scheme == "test":
-                auc = (m.get("test") or {}).get("auc")
-                label = f"{name} (AUC {auc:.3f})" if auc is not None else name
-            else:
-                cv = m.get("cv", {}).get(scheme, {})
-                mean, std = cv.get("mean", {}).get("auc"), cv.get("std", {}).get("auc")
-                label = name if mean is None else f"{name} (AUC {mean:.3f} ± {std or 0:.3f})"
-            ax.plot(part["fpr"], part["tpr"], label=label, lw=1.6)
-        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", title=titles[scheme])
-        ax.set_aspect("equal")
-        ax.legend(loc="lower right", fontsize=8)
-    axes[0][0].set_ylabel("true positive rate")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=130, format="png")
-    plt.close(fig)
-
-
-def classify_candidates(
-    bundle: ModelBundle, samples: SampleSet, threshold: float = 0.5
-) -> pd.DataFrame:
-    """Probability and class of every potential-landslide candidate.
-
-    Parameters
-    ----------
-    bundle
-        The PLC classifier.
-    samples
-        All PLC samples (labelled and unlabelled, ``unit_id`` = ``cand_id``).
-    threshold
-        Probability at or above which a candidate is called a potential landslide.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``cand_id``, ``label`` (observed: 1, 0, or -1 unlabelled), ``probability``,
-        ``predicted`` (1 potential landslide, 0 not; -1 and probability NaN where a factor
-        is nodata), ``source`` (``classifier``; ``rule`` rows come from
-        :func:`slidemap.models.plc.rule_classification`), sorted by ``cand_id``.
-    """
-    p = bundle.predict_proba(samples.X)
-    predicted = np.where(np.isnan(p), -1, p >= threshold).astype(np.int8)
-    df = pd.DataFrame(
-        {
-            "cand_id": samples.unit_id,
-            "label": samples.label.astype(np.int8),
-            "probability": p,
-            "predicted": predicted,
-            "source": pd.Series(["classifier"] * len(p), dtype="string"),
-        }
-    )
-    return df.sort_values("cand_id", kind="stable").reset_index(drop=True)

@@ -29,14 +29,19 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from slidemap.io import atomic_path, read_json, write_json
 
+if TYPE_CHECKING:
+    from slidemap.models.base import ModelBundle
+    from slidemap.models.data import SampleSet
+
 __all__ = [
+    "classify_candidates",
     "RuleModel",
     "skip_reason",
     "rule_classification",
@@ -299,11 +304,7 @@ def run_plc(
         ``"classifier"`` or ``"rule"`` (what classified the candidates).
     """
     from slidemap.models.data import load_vector_samples, read_bins
-    from slidemap.models.evaluate import (
-        classify_candidates,
-        train_and_evaluate,
-        write_training_outputs,
-    )
+    from slidemap.models.evaluate import train_and_evaluate, write_training_outputs
 
     logger = logging.getLogger("slidemap")
     info = read_json(summary) if summary is not None else None
@@ -359,3 +360,39 @@ def run_plc(
     with atomic_path(classified) as tmp:
         result[CLASSIFIED_COLUMNS].to_parquet(tmp, index=False)
     return source
+
+
+def classify_candidates(
+    bundle: ModelBundle, samples: SampleSet, threshold: float = 0.5
+) -> pd.DataFrame:
+    """Probability and class of every potential-landslide candidate.
+
+    Parameters
+    ----------
+    bundle
+        The PLC classifier.
+    samples
+        All PLC samples (labelled and unlabelled, ``unit_id`` = ``cand_id``).
+    threshold
+        Probability at or above which a candidate is called a potential landslide.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``cand_id``, ``label`` (observed: 1, 0, or -1 unlabelled), ``probability``,
+        ``predicted`` (1 potential landslide, 0 not; -1 and probability NaN where a factor
+        is nodata), ``source`` (``classifier``; ``rule`` rows come from
+        :func:`slidemap.models.plc.rule_classification`), sorted by ``cand_id``.
+    """
+    p = bundle.predict_proba(samples.X)
+    predicted = np.where(np.isnan(p), -1, p >= threshold).astype(np.int8)
+    df = pd.DataFrame(
+        {
+            "cand_id": samples.unit_id,
+            "label": samples.label.astype(np.int8),
+            "probability": p,
+            "predicted": predicted,
+            "source": pd.Series(["classifier"] * len(p), dtype="string"),
+        }
+    )
+    return df.sort_values("cand_id", kind="stable").reset_index(drop=True)
