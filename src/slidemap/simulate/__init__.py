@@ -23,12 +23,12 @@ detectability rule) is off by default and leaves the demo's files unchanged.
 from slidemap.simulate.core import (
     DETECT_MIN_POINTS,
     DETECT_THRESHOLD_MM_YR,
-    Simulation,
     make_demo,
     read_inputs,
     simulate,
 )
 from slidemap.simulate.params import DEMO_SEED, SimulationParams, TrackSpec, demo_tracks
+from slidemap.simulate.result import Simulation
 from slidemap.simulate.scenario import Scenario, load_scenario, make_scenario
 from slidemap.simulate.series import fit_series
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from slidemap.simulate import layers as lyr
 from slidemap.simulate.decoys import place_embankments, place_thermal
 from slidemap.simulate.fields import component_rng, gaussian_random_field
 from slidemap.simulate.params import SimulationParams, acquisition_dates
+from slidemap.simulate.result import Simulation
 from slidemap.simulate.series import DAYS_PER_YEAR
 from slidemap.simulate.sources import (
     motion_vector,
@@ -47,52 +47,6 @@ DETECT_THRESHOLD_MM_YR = 10.0
 #: detectable (the ">= 6 moving PS" of the EGMS landslide-ranking workflow of Marmoni et
 #: al.; ``SimulationParams.detect_min_points``).
 DETECT_MIN_POINTS = 6
-
-#: Kinds of the other (non-landslide) sources that have a trend (truly moving ground).
-MOVING_KINDS = ("subsidence", "embankment")
-
-
-@dataclass
-class Simulation:
-    """Everything one simulation made.
-
-    Attributes
-    ----------
-    params
-        The parameters.
-    scene
-        Terrain and shared fields.
-    slides
-        Moving slopes with their per-track truth columns (GeoDataFrame, DEM CRS).
-    sources
-        Other (non-landslide) sources with their per-track truth columns (GeoDataFrame):
-        subsidence bowls, and the thermal discs and embankments when the optional decoys
-        are on (``kind`` column).
-    tracks
-        One :class:`~slidemap.simulate.tracks.TrackResult` per track.
-    roads, faults
-        Illustrative line layers (GeoDataFrames).
-    lithology, lithology_transform
-        Lithology codes (uint8, 0 = nodata) and their grid's transform.
-    landuse
-        Land-use codes on the DEM grid (uint8, 0 = nodata).
-    """
-
-    params: SimulationParams
-    scene: Scene
-    slides: gpd.GeoDataFrame
-    sources: gpd.GeoDataFrame
-    tracks: list[TrackResult]
-    roads: gpd.GeoDataFrame
-    faults: gpd.GeoDataFrame
-    lithology: np.ndarray
-    lithology_transform: Affine
-    landuse: np.ndarray
-
-    @property
-    def other_moving(self) -> gpd.GeoDataFrame:
-        """The other sources with a trend (subsidence, embankment): truly moving ground."""
-        return self.sources[self.sources["kind"].isin(MOVING_KINDS)].reset_index(drop=True)
 
 
 def read_inputs(

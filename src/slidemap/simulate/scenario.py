@@ -33,9 +33,10 @@ from rasterio.windows import Window, from_bounds
 
 from slidemap.errors import ConfigError, InputDataError
 from slidemap.io import atomic_path, write_cog, write_gpkg
-from slidemap.simulate.core import Simulation, simulate
+from slidemap.simulate.core import simulate
 from slidemap.simulate.fields import component_rng
 from slidemap.simulate.params import SimulationParams, TrackSpec
+from slidemap.simulate.result import Simulation
 from slidemap.simulate.writers import GENERIC_COLUMNS, write_simulation
 
 __all__ = [

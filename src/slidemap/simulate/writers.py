@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from slidemap import __version__
 from slidemap.io import atomic_path, write_cog, write_gpkg, write_json
 from slidemap.simulate.layers import LANDUSE_CODES, LITHOLOGY_CODES
+from slidemap.simulate.result import Simulation
 from slidemap.simulate.tracks import TrackResult
-
-if TYPE_CHECKING:
-    from slidemap.simulate.core import Simulation
 
 __all__ = [
     "EGMS_COLUMNS",
