@@ -297,185 +297,24 @@ def select_factors(
         number of bins, RF importance (mean, std), ``dropped``, ``reason``.
     """
     factors = list(factors)
-    cat = [f for f in factors if f in set(categorical)]
-    for key, names in (("keep", keep), ("drop", drop)):
-        unknown = sorted(set(names) - set(factors))
-        if unknown:
-            raise ConfigError(
-                f"config key 'selection.{key}': unknown factor(s) {unknown}. "
-                f"Factors of this unit: {', '.join(factors)}."
-            )
-    both = sorted(set(keep) & set(drop))
-    if both:
-        raise ConfigError(f"config keys 'selection.keep' and 'selection.drop' both name {both}.")
+    _check_overrides(factors, keep, drop)
     train = frame[(frame["split"] == "train") & frame[label].isin([0, 1])]
     y = train[label].to_numpy(dtype=np.int64)
     if np.unique(y).size < 2:
         raise ConfigError("the training rows hold a single class; factor selection needs both.")
-    keep = set(keep)
-    rep: dict[str, dict] = {
-        f: {
-            "kind": "categorical" if f in cat else "continuous",
-            "dropped": False,
-            "reason": None,
-            "step": None,
-        }
-        for f in factors
-    }
-    alive = list(factors)
-
-    def drop_factor(f: str, step: str, reason: str) -> None:
-        rep[f].update(dropped=True, step=step, reason=reason)
-        alive.remove(f)
-        log.info("dropped %s (%s): %s", f, step, reason)
-
+    st = _Selection(train, y, factors, [f for f in factors if f in set(categorical)], set(keep))
     for f in drop:
-        drop_factor(f, "override", "named in selection.drop")
-    for f in list(alive):
-        v = train[f].to_numpy(dtype=np.float64)
-        if np.nanstd(v) == 0 and f not in keep:
-            drop_factor(f, "constant", "constant on the training rows")
-
-    # information-gain ratio (seed 002 Eqs. 8-11) on ChiMerge bins / category codes
-    for f in factors:
-        v = train[f].to_numpy(dtype=np.float64)
-        if f in cat:
-            groups = v
-        else:
-            cuts = fit_chimerge(
-                v,
-                y,
-                max_intervals=max_intervals,
-                min_intervals=min_intervals,
-                significance=significance,
-            )
-            groups = apply_bins(v, cuts)
-        rep[f]["igr"] = _finite(information_gain_ratio(groups, y))
-        rep[f]["n_bins"] = int(np.unique(groups).size)
-
-    # RF permutation importance of every candidate still in
-    imp_mean = dict.fromkeys(factors, np.nan)
-    imp_std = dict.fromkeys(factors, np.nan)
-    if alive:
-        m, s = rf_permutation_importance(
-            train[alive].to_numpy(dtype=np.float64),
-            y,
-            n_trees=rf_trees,
-            n_repeats=rf_repeats,
-            seed=seed,
-            n_jobs=n_jobs,
-        )
-        imp_mean.update(zip(alive, m, strict=True))
-        imp_std.update(zip(alive, s, strict=True))
-    for f in factors:
-        rep[f]["rf_importance"] = _finite(imp_mean[f])
-        rep[f]["rf_importance_std"] = _finite(imp_std[f])
-
-    # Pearson matrix of the continuous candidates
-    cont = [f for f in alive if f not in cat]
-    corr = pearson_matrix(train[cont].to_numpy(dtype=np.float64)) if cont else np.zeros((0, 0))
-    for i, f in enumerate(cont):
-        r = np.abs(corr[i].copy())
-        r[i] = -1.0
-        j = int(np.argmax(r)) if len(cont) > 1 else None
-        rep[f]["pearson_max_abs_r"] = _finite(r[j]) if j is not None else None
-        rep[f]["pearson_partner"] = cont[j] if j is not None else None
-    v0 = vif(train[cont].to_numpy(dtype=np.float64)) if cont else np.zeros(0)
-    for f, v in zip(cont, v0, strict=True):
-        rep[f]["vif"] = _finite(v)
-        rep[f]["tol"] = _finite(1.0 / v) if np.isfinite(v) else 0.0
-        if np.isinf(v):
-            rep[f]["note"] = "VIF infinite: the other continuous factors reproduce it exactly"
-
-    def igr_of(f: str) -> float:
-        return rep[f]["igr"] if rep[f]["igr"] is not None else -np.inf
-
-    def imp_of(f: str) -> float:
-        v = imp_mean[f]
-        return v if np.isfinite(v) else -np.inf
-
-    # Pearson pruning: strongest pairs first, drop the factor with the lower IGR
-    pairs = [
-        (abs(corr[i, j]), cont[i], cont[j])
-        for i in range(len(cont))
-        for j in range(i + 1, len(cont))
-        if abs(corr[i, j]) > pearson_threshold
-    ]
-    for r, a, b in sorted(pairs, key=lambda t: -t[0]):
-        if a not in alive or b not in alive:
-            continue
-        # the weaker one: lower IGR, then lower RF importance, then the later one
-        loser, winner = (b, a) if (igr_of(b), imp_of(b)) <= (igr_of(a), imp_of(a)) else (a, b)
-        if loser in keep:
-            loser, winner = winner, loser
-        if loser in keep:
-            continue
-        drop_factor(
-            loser,
-            "pearson",
-            f"|r| = {r:.3f} > {pearson_threshold} with {winner} and lower IGR "
-            f"({_fmt(rep[loser]['igr'])} vs {_fmt(rep[winner]['igr'])})",
-        )
-
-    if min_igr is not None:
-        for f in list(alive):
-            if f not in keep and igr_of(f) <= min_igr:
-                drop_factor(f, "igr", f"IGR {_fmt(rep[f]['igr'])} <= selection.min_igr = {min_igr}")
-    if min_importance is not None:
-        for f in list(alive):
-            if f not in keep and imp_of(f) <= min_importance:
-                drop_factor(
-                    f,
-                    "importance",
-                    f"RF importance {_fmt(rep[f]['rf_importance'])} "
-                    f"<= selection.min_importance = {min_importance}",
-                )
-
-    # iterative VIF: drop the least important factor above the threshold, recompute
-    while True:
-        cont_alive = [f for f in alive if f not in cat]
-        if len(cont_alive) < 2:
-            break
-        v = vif(train[cont_alive].to_numpy(dtype=np.float64))
-        over = [
-            f for f, x in zip(cont_alive, v, strict=True) if x > vif_threshold and f not in keep
-        ]
-        if not over:
-            break
-        loser = min(over, key=lambda f: (imp_of(f), igr_of(f)))
-        vl = float(v[cont_alive.index(loser)])
-        drop_factor(
-            loser,
-            "vif",
-            f"VIF {_fmt(vl)} > {vif_threshold} (TOL {_fmt(1 / vl)} < {1 / vif_threshold:g})"
-            + (" (the other factors reproduce it exactly)" if np.isinf(vl) else "")
-            + f" and the lowest RF importance of the {len(over)} factor(s) above it",
-        )
-
-    cont_alive = [f for f in alive if f not in cat]
-    vf = vif(train[cont_alive].to_numpy(dtype=np.float64)) if cont_alive else np.zeros(0)
-    for f in factors:
-        rep[f].setdefault("pearson_max_abs_r", None)
-        rep[f].setdefault("pearson_partner", None)
-        rep[f].setdefault("vif", None)
-        rep[f].setdefault("tol", None)
-        rep[f]["vif_selected"] = None
-        rep[f]["tol_selected"] = None
-        if f in cat:
-            note = "categorical codes are not ordinal: no Pearson or VIF"
-            rep[f]["note"] = note
-    for f, x in zip(cont_alive, vf, strict=True):
-        rep[f]["vif_selected"] = _finite(x)
-        rep[f]["tol_selected"] = _finite(1.0 / x) if np.isfinite(x) else 0.0
-    for f in alive:
-        rep[f]["selected"] = True
-        if f in keep:
-            rep[f]["reason"] = "kept by selection.keep"
-    for f in factors:
-        rep[f].setdefault("selected", False)
-    selected = {"factors": list(alive), "categorical": [f for f in alive if f in cat]}
+        st.drop(f, "override", "named in selection.drop")
+    st.drop_constants()
+    st.score_igr(max_intervals, min_intervals, significance)
+    st.score_importance(rf_trees, rf_repeats, seed, n_jobs)
+    cont, corr = st.score_collinearity()
+    st.prune_pearson(cont, corr, pearson_threshold)
+    st.prune_scores(min_igr, min_importance)
+    st.prune_vif(vif_threshold)
+    selected = st.finish()
     report = {
-        "factors": rep,
+        "factors": st.rep,
         "selected": selected,
         "pearson": {"factors": cont, "matrix": np.round(corr, 6).tolist()},
         "n_train": len(train),
@@ -486,7 +325,7 @@ def select_factors(
             "tol_threshold": 1.0 / vif_threshold,
             "min_igr": min_igr,
             "min_importance": min_importance,
-            "keep": sorted(keep),
+            "keep": sorted(st.keep),
             "drop": list(drop),
             "chimerge": {
                 "max_intervals": max_intervals,
@@ -499,6 +338,224 @@ def select_factors(
         },
     }
     return selected, report
+
+
+def _check_overrides(factors: Sequence[str], keep: Sequence[str], drop: Sequence[str]) -> None:
+    """Refuse ``selection.keep`` / ``selection.drop`` names that are no factor, or in both."""
+    for key, names in (("keep", keep), ("drop", drop)):
+        unknown = sorted(set(names) - set(factors))
+        if unknown:
+            raise ConfigError(
+                f"config key 'selection.{key}': unknown factor(s) {unknown}. "
+                f"Factors of this unit: {', '.join(factors)}."
+            )
+    both = sorted(set(keep) & set(drop))
+    if both:
+        raise ConfigError(f"config keys 'selection.keep' and 'selection.drop' both name {both}.")
+
+
+class _Selection:
+    """The state of one factor selection: the training rows, the factors still in, the report.
+
+    Each method is one step of :func:`select_factors`, in the order it runs them.
+    """
+
+    def __init__(
+        self,
+        train: pd.DataFrame,
+        y: np.ndarray,
+        factors: list[str],
+        cat: list[str],
+        keep: set[str],
+    ) -> None:
+        self.train, self.y, self.factors, self.cat, self.keep = train, y, factors, cat, keep
+        self.alive = list(factors)
+        self.rep: dict[str, dict] = {
+            f: {
+                "kind": "categorical" if f in cat else "continuous",
+                "dropped": False,
+                "reason": None,
+                "step": None,
+            }
+            for f in factors
+        }
+        self.imp_mean = dict.fromkeys(factors, np.nan)
+
+    def values(self, names: Sequence[str]) -> np.ndarray:
+        """Training values of ``names`` (float64, rows x factors)."""
+        return self.train[list(names)].to_numpy(dtype=np.float64)
+
+    def drop(self, f: str, step: str, reason: str) -> None:
+        """Take factor ``f`` out, with the step and the reason in the report."""
+        self.rep[f].update(dropped=True, step=step, reason=reason)
+        self.alive.remove(f)
+        log.info("dropped %s (%s): %s", f, step, reason)
+
+    def igr_of(self, f: str) -> float:
+        """IGR of ``f`` (-inf when undefined): the Pearson tie-break."""
+        return self.rep[f]["igr"] if self.rep[f]["igr"] is not None else -np.inf
+
+    def imp_of(self, f: str) -> float:
+        """RF importance of ``f`` (-inf when not computed): the VIF tie-break."""
+        v = self.imp_mean[f]
+        return v if np.isfinite(v) else -np.inf
+
+    def drop_constants(self) -> None:
+        """Drop the factors that are constant on the training rows (unless kept)."""
+        for f in list(self.alive):
+            if np.nanstd(self.train[f].to_numpy(dtype=np.float64)) == 0 and f not in self.keep:
+                self.drop(f, "constant", "constant on the training rows")
+
+    def score_igr(
+        self, max_intervals: int | None, min_intervals: int, significance: float | None
+    ) -> None:
+        """Information-gain ratio (seed 002 Eqs. 8-11) on ChiMerge bins / category codes."""
+        for f in self.factors:
+            v = self.train[f].to_numpy(dtype=np.float64)
+            if f in self.cat:
+                groups = v
+            else:
+                cuts = fit_chimerge(
+                    v,
+                    self.y,
+                    max_intervals=max_intervals,
+                    min_intervals=min_intervals,
+                    significance=significance,
+                )
+                groups = apply_bins(v, cuts)
+            self.rep[f]["igr"] = _finite(information_gain_ratio(groups, self.y))
+            self.rep[f]["n_bins"] = int(np.unique(groups).size)
+
+    def score_importance(self, rf_trees: int, rf_repeats: int, seed: int, n_jobs: int) -> None:
+        """RF permutation importance (AUC drop) of every candidate still in."""
+        imp_std = dict.fromkeys(self.factors, np.nan)
+        if self.alive:
+            m, s = rf_permutation_importance(
+                self.values(self.alive),
+                self.y,
+                n_trees=rf_trees,
+                n_repeats=rf_repeats,
+                seed=seed,
+                n_jobs=n_jobs,
+            )
+            self.imp_mean.update(zip(self.alive, m, strict=True))
+            imp_std.update(zip(self.alive, s, strict=True))
+        for f in self.factors:
+            self.rep[f]["rf_importance"] = _finite(self.imp_mean[f])
+            self.rep[f]["rf_importance_std"] = _finite(imp_std[f])
+
+    def score_collinearity(self) -> tuple[list[str], np.ndarray]:
+        """Pearson matrix, max |r| partner and VIF/TOL of the continuous candidates."""
+        cont = [f for f in self.alive if f not in self.cat]
+        corr = pearson_matrix(self.values(cont)) if cont else np.zeros((0, 0))
+        for i, f in enumerate(cont):
+            r = np.abs(corr[i].copy())
+            r[i] = -1.0
+            j = int(np.argmax(r)) if len(cont) > 1 else None
+            self.rep[f]["pearson_max_abs_r"] = _finite(r[j]) if j is not None else None
+            self.rep[f]["pearson_partner"] = cont[j] if j is not None else None
+        v0 = vif(self.values(cont)) if cont else np.zeros(0)
+        for f, v in zip(cont, v0, strict=True):
+            self.rep[f]["vif"] = _finite(v)
+            self.rep[f]["tol"] = _finite(1.0 / v) if np.isfinite(v) else 0.0
+            if np.isinf(v):
+                self.rep[f]["note"] = (
+                    "VIF infinite: the other continuous factors reproduce it exactly"
+                )
+        return cont, corr
+
+    def prune_pearson(self, cont: list[str], corr: np.ndarray, threshold: float) -> None:
+        """Strongest correlated pairs first: drop the factor with the lower IGR."""
+        pairs = [
+            (abs(corr[i, j]), cont[i], cont[j])
+            for i in range(len(cont))
+            for j in range(i + 1, len(cont))
+            if abs(corr[i, j]) > threshold
+        ]
+        for r, a, b in sorted(pairs, key=lambda t: -t[0]):
+            if a not in self.alive or b not in self.alive:
+                continue
+            # the weaker one: lower IGR, then lower RF importance, then the later one
+            weaker_b = (self.igr_of(b), self.imp_of(b)) <= (self.igr_of(a), self.imp_of(a))
+            loser, winner = (b, a) if weaker_b else (a, b)
+            if loser in self.keep:
+                loser, winner = winner, loser
+            if loser in self.keep:
+                continue
+            self.drop(
+                loser,
+                "pearson",
+                f"|r| = {r:.3f} > {threshold} with {winner} and lower IGR "
+                f"({_fmt(self.rep[loser]['igr'])} vs {_fmt(self.rep[winner]['igr'])})",
+            )
+
+    def prune_scores(self, min_igr: float | None, min_importance: float | None) -> None:
+        """Drop factors at or below ``selection.min_igr`` / ``selection.min_importance``."""
+        if min_igr is not None:
+            for f in list(self.alive):
+                if f not in self.keep and self.igr_of(f) <= min_igr:
+                    self.drop(
+                        f, "igr", f"IGR {_fmt(self.rep[f]['igr'])} <= selection.min_igr = {min_igr}"
+                    )
+        if min_importance is not None:
+            for f in list(self.alive):
+                if f not in self.keep and self.imp_of(f) <= min_importance:
+                    self.drop(
+                        f,
+                        "importance",
+                        f"RF importance {_fmt(self.rep[f]['rf_importance'])} "
+                        f"<= selection.min_importance = {min_importance}",
+                    )
+
+    def prune_vif(self, threshold: float) -> None:
+        """Drop the least important factor above the VIF threshold, recompute, repeat."""
+        while True:
+            cont_alive = [f for f in self.alive if f not in self.cat]
+            if len(cont_alive) < 2:
+                break
+            v = vif(self.values(cont_alive))
+            over = [
+                f
+                for f, x in zip(cont_alive, v, strict=True)
+                if x > threshold and f not in self.keep
+            ]
+            if not over:
+                break
+            loser = min(over, key=lambda f: (self.imp_of(f), self.igr_of(f)))
+            vl = float(v[cont_alive.index(loser)])
+            self.drop(
+                loser,
+                "vif",
+                f"VIF {_fmt(vl)} > {threshold} (TOL {_fmt(1 / vl)} < {1 / threshold:g})"
+                + (" (the other factors reproduce it exactly)" if np.isinf(vl) else "")
+                + f" and the lowest RF importance of the {len(over)} factor(s) above it",
+            )
+
+    def finish(self) -> dict[str, list[str]]:
+        """Complete every factor's report (VIF among the selected ones); return the selection."""
+        cont_alive = [f for f in self.alive if f not in self.cat]
+        vf = vif(self.values(cont_alive)) if cont_alive else np.zeros(0)
+        for f in self.factors:
+            entry = self.rep[f]
+            for key in ("pearson_max_abs_r", "pearson_partner", "vif", "tol"):
+                entry.setdefault(key, None)
+            entry["vif_selected"] = None
+            entry["tol_selected"] = None
+            if f in self.cat:
+                entry["note"] = "categorical codes are not ordinal: no Pearson or VIF"
+        for f, x in zip(cont_alive, vf, strict=True):
+            self.rep[f]["vif_selected"] = _finite(x)
+            self.rep[f]["tol_selected"] = _finite(1.0 / x) if np.isfinite(x) else 0.0
+        for f in self.alive:
+            self.rep[f]["selected"] = True
+            if f in self.keep:
+                self.rep[f]["reason"] = "kept by selection.keep"
+        for f in self.factors:
+            self.rep[f].setdefault("selected", False)
+        return {
+            "factors": list(self.alive),
+            "categorical": [f for f in self.alive if f in self.cat],
+        }
 
 
 def _fmt(v: float | None) -> str:
