@@ -4,6 +4,10 @@ Generates the file (seeded), then runs, each in a fresh process so that peak mem
 own:
 
 - the reference: a plain ``pandas.read_csv`` of the same file (C parser, every column);
+- the CSV engine alone, two ways: slidemap's compiled reader (``slidemap.insar.fastcsv``
+  through ``csvread.read_csv_fast``: the per-point columns and the float32 displacement block)
+  and ``pyarrow.csv.read_csv`` (multi-threaded, every column) -- whether the compiled reader
+  still earns its ~460 lines;
 - ``ingest_track`` (parse, validate, reproject, de-duplicate, clip, sort);
 - ``ingest_track`` + ``write_points`` (GeoParquet + summary.json).
 
@@ -115,6 +119,24 @@ def worker(kind: str, path: Path, out: Path, threads: int) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()
         frame = pd.read_csv(path)
         rows = len(frame)
+    elif kind == "pyarrow.csv":
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        pa.set_cpu_count(threads)
+        t0, c0 = time.perf_counter(), time.process_time()
+        table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=True))
+        rows = table.num_rows
+    elif kind == "fastcsv":
+        from slidemap.insar.csvread import read_csv_fast
+        from slidemap.insar.layouts import TrackSettings, resolve_layout, sniff_header
+
+        settings = TrackSettings.from_config({"path": str(path.parent), "format": "egms"}, "b")
+        header = sniff_header(path, settings.encoding)
+        layout = resolve_layout(path, header, settings)
+        t0, c0 = time.perf_counter(), time.process_time()
+        meta, _, _ = read_csv_fast(path, header, layout, threads)
+        rows = len(meta)
     else:
         t_import = time.perf_counter()
         from slidemap.insar.ingest import ingest_track, write_points
@@ -191,7 +213,7 @@ def main() -> None:
             f"warm-up ingest of 1000 rows (fills the numba cache): {time.perf_counter() - t:.1f} s"
         )
         results = {}
-        for kind in ("pandas.read_csv", "ingest", "ingest+write"):
+        for kind in ("pandas.read_csv", "pyarrow.csv", "fastcsv", "ingest", "ingest+write"):
             best = None
             for _ in range(args.repeat):
                 proc = subprocess.run(
@@ -224,6 +246,13 @@ def main() -> None:
                 f"rows/s | {best['cpu_s']:6.2f} s CPU {best['rows'] / best['cpu_s']:>10,.0f} "
                 f"rows/CPU-s | peak {best['peak_mb']:6.0f} MiB{extra}"
             )
+        fast, arrow = results["fastcsv"], results["pyarrow.csv"]
+        print(
+            f"CSV engine: compiled reader {fast['wall_s']:.2f} s vs pyarrow.csv "
+            f"{arrow['wall_s']:.2f} s wall (pyarrow / compiled: "
+            f"{arrow['wall_s'] / fast['wall_s']:.2f}), peak {fast['peak_mb']:.0f} vs "
+            f"{arrow['peak_mb']:.0f} MiB"
+        )
         ref, ing = results["pandas.read_csv"], results["ingest"]
         met = "met" if ing["rows"] / ing["wall_s"] >= 2e5 else "not met"
         with_imports = ing["rows"] / (ing["wall_s"] + ing["import_s"])
