@@ -92,9 +92,10 @@ def test_plot_map_writes_png(tmp_path):
         assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_interactive_map_embeds_classes_hillshade_and_candidates(tmp_path):
+def _map_page(tmp_path, basemap="OpenStreetMap"):
+    """The interactive map of the test classes, hillshade and candidates; (page, classes)."""
     _, dem = _dem(tmp_path)
-    cls, cls_path = _classes(tmp_path)
+    _, cls_path = _classes(tmp_path)
     hillshade_raster(dem, tmp_path / "hs.tif")
     out = tmp_path / "map.html"
     interactive_map(
@@ -103,8 +104,13 @@ def test_interactive_map_embeds_classes_hillshade_and_candidates(tmp_path):
         hillshade_path=tmp_path / "hs.tif",
         candidates=_candidates(),
         model="rf",
-        basemap=None,
+        basemap=basemap,
     )
+    return out, cls_path
+
+
+def test_interactive_map_embeds_classes_hillshade_and_candidates(tmp_path):
+    out, cls_path = _map_page(tmp_path, basemap=None)
     text = out.read_text(encoding="utf-8")
     assert text.count("L.imageOverlay(") == 2
     assert "data:image/png;base64" in text
@@ -150,26 +156,10 @@ def test_interactive_map_is_byte_reproducible(tmp_path):
     assert folium.Map()._id != folium.Map()._id
 
 
-def _offline_map(tmp_path, basemap="OpenStreetMap"):
-    _, dem = _dem(tmp_path)
-    _, cls_path = _classes(tmp_path)
-    hillshade_raster(dem, tmp_path / "hs.tif")
-    out = tmp_path / "map.html"
-    interactive_map(
-        out,
-        classes_path=cls_path,
-        hillshade_path=tmp_path / "hs.tif",
-        candidates=_candidates(),
-        model="rf",
-        basemap=basemap,
-    )
-    return out
-
-
 def test_interactive_map_loads_no_script_or_style_from_the_network(tmp_path):
     import re
 
-    text = _offline_map(tmp_path).read_text(encoding="utf-8")
+    text = _map_page(tmp_path)[0].read_text(encoding="utf-8")
     # Leaflet is embedded (no CDN): no <script src> / <link href> at all
     assert re.findall(r"<script[^>]*\bsrc=", text) == []
     assert re.findall(r"<link[^>]*\bhref=", text) == []
@@ -186,7 +176,7 @@ CHROMIUM = next(
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no headless chromium (apt-get install chromium)")
 def test_interactive_map_renders_offline_in_headless_chromium(tmp_path):
-    out = _offline_map(tmp_path)
+    out, _ = _map_page(tmp_path)
     # every network request goes to a dead proxy: only what the file holds can render
     proc = subprocess.run(
         [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu"]

@@ -19,26 +19,37 @@ import pytest
 import rasterio
 import yaml
 from affine import Affine
+from mounts import tmpfs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
 
 
-def dry_run(tmp_path: Path, cfg: dict) -> subprocess.CompletedProcess:
-    """``snakemake -n`` of the repository's workflow with ``cfg`` in a fresh working folder."""
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    if not (work / "resources").exists():
-        (work / "resources").symlink_to(ROOT / "resources")
-    cfg_path = work / "study.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+def run_snakemake(work: Path, cfg_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in ``work`` with ``cfg_path`` as its only config file."""
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
+        [sys.executable, "-m", "snakemake", *args, "--cores", "1"]
         + ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(cfg_path)],
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def study_folder(work: Path, cfg: dict) -> Path:
+    """A working folder whose ``resources`` is the repository's; return its config file."""
+    work.mkdir(parents=True, exist_ok=True)
+    if not (work / "resources").exists():
+        (work / "resources").symlink_to(ROOT / "resources")
+    cfg_path = work / "study.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return cfg_path
+
+
+def dry_run(tmp_path: Path, cfg: dict) -> subprocess.CompletedProcess:
+    """``snakemake -n`` of the repository's workflow with ``cfg`` in a fresh working folder."""
+    work = tmp_path / "work"
+    return run_snakemake(work, study_folder(work, cfg), "-n")
 
 
 def assert_located(proc: subprocess.CompletedProcess, *said: str) -> str:
@@ -139,13 +150,7 @@ def test_config_that_is_not_yaml_fails_without_traceback(tmp_path):
     work.mkdir()
     bad = work / "study.yaml"
     bad.write_text("dem: [\n  path: x\n", encoding="utf-8")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"]
-        + ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_snakemake(work, bad, "-n")
     # Snakemake reads --configfile before the workflow: its own message, without a traceback
     assert_located(proc, "YAML")
 
@@ -159,25 +164,8 @@ def test_read_only_results_folder_is_one_message_before_any_job(tmp_path):
     """A read-only mount over the results (root ignores permissions, not a read-only mount;
     skipped where mounting is not allowed)."""
     work = tmp_path / "work"
-    results = work / "results" / "demo"
-    results.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(results)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        (work / "resources").symlink_to(ROOT / "resources")
-        cfg_path = work / "study.yaml"
-        cfg_path.write_text(yaml.safe_dump(DEMO, sort_keys=False), encoding="utf-8")
-        proc = subprocess.run(
-            [sys.executable, "-m", "snakemake", "results/demo/grid/grid.json", "--cores", "1"]
-            + ["-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(cfg_path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+    with tmpfs(work / "results" / "demo", "ro,size=64k"):
+        cfg_path = study_folder(work, DEMO)
+        proc = run_snakemake(work, cfg_path, "results/demo/grid/grid.json")
         out = assert_located(proc, "cannot write in results/demo", "read-only", "Fix:")
         assert "no job was started" in out
-    finally:
-        subprocess.run(["umount", str(results)], capture_output=True)

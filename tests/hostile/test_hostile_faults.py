@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from mounts import tmpfs
 
 from slidemap.logs import storage_fault
 
@@ -154,14 +155,7 @@ def test_unrelated_write_error_is_not_relabelled(tmp_path):
 
 def test_real_full_file_system_gives_one_line(tmp_path):
     """A 256 KiB tmpfs (needs permission to mount; skipped otherwise) filled by a factor."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "small", "size=256k") as mnt:
         body = f"""
         import numpy as np
         from rasterio.transform import from_origin
@@ -178,21 +172,12 @@ def test_real_full_file_system_gives_one_line(tmp_path):
             "free space and rerun; nothing was kept"
         ) in proc.stderr
         assert list((mnt / "factors").iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
 
 
 def test_real_read_only_file_system_gives_one_line(tmp_path):
     """A read-only tmpfs (needs permission to mount; skipped otherwise): root ignores file
     permissions, a read-only mount it cannot ignore."""
-    mnt = tmp_path / "ro"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=256k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=256k") as mnt:
         target = mnt / "dist_roads.tif"
         body = f"""
         import numpy as np
@@ -207,5 +192,3 @@ def test_real_read_only_file_system_gives_one_line(tmp_path):
         assert "read-only file system while writing" in proc.stderr, proc.stderr
         assert "nothing was kept" in proc.stderr
         assert list(mnt.iterdir()) == []
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -37,7 +37,9 @@ def _read_inventory_csv(path: Path) -> pd.DataFrame:
         "save the inventory as a UTF-8 CSV with a header line (x,y[,label]) and one row per "
         "point, or point config key 'inventory.path' to the right file."
     )
-    if not path.read_bytes().strip():
+    with open(path, "rb") as fh:
+        blank = not any(line.strip() for line in fh)
+    if blank:
         raise InputDataError(path, "the inventory file is empty.", fix_text)
     try:
         df = pd.read_csv(path, sep=None, engine="python")
