@@ -80,7 +80,8 @@ def scenario_files(role: str, names: list[str] | None) -> list[Path]:
 
 def generate(path: Path, folder: Path) -> dict:
     """Simulate a scenario into ``folder`` unless it already holds this scenario file's run."""
-    from slidemap.simulate.scenario import load_scenario, make_scenario
+    from slidemap.simulate.scenario import load_scenario
+    from slidemap.simulate.study import make_scenario
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     stamp = folder / ".scenario.sha256"

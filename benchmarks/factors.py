@@ -42,7 +42,7 @@ def make_dem(path: Path, size: int, chunk: int, threads: int) -> None:
     import dask.array as da
     from rasterio.transform import from_origin
 
-    from slidemap.io import CogLayer, write_cogs_chunked
+    from slidemap.raster import Layer, write_cogs
 
     rng = np.random.default_rng(42)
     waves = [
@@ -69,8 +69,8 @@ def make_dem(path: Path, size: int, chunk: int, threads: int) -> None:
         meta=np.empty((0, 0), np.float32),
     )
     # gdaldem input: a plain tiled GeoTIFF (what a user's DEM usually is)
-    write_cogs_chunked(
-        [CogLayer(dem, path, nodata=np.nan, dtype="float32")],
+    write_cogs(
+        [Layer(dem, path, nodata=np.nan, dtype="float32")],
         crs="EPSG:32717",
         transform=from_origin(500000.0, 9600000.0, 10.0, 10.0),
         threads=threads,

@@ -87,13 +87,14 @@ def run_ours(path: Path, meta: dict, threads: int, density_points: str) -> dict:
     import geopandas as gpd
     from affine import Affine
 
-    from slidemap.hotspots.density import Grid
     from slidemap.hotspots.pipeline import HotspotParams, track_hotspots
+    from slidemap.raster import Grid
 
     tic = time.perf_counter()
     points = gpd.read_parquet(path)
     read_s = time.perf_counter() - tic
-    grid = Grid(Affine(*meta["transform"]), *meta["grid"], "EPSG:32717")
+    h, w = meta["grid"]
+    grid = Grid(crs="EPSG:32717", transform=Affine(*meta["transform"]), width=w, height=h)
     params = HotspotParams(density_threshold=5.0, density_points=density_points)
     tic = time.perf_counter()
     _, _, polys, info = track_hotspots(points, grid, params, track="bench", threads=threads)

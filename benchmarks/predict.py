@@ -93,7 +93,7 @@ def make_factors(folder: Path, size: int, n_factors: int, seed: int = 0) -> list
     """Write (or reuse) the factor COGs; return their names."""
     from scipy.ndimage import zoom
 
-    from slidemap.io import write_cog
+    from slidemap.raster import write_cog
 
     names = [f"f{i:02d}" for i in range(n_factors - 1)] + ["lithology"]
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,9 +128,9 @@ def train_bundles(folder: Path, names: list[str], models: list[str], out: Path) 
     import rasterio
     from rasterio.windows import Window
 
-    from slidemap.maps.blocks import read_band
     from slidemap.models.base import FactorPreprocessor, ModelBundle
     from slidemap.models.registry import estimator_class
+    from slidemap.raster import read_window
 
     rng = np.random.default_rng(1)
     with rasterio.open(folder / "grid.tif") as src:
@@ -142,7 +142,7 @@ def train_bundles(folder: Path, names: list[str], models: list[str], out: Path) 
     for j, name in enumerate(names):
         with rasterio.open(folder / f"{name}.tif") as src:
             for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
-                patches[i, j] = read_band(src, Window(int(c), int(r), 1, 1), halo=h)
+                patches[i, j] = read_window(src, Window(int(c), int(r), 1, 1), halo=h)
     centre = patches[:, :, h, h]
     ok = np.isfinite(centre).all(axis=1) & (centre[:, -1] > 0)
     patches, centre = patches[ok], centre[ok]

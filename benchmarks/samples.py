@@ -26,7 +26,7 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from slidemap.discretize import EMPTY_EXPECTED, MIN_EXPECTED, chimerge_threshold, fit_chimerge
-from slidemap.io import write_cog
+from slidemap.raster import write_cog
 from slidemap.tiles import extract_patches
 
 

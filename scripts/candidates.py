@@ -1,7 +1,7 @@
 """Snakemake script of rule candidates: every track's polygons -> merged PLCs with statistics."""
 
 import geopandas as gpd
-import rasterio
+from rasterio.windows import Window
 
 from slidemap.hotspots.candidates import merge_candidates
 from slidemap.hotspots.density import grid_from_raster
@@ -9,14 +9,14 @@ from slidemap.hotspots.pipeline import write_layer
 from slidemap.hotspots.settings import settings_table
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
+from slidemap.raster import Grid, read_window
 from slidemap.standalone import script_object
 
 
 def read_band(path):
     """Band 1 of a raster as float64 with NaN at nodata, and its transform."""
-    with rasterio.open(path) as src:
-        arr = src.read(1, masked=True).astype("float64").filled(float("nan"))
-        return arr, src.transform
+    g = Grid.from_raster(path)
+    return read_window(path, Window(0, 0, g.width, g.height)).astype("float64"), g.transform
 
 
 def main(smk) -> None:

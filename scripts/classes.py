@@ -4,8 +4,8 @@ import logging
 
 from slidemap.io import atomic_path, write_json
 from slidemap.logs import run_logged
-from slidemap.maps.blocks import grid_spec
 from slidemap.maps.classes import class_table, classify_raster, raster_breaks, write_qml
+from slidemap.raster import Grid
 from slidemap.standalone import script_object
 
 
@@ -20,7 +20,7 @@ def main(smk) -> None:
     )
     counts = classify_raster(smk.input.susceptibility, smk.output.classes, info["breaks"])
     table = class_table(
-        counts, info["breaks"], info["min"], grid_spec(smk.input.susceptibility).cell_area_m2
+        counts, info["breaks"], info["min"], Grid.from_raster(smk.input.susceptibility).cell_area_m2
     )
     write_qml(smk.output.qml, info["breaks"], info["min"])
     write_json({**info, "model": smk.wildcards.model}, smk.output.info)

@@ -6,8 +6,8 @@ import pandas as pd
 
 from slidemap.io import atomic_path, read_json, write_json
 from slidemap.logs import run_logged
-from slidemap.maps.blocks import grid_spec
 from slidemap.maps.frequency_ratio import landslide_cells, plot_rate_curves, validate_map
+from slidemap.raster import Grid
 from slidemap.standalone import script_object
 
 COLUMNS = ["unit_id", "row", "col", "x_m", "y_m", "label", "split", "source"]
@@ -18,7 +18,7 @@ def main(smk) -> None:
     info = read_json(smk.input.info)
     samples = pd.read_parquet(smk.input.samples)
     samples = samples[[c for c in COLUMNS if c in samples.columns]]
-    grid = grid_spec(smk.input.susceptibility)
+    grid = Grid.from_raster(smk.input.susceptibility)
     cells = landslide_cells(samples, grid.transform, path=smk.input.samples)
     areas = pd.read_csv(smk.input.areas)
     fr, curves, summary, hists = validate_map(

@@ -7,8 +7,9 @@ from rasterio.enums import Resampling
 
 from slidemap.hotspots.plots import plot_density_map, plot_velocity_map
 from slidemap.hotspots.settings import settings_notes
-from slidemap.io import read_decimated, read_json
+from slidemap.io import read_json
 from slidemap.logs import run_logged
+from slidemap.raster import read_decimated
 from slidemap.standalone import script_object
 
 MAX_SIDE = 2048  # cells of the largest figure raster edge

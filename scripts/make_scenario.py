@@ -8,7 +8,8 @@ Run from the repository root::
 
 The folder receives dem.tif (the DEM window in its original CRS), tracks/, truth/, layers/,
 inventory.gpkg and config.yaml; see resources/scenarios/README.md. The logic is in
-slidemap.simulate.scenario; the same scenario file gives byte-identical files.
+slidemap.simulate.scenario and slidemap.simulate.study; the same scenario file gives
+byte-identical files.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from slidemap.simulate.scenario import load_scenario, make_scenario
+from slidemap.simulate.scenario import load_scenario
+from slidemap.simulate.study import make_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

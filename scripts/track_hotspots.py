@@ -12,8 +12,9 @@ from slidemap.hotspots.pipeline import (
     write_geoparquet,
     write_layer,
 )
-from slidemap.io import write_cog, write_json
+from slidemap.io import write_json
 from slidemap.logs import run_logged
+from slidemap.raster import write_cog
 from slidemap.standalone import script_object
 
 log = logging.getLogger("slidemap.track_hotspots")
@@ -28,7 +29,7 @@ def main(smk) -> None:
         points, grid, params, track=smk.wildcards.track, valid=valid, threads=smk.threads
     )
     info["track"] = smk.wildcards.track
-    info["grid"] = {"cell_size_m": grid.cell_size_m, "height": grid.height, "width": grid.width}
+    info["grid"] = {"cell_size_m": grid.resolution_m, "height": grid.height, "width": grid.width}
     log.info("%s", {k: v for k, v in info.items() if k != "grid"})
     write_geoparquet(pts, smk.output.points)
     write_cog(

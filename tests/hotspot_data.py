@@ -21,8 +21,8 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-from slidemap.hotspots.density import Grid
 from slidemap.insar.geometry import los_unit_vector
+from slidemap.raster import Grid
 
 CRS = "EPSG:32717"
 ASC = (-12.0, 39.0)  # heading, incidence (deg)
@@ -112,7 +112,7 @@ def make_landscape(
     # terrain rasters
     transform = Affine(cell_m, 0, x0, 0, -cell_m, y0 + height_m)
     h, w = int(round(height_m / cell_m)), int(round(width_m / cell_m))
-    grid = Grid(transform, h, w, CRS)
+    grid = Grid(crs=CRS, transform=transform, width=w, height=h)
     slope = np.full((h, w) if terrain else (0, 0), background_slope_deg, np.float32)
     aspect = np.full((h, w) if terrain else (0, 0), background_aspect_deg, np.float32)
     if terrain:

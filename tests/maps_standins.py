@@ -12,7 +12,7 @@ from affine import Affine
 from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.crs import CRS
 
-from slidemap.io import write_cog
+from slidemap.raster import write_cog
 
 CRS_UTM = CRS.from_epsg(32717)
 TRANSFORM = Affine(10.0, 0.0, 700000.0, 0.0, -10.0, 9560000.0)

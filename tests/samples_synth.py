@@ -10,7 +10,8 @@ import pandas as pd
 import shapely
 from rasterio.transform import from_origin
 
-from slidemap.io import write_cog, write_json
+from slidemap.io import write_json
+from slidemap.raster import write_cog
 
 CRS = "EPSG:32717"
 X0, Y0, CELL = 700_000.0, 9_560_000.0, 10.0

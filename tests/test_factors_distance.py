@@ -20,8 +20,7 @@ from slidemap.factors.distance import (
     read_layer,
     write_distance_factor,
 )
-from slidemap.factors.studygrid import Grid
-from slidemap.io import write_cog
+from slidemap.raster import Grid, write_cog
 
 CRS_UTM = CRS.from_epsg(32717)
 

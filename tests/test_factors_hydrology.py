@@ -57,7 +57,7 @@ from slidemap.factors.hydrology import (
     twi_spi,
     write_hydrology,
 )
-from slidemap.io import write_cog
+from slidemap.raster import write_cog
 
 L = 10.0
 # our direction codes 1..8 (N, NE, E, SE, S, SW, W, NW) -> pyflwdir d8 codes

@@ -23,8 +23,9 @@ from slidemap.factors.categorical import (
     write_extra_factor,
     write_hardness_factor,
 )
-from slidemap.factors.studygrid import Grid, build_study_grid
-from slidemap.io import read_json, write_cog_chunked
+from slidemap.factors.studygrid import build_study_grid
+from slidemap.io import read_json
+from slidemap.raster import Grid, write_cog
 
 
 @pytest.fixture(scope="module")
@@ -344,7 +345,7 @@ def test_chunked_cog_writer_streams_blocks_and_writes_a_cog(tmp_path, compress):
     data = rng.normal(size=(700, 530)).astype(np.float32)
     data[:5] = np.nan
     path = tmp_path / "x.tif"
-    write_cog_chunked(
+    write_cog(
         da.from_array(data, chunks=(200, 150)),
         path,
         crs="EPSG:32717",

@@ -35,7 +35,6 @@ from slidemap.hotspots.candidates import (
     track_polygons,
 )
 from slidemap.hotspots.density import (
-    Grid,
     grid_from_raster,
     hot_cold_density,
     kernel_density,
@@ -45,6 +44,7 @@ from slidemap.hotspots.gistar import distance_band_weights, getis_ord_gi_star, n
 from slidemap.hotspots.pipeline import HotspotParams, analyse_points, read_track_points
 from slidemap.hotspots.trend import classify_trends, date_columns, decimal_years, trend_frame
 from slidemap.insar.geometry import los_unit_vector
+from slidemap.raster import Grid
 
 ROOT = Path(__file__).resolve().parents[1]
 T12 = 12.0 * np.arange(60) / 365.25  # 60 dates, 12-day cadence (years)
@@ -325,7 +325,9 @@ def _bruteforce_eq2(xy, w, grid, d):
 @pytest.fixture()
 def density_case():
     rng = np.random.default_rng(14)
-    grid = Grid(Affine(7.0, 0, 1000.0, 0, -7.0, 5000.0), 90, 130, "EPSG:32717")
+    grid = Grid(
+        crs="EPSG:32717", transform=Affine(7.0, 0, 1000.0, 0, -7.0, 5000.0), width=130, height=90
+    )
     n = 400
     xy = np.column_stack([rng.uniform(900, 2000, n), rng.uniform(4200, 5100, n)])
     w = rng.normal(0, 2, n)
@@ -354,7 +356,7 @@ def test_density_chunked_equals_in_memory(density_case):
 
 def test_density_integrates_to_total_weight():
     """The quartic kernel integrates to 1: Σ density × cell area = Σ weights (analytic)."""
-    grid = Grid(Affine(1.0, 0, 0.0, 0, -1.0, 1000.0), 1000, 1000)
+    grid = Grid(crs=None, transform=Affine(1.0, 0, 0.0, 0, -1.0, 1000.0), width=1000, height=1000)
     xy = np.array([[500.3, 500.7], [300.1, 650.2]])
     w = np.array([2.0, 5.0])
     dens = kernel_density(xy, w, grid, 100.0)
@@ -362,7 +364,7 @@ def test_density_integrates_to_total_weight():
 
 
 def test_grid_from_raster_other_cell_size(tmp_path):
-    from slidemap.io import write_cog
+    from slidemap.raster import write_cog
 
     path = tmp_path / "dem.tif"
     write_cog(
@@ -373,9 +375,9 @@ def test_grid_from_raster_other_cell_size(tmp_path):
         nodata=math.nan,
     )
     g = grid_from_raster(path)
-    assert (g.height, g.width, g.cell_size_m) == (40, 50, 10)
+    assert (g.height, g.width, g.resolution_m) == (40, 50, 10)
     g2 = grid_from_raster(path, 30.0)
-    assert (g2.height, g2.width, g2.cell_size_m) == (14, 17, 30)
+    assert (g2.height, g2.width, g2.resolution_m) == (14, 17, 30)
     assert (g2.transform.c, g2.transform.f) == (100, 900)
 
 
@@ -417,7 +419,7 @@ def test_region_statistics_match_pandas():
 
 
 def test_polygonize_labels_match_cells():
-    grid = Grid(Affine(10, 0, 0, 0, -10, 100), 10, 10)
+    grid = Grid(crs=None, transform=Affine(10, 0, 0, 0, -10, 100), width=10, height=10)
     mask = np.zeros((10, 10), bool)
     mask[1:4, 1:5] = True
     mask[6:9, 6:8] = True
@@ -458,7 +460,7 @@ def _points(xy, v, los=ASC):
 
 
 def test_track_polygons_filter_by_moving_points_and_area():
-    grid = Grid(Affine(10, 0, 0, 0, -10, 2000), 200, 200, "EPSG:32717")
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 2000), width=200, height=200)
     dens = _density_with_blobs(
         grid, [(0, 500, 1500, 100), (1, 1500, 500, 100), (0, 1500, 1500, 30)], 50
     )
@@ -517,7 +519,7 @@ def test_sample_raster_nearest_cell():
 
 
 def test_merge_candidates_across_tracks_and_downslope_velocity():
-    grid = Grid(Affine(10, 0, 0, 0, -10, 2000), 200, 200, "EPSG:32717")
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 2000), width=200, height=200)
     box = shapely.box
     asc_polys = gpd.GeoDataFrame(
         {"kind": ["cold", "hot"]},

@@ -21,7 +21,7 @@ import rasterio
 import yaml
 from hotspot_data import Slide, make_landscape
 
-from slidemap.io import write_cog
+from slidemap.raster import write_cog
 
 pytestmark = pytest.mark.workflow
 

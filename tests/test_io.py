@@ -12,7 +12,7 @@ import time
 import numpy as np
 import rasterio
 
-from slidemap.io import write_cog_chunked
+from slidemap.raster import write_cog
 
 WRITER = textwrap.dedent(
     """
@@ -20,15 +20,15 @@ WRITER = textwrap.dedent(
     import dask.array as da
     import numpy as np
     from rasterio.transform import from_origin
-    from slidemap.io import write_cog_chunked
+    from slidemap.raster import write_cog
 
     def slow(block):
         time.sleep(0.05)  # a chunk takes a while: the kill lands mid-write
         return block + 1.0
 
     data = da.zeros((2048, 2048), chunks=(128, 128), dtype="float32").map_blocks(slow)
-    write_cog_chunked(data, sys.argv[1], crs="EPSG:32717",
-                      transform=from_origin(0, 20480, 10, 10), nodata=float("nan"))
+    write_cog(data, sys.argv[1], crs="EPSG:32717",
+              transform=from_origin(0, 20480, 10, 10), nodata=float("nan"))
     """
 )
 
@@ -59,7 +59,7 @@ def test_sigkill_during_raster_write_leaves_no_final_file(tmp_path):
     assert all(p.name.startswith(".") for p in final.parent.iterdir())
 
     # the rerun (what Snakemake does after --rerun-incomplete) writes the complete file
-    write_cog_chunked(
+    write_cog(
         np.ones((64, 64), dtype="float32"),
         final,
         crs="EPSG:32717",

@@ -21,8 +21,6 @@ from numpy.testing import assert_allclose, assert_array_equal
 from rasterio.windows import Window
 
 from slidemap.errors import InputDataError
-from slidemap.io import write_cog, write_tiff
-from slidemap.maps.blocks import GridSpec, read_stack, values_at, write_cog_blocks
 from slidemap.maps.classes import (
     CLASS_COLORS,
     classify,
@@ -50,6 +48,7 @@ from slidemap.maps.predict import (
     tile_counts,
 )
 from slidemap.maps.uncertainty import uncertainty_raster
+from slidemap.raster import Grid, read_stack, values_at, write_cog
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +128,8 @@ def test_write_tiff_round_trips_values_grid_and_tags(tmp_path, shape):
     data[0, :3] = np.nan
     transform = Affine(12.5, 0.0, 700_000.0, 0.0, -12.5, 9_600_000.0)
     path = tmp_path / "t.tif"
-    write_tiff(data, path, crs="EPSG:32717", transform=transform, nodata=np.nan,
-               tags={"tile": "r000c001"})  # fmt: skip
+    write_cog(data, path, crs="EPSG:32717", transform=transform, nodata=np.nan,
+              tags={"tile": "r000c001"}, layout="tiff")  # fmt: skip
     with rasterio.open(path) as src:
         assert src.crs.to_epsg() == 32717
         assert src.transform == transform
@@ -441,10 +440,10 @@ def test_zonal_stats_match_cell_centre_brute_force(tmp_path):
 def test_write_cog_blocks_fills_unwritten_with_nodata(tmp_path):
     from rasterio.crs import CRS
 
-    grid = GridSpec(300, 280, CRS.from_epsg(32717), TRANSFORM)
-    write_cog_blocks(
-        tmp_path / "a.tif",
+    grid = Grid(crs=CRS.from_epsg(32717), transform=TRANSFORM, width=280, height=300)
+    write_cog(
         [(Window(10, 20, 50, 40), np.ones((40, 50)))],
+        tmp_path / "a.tif",
         grid=grid,
         dtype="float32",
         nodata=np.nan,

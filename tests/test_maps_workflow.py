@@ -65,7 +65,7 @@ def _train(algorithm, samples, factors, out: Path):
 def workdir(tmp_path_factory, root):
     from slidemap.config import load_schema, validate_config
     from slidemap.factors import planned_factors
-    from slidemap.io import write_cog
+    from slidemap.raster import write_cog
 
     wd = tmp_path_factory.mktemp("wf")
     for name in ["Snakefile", "workflow", "scripts", "src", "envs", "profiles"]:

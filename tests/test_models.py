@@ -20,7 +20,7 @@ from slidemap.models.plc import classify_candidates
 from slidemap.models.presets import ALGORITHMS, resolve_params
 from slidemap.models.registry import fit_bundle
 from slidemap.models.synthetic import extract_patches, make_study, quantile_bins, write_inputs
-from slidemap.models.torch_models import CNN2D, cnn2d_dense_logits
+from slidemap.models.torch_nets import CNN2D, cnn2d_dense_logits
 
 # Small but sufficient settings: every model must still learn the synthetic problem.
 FAST = {

@@ -319,8 +319,8 @@ def test_pixel_samples_of_a_landslide_only_polygon_inventory(study):
 
 
 def test_maps_and_report_take_the_rule_based_classes(study, tmp_path, caplog):
-    from slidemap.io import write_cog
     from slidemap.maps.potential import potential_landslides
+    from slidemap.raster import write_cog
     from slidemap.report import interactive_map, plot_map
 
     cands = candidates(SMALL)

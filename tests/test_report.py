@@ -13,7 +13,7 @@ import shapely
 from maps_standins import TRANSFORM
 from numpy.testing import assert_array_equal
 
-from slidemap.io import write_cog
+from slidemap.raster import write_cog
 from slidemap.report import hillshade, hillshade_raster, interactive_map, plot_map
 
 

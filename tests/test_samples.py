@@ -76,7 +76,8 @@ def test_factor_set_reads_catalog(study):
 
 
 def test_factor_set_rejects_other_grid(study, tmp_path):
-    from slidemap.io import read_json, write_cog, write_json
+    from slidemap.io import read_json, write_json
+    from slidemap.raster import write_cog
 
     cat = read_json(study["root"] / "factors" / "factors.json")
     odd = tmp_path / "odd.tif"

@@ -28,8 +28,9 @@ from slidemap.errors import ConfigError
 from slidemap.simulate import SimulationParams, demo_tracks, simulate
 from slidemap.simulate.decoys import place_embankments
 from slidemap.simulate.fields import component_rng, powerlaw_screens_mm
-from slidemap.simulate.scenario import load_scenario, make_scenario
+from slidemap.simulate.scenario import load_scenario
 from slidemap.simulate.sources import place_slides
+from slidemap.simulate.study import make_scenario
 from slidemap.simulate.terrain import smooth_dem
 
 ROOT = Path(__file__).resolve().parents[1]

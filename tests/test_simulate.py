@@ -26,6 +26,7 @@ from pyproj import Transformer
 from rasterio.transform import Affine
 from scipy import ndimage, stats
 
+from slidemap.raster import horn_gradient
 from slidemap.simulate import (
     DETECT_THRESHOLD_MM_YR,
     SimulationParams,
@@ -35,8 +36,8 @@ from slidemap.simulate import (
     read_inputs,
     simulate,
 )
-from slidemap.simulate.sources import slide_displacement_mm, subsidence_velocity_mm_yr
-from slidemap.simulate.terrain import horn_gradient, slope_aspect_deg
+from slidemap.simulate.motion import slide_displacement_mm, subsidence_velocity_mm_yr
+from slidemap.simulate.terrain import slope_aspect_deg
 from slidemap.simulate.tracks import track_los
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,7 +37,7 @@ import rasterio
 
 from slidemap.errors import InputDataError
 from slidemap.io import atomic_path
-from slidemap.maps.blocks import read_band
+from slidemap.raster import read_window
 
 __all__ = [
     "ShapResult",
@@ -95,7 +95,7 @@ def _patches(paths: Sequence[str | os.PathLike], rows, cols, k: int) -> np.ndarr
     for j, p in enumerate(paths):
         with rasterio.open(p) as src:
             for i, (r, c) in enumerate(zip(rows, cols, strict=True)):
-                out[i, j] = read_band(src, Window(int(c), int(r), 1, 1), halo=h)
+                out[i, j] = read_window(src, Window(int(c), int(r), 1, 1), halo=h)
     return out
 
 
@@ -595,10 +595,10 @@ def shap_rasters(
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from slidemap.maps.blocks import grid_spec, iter_windows, read_stack, write_cog_blocks
     from slidemap.maps.predict import bundle_halo
+    from slidemap.raster import Grid, iter_windows, read_stack, write_cog
 
-    grid = grid_spec(grid_path)
+    grid = Grid.from_raster(grid_path)
     paths = [Path(factor_dir) / f"{f}.tif" for f in bundle.factors]
     cols = [list(bundle.factors).index(f) for f in factors]
     halo = bundle_halo(bundle)
@@ -625,9 +625,9 @@ def shap_rasters(
                 info["valid_cells"] += int(valid.sum())
             yield win, out
 
-    write_cog_blocks(
-        out_path,
+    write_cog(
         blocks(),
+        out_path,
         grid=grid,
         dtype="float32",
         nodata=np.nan,

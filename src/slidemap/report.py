@@ -1,7 +1,8 @@
 """Report assets: hillshade, map figures over the hillshade, and the interactive (Leaflet) map.
 
 - :func:`hillshade` shades a DEM with Horn's gradient, exactly as ``gdaldem hillshade``;
-  :func:`hillshade_raster` does it block by block with a one-cell halo.
+  :func:`hillshade_raster` does it chunk by chunk with a one-cell halo
+  (:func:`slidemap.raster.map_overlap`).
 - :func:`plot_map` draws a susceptibility, class or uncertainty raster over the hillshade
   with the candidate polygons on top (PNG for ``snakemake --report``); large rasters are
   read decimated, so memory is bounded by the figure size.
@@ -21,12 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 
-from slidemap.io import atomic_path, read_decimated
-from slidemap.maps.blocks import grid_spec, iter_windows, read_band, write_cog_blocks
+from slidemap.io import atomic_path
 from slidemap.maps.classes import CLASS_COLORS, CLASS_LABELS
+from slidemap.raster import (
+    Grid,
+    horn_gradient,
+    map_overlap,
+    open_on_grid,
+    read_decimated,
+    write_cog,
+)
 
 __all__ = [
     "hillshade",
@@ -71,12 +78,9 @@ def hillshade(
     out = np.zeros(z.shape, dtype=np.uint8)
     if z.shape[0] < 3 or z.shape[1] < 3:
         return out
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
-    # Horn's gradients in GDAL's sign convention: x = -dz/dx (east), y = -dz/dy (north)
-    x = ((a + 2 * d + g) - (c + 2 * f + i)) / (8.0 * cellsize_x_m)
-    y = ((a + 2 * b + c) - (g + 2 * h + i)) / (8.0 * cellsize_y_m)
+    dzdx, dzdy = horn_gradient(z, cellsize_x_m, cellsize_y_m)
+    # GDAL's sign convention: x = -dz/dx (east), y = dz/dy (north); exact negation
+    x, y = -dzdx[1:-1, 1:-1], dzdy[1:-1, 1:-1]
     alt = np.radians(altitude_deg)
     az = np.radians(azimuth_deg)
     cang = (
@@ -100,7 +104,7 @@ def hillshade_raster(
     z_factor: float = 1.0,
     block: int = 1024,
 ) -> None:
-    """Write the hillshade of a DEM as a uint8 COG (nodata 0), block by block.
+    """Write the hillshade of a DEM as a uint8 COG (nodata 0), chunk by chunk (dask, 1-cell halo).
 
     Parameters
     ----------
@@ -113,22 +117,20 @@ def hillshade_raster(
     block
         Block edge in cells.
     """
-    grid = grid_spec(dem_path)
+    grid = Grid.from_raster(dem_path)
     t = grid.transform
     cx, cy = abs(t.a), abs(t.e)
 
-    def blocks():
-        with rasterio.open(dem_path) as src:
-            for win in iter_windows(grid.height, grid.width, block):
-                z = read_band(src, win, halo=1)
-                hs = hillshade(
-                    z, cx, cy, azimuth_deg=azimuth_deg, altitude_deg=altitude_deg, z_factor=z_factor
-                )
-                yield win, hs[1:-1, 1:-1]
+    def shade(zpad: np.ndarray) -> np.ndarray:
+        hs = hillshade(
+            zpad, cx, cy, azimuth_deg=azimuth_deg, altitude_deg=altitude_deg, z_factor=z_factor
+        )
+        return hs[1:-1, 1:-1]
 
-    write_cog_blocks(
+    dem = open_on_grid(dem_path, chunk_size=block).data
+    write_cog(
+        map_overlap(shade, dem, 1, dtype=np.uint8),
         out_path,
-        blocks(),
         grid=grid,
         dtype="uint8",
         nodata=0,

@@ -22,9 +22,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from rasterio.windows import Window
 
 from slidemap.io import atomic_path, write_json
+from slidemap.raster import read_window
 
 __all__ = [
-    "read_window",
     "extract_patches",
     "patch_stats",
     "write_tiles",
@@ -35,39 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Edge (cells) of the grid blocks that samples are grouped by when patches are read.
 BLOCK_CELLS = 256
-
-
-def read_window(
-    src: rasterio.DatasetReader, row0: int, col0: int, height: int, width: int
-) -> np.ndarray:
-    """Read a window of band 1 as float32, NaN outside the raster and on nodata.
-
-    Parameters
-    ----------
-    src
-        An open raster.
-    row0, col0
-        Top-left cell of the window (may be negative or beyond the raster).
-    height, width
-        Window size in cells.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 array (height, width).
-    """
-    out = np.full((height, width), np.nan, dtype=np.float32)
-    r0, c0 = max(row0, 0), max(col0, 0)
-    r1, c1 = min(row0 + height, src.height), min(col0 + width, src.width)
-    if r1 <= r0 or c1 <= c0:
-        return out
-    data = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
-    vals = data.astype(np.float32)
-    nodata = src.nodata
-    if nodata is not None and not np.isnan(nodata):
-        vals[data == nodata] = np.nan
-    out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = vals
-    return out
 
 
 def extract_patches(
@@ -127,7 +94,7 @@ def extract_patches(
             h = int(r.max()) - int(r.min()) + size
             w = int(c.max()) - int(c.min()) + size
             for f, src in enumerate(srcs):
-                win = read_window(src, row0, col0, h, w)
+                win = read_window(src, Window(col0, row0, w, h))
                 view = sliding_window_view(win, (size, size))
                 patches[idx, f] = view[r - int(r.min()), c - int(c.min())]
     finally:

@@ -159,11 +159,11 @@ def test_real_full_file_system_gives_one_line(tmp_path):
         body = f"""
         import numpy as np
         from rasterio.transform import from_origin
-        from slidemap.io import write_cog_chunked
+        from slidemap.raster import write_cog
         data = np.random.default_rng(0).random((1200, 1200)).astype("float32")
-        write_cog_chunked(data, {str(mnt / "factors" / "dist_roads.tif")!r}, crs="EPSG:32717",
-                          transform=from_origin(7e5, 9.56e6, 10, 10), nodata=np.nan,
-                          dtype="float32", tags={{}})
+        write_cog(data, {str(mnt / "factors" / "dist_roads.tif")!r}, crs="EPSG:32717",
+                  transform=from_origin(7e5, 9.56e6, 10, 10), nodata=np.nan,
+                  dtype="float32", tags={{}})
         """
         proc = run_job(tmp_path, body)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -182,7 +182,7 @@ def test_real_read_only_file_system_gives_one_line(tmp_path):
         body = f"""
         import numpy as np
         from rasterio.transform import from_origin
-        from slidemap.io import write_cog
+        from slidemap.raster import write_cog
         data = np.zeros((64, 64), dtype="float32")
         write_cog(data, {str(target)!r}, crs="EPSG:32717",
                   transform=from_origin(7e5, 9.56e6, 10, 10), nodata=np.nan)

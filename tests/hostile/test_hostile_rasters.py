@@ -276,7 +276,7 @@ def test_truncated_extra_raster_is_an_error_naming_its_key(tmp_path, grid_dem):
 
 def test_corrupt_landuse_geotiff_is_a_raster_error_not_a_vector_one(tmp_path, grid_dem):
     from slidemap.factors.categorical import categorical_on_grid
-    from slidemap.factors.studygrid import Grid
+    from slidemap.raster import Grid
 
     bad = tmp_path / "landuse.tif"
     bad.write_bytes(b"II*\x00" + b"\x00" * 64)

@@ -21,8 +21,9 @@ from rasterio.transform import from_origin
 from slidemap.errors import InputDataError
 from slidemap.factors.categorical import categorical_on_grid
 from slidemap.factors.distance import write_distance_factor
-from slidemap.factors.studygrid import Grid, build_study_grid
+from slidemap.factors.studygrid import build_study_grid
 from slidemap.inputs import read_vector
+from slidemap.raster import Grid
 from slidemap.samples import read_inventory
 
 UTM = "EPSG:32717"

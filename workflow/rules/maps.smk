@@ -85,7 +85,7 @@ rule predict_tile:
         factor_dir=f"{RESULTS}/factors",
         tile_rows=TILE_ROWS,
         tile_cols=TILE_COLS,
-        library=library_version("maps/predict", "maps/blocks"),
+        library=library_version("maps/predict", "raster"),
     script:
         "../../scripts/predict_tile.py"
 
@@ -108,7 +108,7 @@ rule mosaic:
     params:
         tile_rows=TILE_ROWS,
         tile_cols=TILE_COLS,
-        library=library_version("maps/predict", "maps/blocks"),
+        library=library_version("maps/predict", "raster"),
     script:
         "../../scripts/mosaic.py"
 
@@ -132,7 +132,7 @@ rule classes:
         mem_mb=mem_mb(1000),
     params:
         classes=config["mapping"]["classes"],
-        library=library_version("maps/classes", "maps/blocks"),
+        library=library_version("maps/classes", "raster"),
     script:
         "../../scripts/classes.py"
 
@@ -170,7 +170,7 @@ rule frequency_ratio:
     resources:
         mem_mb=mem_mb(1000, per_input_mb=2),
     params:
-        library=library_version("maps/frequency_ratio", "maps/classes", "maps/blocks"),
+        library=library_version("maps/frequency_ratio", "maps/classes", "raster"),
     script:
         "../../scripts/frequency_ratio.py"
 
@@ -213,7 +213,7 @@ rule uncertainty:
         mem_mb=mem_mb(1000),
     params:
         models=MAP_MODELS,
-        library=library_version("maps/uncertainty", "maps/blocks"),
+        library=library_version("maps/uncertainty", "raster"),
     script:
         "../../scripts/uncertainty.py"
 
@@ -237,7 +237,7 @@ rule potential_landslides:
     resources:
         mem_mb=mem_mb(1000, per_input_mb=2),
     params:
-        library=library_version("maps/potential", "maps/classes", "maps/blocks"),
+        library=library_version("maps/potential", "maps/classes", "raster"),
     script:
         "../../scripts/potential_landslides.py"
 
@@ -286,7 +286,7 @@ rule explain:
             k: config["explain"][k]
             for k in ("n_samples", "n_background", "seed", "top_factors")
         },
-        library=library_version("explain", "maps/blocks"),
+        library=library_version("explain", "raster"),
     script:
         "../../scripts/explain.py"
 
@@ -317,6 +317,6 @@ rule shap_rasters:
         explain={
             k: config["explain"][k] for k in ("raster_factors", "n_background", "seed")
         },
-        library=library_version("explain", "maps/blocks", "maps/predict"),
+        library=library_version("explain", "raster", "maps/predict"),
     script:
         "../../scripts/shap_rasters.py"

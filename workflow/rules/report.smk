@@ -36,7 +36,7 @@ rule hillshade:
         mem_mb=mem_mb(800),
     params:
         light=config["report"]["hillshade"],
-        library=library_version("report", "maps/blocks"),
+        library=library_version("report", "raster"),
     script:
         "../../scripts/hillshade.py"
 
@@ -73,7 +73,7 @@ rule map_figures:
     resources:
         mem_mb=mem_mb(1500),
     params:
-        library=library_version("report", "maps/blocks"),
+        library=library_version("report", "raster"),
     script:
         "../../scripts/map_figures.py"
 
@@ -102,7 +102,7 @@ rule uncertainty_figure:
         mem_mb=mem_mb(1500),
     params:
         models=MAP_MODELS,
-        library=library_version("report", "maps/blocks"),
+        library=library_version("report", "raster"),
     script:
         "../../scripts/uncertainty_figure.py"
 
@@ -132,6 +132,6 @@ rule report:
     params:
         basemap=config["report"]["basemap"],
         max_side=config["report"]["max_image_side"],
-        library=library_version("report", "maps/blocks", "maps/classes"),
+        library=library_version("report", "raster", "maps/classes"),
     script:
         "../../scripts/interactive_map.py"

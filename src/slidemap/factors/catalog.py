@@ -29,14 +29,14 @@ def check_on_grid(path: str | os.PathLike, grid: Any) -> None:
     path
         A factor raster.
     grid
-        The study grid (:class:`slidemap.factors.studygrid.Grid`).
+        The study grid (:class:`slidemap.raster.Grid`).
 
     Raises
     ------
     RuntimeError
         Naming the raster and what differs.
     """
-    from slidemap.factors.studygrid import Grid
+    from slidemap.raster import Grid
 
     other = Grid.from_raster(path)
     if not grid.same_as(other):
@@ -126,8 +126,8 @@ def write_catalog(
     dict
         The catalog written.
     """
-    from slidemap.factors.studygrid import Grid
     from slidemap.io import read_json, write_json
+    from slidemap.raster import Grid
 
     grid_info = read_json(grid_json)
     grid = Grid.from_json(grid_info)

@@ -234,15 +234,15 @@ def categorical_on_grid(
     import dask.array as da
     import shapely
 
-    from slidemap.factors.studygrid import lazy_on_grid
+    from slidemap.raster import open_on_grid
 
     if is_raster(path):
         from slidemap.inputs import check_raster
 
         check_raster(path, f"{key}.path")
-        return lazy_on_grid(
+        return open_on_grid(
             path, grid, chunk_size=chunk_size, resampling="nearest", dtype="float64"
-        )
+        ).data
     if not attribute:
         raise ConfigError(
             f"config key '{key}.attribute': {path} is a vector layer, so the integer "
@@ -369,12 +369,11 @@ def write_categorical_factor(
 
     import dask.array as da
 
-    from slidemap.factors.studygrid import Grid, open_grid_raster
-    from slidemap.io import write_cog_chunked
+    from slidemap.raster import Grid, open_on_grid, write_cog
 
     key = f"layers.{name}"
     grid = Grid.from_raster(dem_path)
-    dem = open_grid_raster(dem_path, chunk_size)
+    dem = open_on_grid(dem_path, chunk_size=chunk_size).data
     data = categorical_on_grid(
         source_path, grid, attribute=attribute, key=key, chunk_size=chunk_size
     )
@@ -417,11 +416,10 @@ def write_categorical_factor(
         "source": os.path.basename(str(source_path)),
         "codes": json.dumps({str(k): v for k, v in codes.items()}),
     }
-    write_cog_chunked(
+    write_cog(
         out,
         out_path,
-        crs=grid.crs,
-        transform=grid.transform,
+        grid=grid,
         nodata=0,
         dtype=dtype,
         tags=tags,
@@ -429,6 +427,8 @@ def write_categorical_factor(
         resampling="nearest",
         threads=threads,
         compress=compress,
+        level=1,
+        predictor=True,
     )
     return codes
 
@@ -468,8 +468,7 @@ def write_hardness_factor(
 
     import rasterio
 
-    from slidemap.factors.studygrid import Grid, open_grid_raster
-    from slidemap.io import write_cog_chunked
+    from slidemap.raster import Grid, open_on_grid, write_cog
 
     table = read_code_table(codes_path, key="layers.lithology.codes", need_hardness=True)
     grid = Grid.from_raster(lithology_path)
@@ -477,7 +476,7 @@ def write_hardness_factor(
         lith_codes = json.loads(src.tags().get("codes", "{}"))
     lut = np.zeros(MAX_CODE + 1, dtype=np.uint8)
     lut[table["code"].to_numpy()] = table["hardness_code"].to_numpy(dtype=np.uint8)
-    lith = open_grid_raster(lithology_path, chunk_size)
+    lith = open_on_grid(lithology_path, chunk_size=chunk_size).data
     out = lith.map_blocks(lambda b: lut[b.astype(np.int64)], dtype=np.uint8)
     tags = {
         "factor": "hardness",
@@ -488,11 +487,10 @@ def write_hardness_factor(
         "codes": json.dumps({str(k): v for k, v in HARDNESS_CLASSES.items()}),
         "lithology_codes": json.dumps(lith_codes),
     }
-    write_cog_chunked(
+    write_cog(
         out,
         out_path,
-        crs=grid.crs,
-        transform=grid.transform,
+        grid=grid,
         nodata=0,
         dtype="uint8",
         tags=tags,
@@ -500,6 +498,8 @@ def write_hardness_factor(
         resampling="nearest",
         threads=threads,
         compress=compress,
+        level=1,
+        predictor=True,
     )
     return dict(HARDNESS_CLASSES)
 
@@ -535,14 +535,14 @@ def write_extra_factor(
     """
     import rasterio
 
-    from slidemap.factors.studygrid import Grid, lazy_on_grid, mask_like_dem, open_grid_raster
+    from slidemap.factors.studygrid import mask_like_dem
     from slidemap.inputs import check_raster
-    from slidemap.io import write_cog_chunked
+    from slidemap.raster import Grid, open_on_grid, write_cog
 
     check_raster(source_path, f"layers.extra.{name}")
     grid = Grid.from_raster(dem_path)
-    data = lazy_on_grid(source_path, grid, chunk_size=chunk_size, resampling="bilinear")
-    data = mask_like_dem(data, open_grid_raster(dem_path, chunk_size), np.nan)
+    data = open_on_grid(source_path, grid, chunk_size=chunk_size, resampling="bilinear").data
+    data = mask_like_dem(data, open_on_grid(dem_path, chunk_size=chunk_size).data, np.nan)
     with rasterio.open(source_path) as src:
         unit = src.units[0] or src.tags(1).get("unit", "") or "as source"
     tags = {
@@ -552,14 +552,16 @@ def write_extra_factor(
         "method": "bilinear resampling to the grid",
         "source": os.path.basename(str(source_path)),
     }
-    write_cog_chunked(
+    write_cog(
         data,
         out_path,
-        crs=grid.crs,
-        transform=grid.transform,
+        grid=grid,
         nodata=np.nan,
         dtype="float32",
         tags=tags,
+        resampling="average",
         threads=threads,
         compress=compress,
+        level=1,
+        predictor=True,
     )

@@ -171,7 +171,7 @@ def distance_to_features(geoms: Any, grid: Any, *, pad_cells: int = PAD_CELLS) -
     geoms
         Geometries (GeoSeries or sequence of shapely geometries) in the grid's CRS.
     grid
-        The study grid (:class:`slidemap.factors.studygrid.Grid`).
+        The study grid (:class:`slidemap.raster.Grid`).
     pad_cells
         Cells added around the grid when rasterising.
 
@@ -262,15 +262,15 @@ def write_distance_factor(
     import dask.array as da
     import shapely
 
-    from slidemap.factors.studygrid import Grid, mask_like_dem, open_grid_raster
-    from slidemap.io import write_cog_chunked
+    from slidemap.factors.studygrid import mask_like_dem
+    from slidemap.raster import Grid, open_on_grid, write_cog
 
     grid = Grid.from_raster(dem_path)
     geoms = read_layer(layer_path, grid.crs, key=key, study_area=shapely.box(*grid.bounds))
     dist = distance_to_features(geoms, grid)
     data = mask_like_dem(
         da.from_array(dist, chunks=(chunk_size, chunk_size)),
-        open_grid_raster(dem_path, chunk_size),
+        open_on_grid(dem_path, chunk_size=chunk_size).data,
         np.nan,
     )
     bound = grid.resolution_m * math.sqrt(2) / 2
@@ -284,14 +284,16 @@ def write_distance_factor(
         "memory_bytes_per_cell": str(BYTES_PER_CELL),
         "features": json.dumps(geoms.attrs["read_counts"]),
     }
-    write_cog_chunked(
+    write_cog(
         data,
         out_path,
-        crs=grid.crs,
-        transform=grid.transform,
+        grid=grid,
         nodata=np.nan,
         dtype="float32",
         tags=tags,
+        resampling="average",
         threads=threads,
         compress=compress,
+        level=1,
+        predictor=True,
     )

@@ -638,15 +638,15 @@ def write_hydrology(
     """
     import dask.array as da
 
-    from slidemap.factors.studygrid import Grid, open_grid_raster
     from slidemap.factors.terrain import terrain_dask
-    from slidemap.io import CogLayer, write_cogs_chunked, write_gpkg
+    from slidemap.io import write_gpkg
+    from slidemap.raster import Grid, Layer, open_on_grid, write_cogs
 
     if method not in ("d8", "mfd"):
         raise ConfigError(f"config key 'factors.hydrology.method': {method!r} is not d8 or mfd.")
     grid = Grid.from_raster(dem_path)
     ewres, nsres = grid.transform.a, grid.transform.e
-    dem_lazy = open_grid_raster(dem_path, chunk_size)
+    dem_lazy = open_on_grid(dem_path, chunk_size=chunk_size).data
     dem = dem_lazy.compute(scheduler="threads", num_workers=threads)
     flow = route_flow(dem, ewres=ewres, nsres=nsres, overwrite=True)
     del dem
@@ -687,10 +687,10 @@ def write_hydrology(
             "memory_bytes_per_cell": str(BYTES_PER_CELL[method]),
             **info,
         }
-        layers.append(CogLayer(data, path, nodata=np.nan, dtype="float32", tags=tags))
-    write_cogs_chunked(
-        layers, crs=grid.crs, transform=grid.transform, threads=threads, compress=compress
-    )
+        layers.append(
+            Layer(data, path, nodata=np.nan, dtype="float32", tags=tags, resampling="average")
+        )
+    write_cogs(layers, grid=grid, threads=threads, compress=compress, level=1, predictor=True)
     return {
         "streams": len(streams),
         "stream_threshold_cells": stream_threshold_cells,

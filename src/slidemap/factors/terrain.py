@@ -61,6 +61,7 @@ import numba
 import numpy as np
 
 from slidemap.errors import ConfigError
+from slidemap.factors import TERRAIN_FACTORS
 
 __all__ = [
     "TERRAIN_INFO",
@@ -70,19 +71,9 @@ __all__ = [
     "write_terrain_factors",
 ]
 
-#: Canonical order of the terrain factors (index used by the kernel).
-_ORDER = (
-    "elevation",
-    "slope",
-    "aspect",
-    "northness",
-    "eastness",
-    "plan_curvature",
-    "profile_curvature",
-    "tpi",
-    "tri",
-    "roughness",
-)
+#: Canonical order of the terrain factors (index used by the kernel): that of
+#: :data:`slidemap.factors.TERRAIN_FACTORS`.
+_ORDER = tuple(TERRAIN_FACTORS)
 
 #: Unit and method of each terrain factor (written to the COG tags and factors.json).
 TERRAIN_INFO: dict[str, dict[str, str]] = {
@@ -386,27 +377,23 @@ def terrain_dask(
     -------
     dict
         Factor name -> float32 dask array; all share one graph, so computing them together
-        (e.g. :func:`slidemap.io.write_cogs_chunked`) runs the kernel once per block.
+        (e.g. :func:`slidemap.raster.write_cogs`) runs the kernel once per block.
     """
-    import dask.array as da
+    from slidemap.raster import map_overlap
 
     offsets = tpi_offsets(abs(ewres), tpi_radius_m, tpi_inner_radius_m)
     halo = _halo(offsets)
-    dem = dem.astype(np.float32)
-    padded = da.overlap.overlap(dem, depth={0: halo, 1: halo}, boundary=np.nan)
-    out_chunks = tuple(tuple(c - 2 * halo for c in axis) for axis in padded.chunks)
-    stack = da.map_blocks(
+    stack = map_overlap(
         _block,
-        padded,
+        dem.astype(np.float32),
+        halo,
+        dtype=np.float32,
+        bands=len(names),
         halo=halo,
         ewres=ewres,
         nsres=nsres,
         names=tuple(names),
         offsets=offsets,
-        new_axis=0,
-        chunks=((len(names),), *out_chunks),
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), dtype=np.float32),
     )
     return {name: stack[k] for k, name in enumerate(names)}
 
@@ -438,12 +425,11 @@ def write_terrain_factors(
     compress
         COG compression, ``"deflate"`` or ``"zstd"`` (``factors.compress``).
     """
-    from slidemap.factors.studygrid import Grid, open_grid_raster
-    from slidemap.io import CogLayer, write_cogs_chunked
+    from slidemap.raster import Grid, Layer, open_on_grid, write_cogs
 
     grid = Grid.from_raster(dem_path)
     names = list(outputs)
-    dem = open_grid_raster(dem_path, chunk_size)
+    dem = open_on_grid(dem_path, chunk_size=chunk_size).data
     arrays = terrain_dask(
         dem,
         ewres=grid.transform.a,
@@ -463,8 +449,13 @@ def write_terrain_factors(
             )
         tags = {"factor": name, "kind": "continuous", "source": "grid/dem.tif", **info}
         layers.append(
-            CogLayer(arrays[name], outputs[name], nodata=np.nan, dtype="float32", tags=tags)
+            Layer(
+                arrays[name],
+                outputs[name],
+                nodata=np.nan,
+                dtype="float32",
+                tags=tags,
+                resampling="average",
+            )
         )
-    write_cogs_chunked(
-        layers, crs=grid.crs, transform=grid.transform, threads=threads, compress=compress
-    )
+    write_cogs(layers, grid=grid, threads=threads, compress=compress, level=1, predictor=True)

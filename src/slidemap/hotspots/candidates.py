@@ -9,17 +9,16 @@ candidates of different tracks become one PLC. Every PLC gets the statistics of 
 inside it (seed 002's model factors: trend-class proportions; and the mean velocity projected
 on the downslope direction).
 
-Downslope projection: with slope angle s and aspect A (degrees, clockwise from north, the
-direction the slope faces), the downslope unit vector is ``(sin A cos s, cos A cos s, −sin s)``
-(east, north, up). A downslope motion of V mm/yr shows as ``v_los = V · (LOS · downslope)``
-on a ground-to-satellite LOS, so ``V = v_los / cos`` — masked where ``|cos| < min_cosine``,
-where the LOS barely sees downslope motion and the division would blow up noise.
+The region labelling, statistics and polygons are in :mod:`slidemap.hotspots.regions`, the
+raster sampling and downslope projection (``V = v_los / cos``, masked where
+``|cos| < min_cosine``) in :mod:`slidemap.hotspots.downslope`; their functions are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +27,14 @@ import rasterio.features
 import shapely
 from scipy import ndimage
 
-from slidemap.hotspots.density import Grid
+from slidemap.hotspots.downslope import downslope_cosine, sample_raster
+from slidemap.hotspots.regions import (
+    hull_outlines,
+    label_regions,
+    polygonize_labels,
+    region_statistics,
+)
+from slidemap.raster import Grid
 
 __all__ = [
     "moving_threshold",
@@ -117,131 +123,6 @@ def mean_point_density(xy: np.ndarray, cell_m: float) -> float:
     return float(xy.shape[0] / (cells * cell_m * cell_m) * 1e6)
 
 
-def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """4-connected regions of a boolean raster.
-
-    Parameters
-    ----------
-    mask
-        Boolean raster (rows × cols).
-
-    Returns
-    -------
-    tuple
-        ``(labels, n)``: int32 labels 1..n (0 = background) in raster-scan order, and n.
-    """
-    labels, n = ndimage.label(np.asarray(mask, dtype=bool))
-    return labels.astype(np.int32, copy=False), int(n)
-
-
-def _trend_counts(label_of_point: np.ndarray, trend_class: Sequence, n: int) -> np.ndarray:
-    """Count points of each trend class per label (n+1 × 3)."""
-    cls = pd.Series(np.asarray(trend_class, dtype=object)).astype("str")
-    out = np.zeros((n + 1, 3))
-    for k, name in enumerate(("uncorrelated", "linear", "nonlinear")):
-        sel = (cls == name).to_numpy()
-        out[:, k] = np.bincount(label_of_point[sel], minlength=n + 1)
-    return out
-
-
-def region_statistics(
-    label_of_point: np.ndarray,
-    n_labels: int,
-    velocity_mm_yr: np.ndarray,
-    moving: np.ndarray,
-    trend_class: Sequence | None = None,
-) -> pd.DataFrame:
-    """Point statistics of each labelled region.
-
-    Parameters
-    ----------
-    label_of_point
-        Region label (1..n_labels; 0 = outside every region) of each point.
-    n_labels
-        Number of regions.
-    velocity_mm_yr
-        LOS velocity of each point (mm/yr).
-    moving
-        Whether each point is moving (|v| ≥ threshold).
-    trend_class
-        Trend class of each point (``uncorrelated|linear|nonlinear`` or missing), or None.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by label 1..n_labels: ``n_points``, ``n_moving``, ``mean_v_mm_yr``,
-        ``mean_abs_v_mm_yr``, ``max_abs_v_mm_yr``, ``p_uncorrelated``, ``p_linear``,
-        ``p_nonlinear`` (proportions among the classified points; NaN when none).
-    """
-    lab = np.asarray(label_of_point, dtype=np.int64)
-    v = np.asarray(velocity_mm_yr, dtype=np.float64)
-    m = n_labels + 1
-    n_pts = np.bincount(lab, minlength=m).astype(np.int64)
-    n_mov = np.bincount(lab, weights=np.asarray(moving, dtype=np.float64), minlength=m)
-    sum_v = np.bincount(lab, weights=v, minlength=m)
-    sum_abs = np.bincount(lab, weights=np.abs(v), minlength=m)
-    max_abs = np.full(m, np.nan)
-    nonempty = n_pts > 0
-    if lab.size:
-        peak = ndimage.maximum(np.abs(v), lab, index=np.arange(m))
-        max_abs[nonempty] = np.asarray(peak, dtype=np.float64)[nonempty]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_v = sum_v / n_pts
-        mean_abs = sum_abs / n_pts
-    frame = pd.DataFrame(
-        {
-            "n_points": n_pts,
-            "n_moving": n_mov.astype(np.int64),
-            "mean_v_mm_yr": mean_v,
-            "mean_abs_v_mm_yr": mean_abs,
-            "max_abs_v_mm_yr": max_abs,
-        }
-    )
-    if trend_class is not None:
-        counts = _trend_counts(lab, trend_class, n_labels)
-        total = counts.sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            props = counts / total[:, None]
-    else:
-        props = np.full((m, 3), np.nan)
-    frame["p_uncorrelated"] = props[:, 0]
-    frame["p_linear"] = props[:, 1]
-    frame["p_nonlinear"] = props[:, 2]
-    return frame.iloc[1:].set_axis(np.arange(1, m), axis=0)
-
-
-def polygonize_labels(labels: np.ndarray, grid: Grid) -> gpd.GeoSeries:
-    """Polygons of the labelled regions of a raster (one (multi)polygon per label).
-
-    Parameters
-    ----------
-    labels
-        int32 raster of region labels (0 = background).
-    grid
-        The raster's grid.
-
-    Returns
-    -------
-    geopandas.GeoSeries
-        Indexed by label, geometries in the grid's CRS (cell edges exactly).
-    """
-    labels = np.ascontiguousarray(labels, dtype=np.int32)
-    mask = labels > 0
-    if not mask.any():
-        return gpd.GeoSeries([], crs=grid.crs, dtype="geometry")
-    vals, geoms = [], []
-    for geom, value in rasterio.features.shapes(
-        labels, mask=mask, connectivity=4, transform=grid.transform
-    ):
-        vals.append(int(value))
-        geoms.append(shapely.geometry.shape(geom))
-    gs = gpd.GeoSeries(geoms, index=vals, crs=grid.crs)
-    if gs.index.has_duplicates:  # a label split into parts (cannot happen with 4-connectivity)
-        gs = gs.groupby(level=0).agg(shapely.union_all)
-        gs = gpd.GeoSeries(gs, crs=grid.crs)
-    return gs.sort_index()
-
-
 def track_polygons(
     density: np.ndarray,
     grid: Grid,
@@ -296,7 +177,7 @@ def track_polygons(
     moving = points["moving"].to_numpy(bool)
     trend = points["trend_class"] if "trend_class" in points else None
     row, col, inside = grid.cell_of(x, y)
-    cell_area = grid.cell_size_m**2
+    cell_area = grid.resolution_m**2
     kept = np.zeros(grid.shape, bool)
     frames = []
     for band, kind in enumerate(("hot", "cold")):
@@ -347,150 +228,6 @@ def track_polygons(
     out["poly_id"] = np.arange(1, len(out) + 1)
     gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
     return gdf[[*POLYGON_COLUMNS, "geometry"]], kept
-
-
-def _polygonal(geom):
-    """Keep the polygon parts of a geometry (an intersection may add stray lines or points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon") or geom.is_empty:
-        return geom
-    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else shapely.Polygon()
-
-
-def hull_outlines(
-    regions: gpd.GeoSeries,
-    label_of_point: np.ndarray,
-    selected: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    buffer_m: float,
-    concavity: float = 1.0,
-) -> gpd.GeoSeries:
-    """Cut region polygons to the buffered hull of their selected points.
-
-    Parameters
-    ----------
-    regions
-        Region polygons indexed by label.
-    label_of_point
-        Region label of each point (0 = outside every region).
-    selected
-        Points that outline a region (its moving points of the region's sign).
-    x, y
-        Point coordinates (m).
-    buffer_m
-        Width (m) added around each hull (a hull of one or two points is a disc or a
-        capsule of this radius).
-    concavity
-        1 = the convex hull; below 1 a concave hull (``shapely.concave_hull`` with this
-        ratio: the longest edge kept, relative to the longest distance between points), so
-        that a curved band of points (a settling road embankment) is not filled in.
-
-    Returns
-    -------
-    geopandas.GeoSeries
-        Same index; ``region ∩ buffer(hull(points), buffer_m)``, or the region unchanged
-        when it holds no selected point.
-    """
-    lab = np.asarray(label_of_point)
-    sel = np.asarray(selected, bool) & (lab > 0)
-    order = np.argsort(lab[sel], kind="stable")
-    labs = lab[sel][order]
-    coords = np.column_stack([np.asarray(x)[sel][order], np.asarray(y)[sel][order]])
-    starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
-    ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
-    out = []
-    for geom, a, b in zip(regions.to_numpy(), starts, ends, strict=True):
-        if b <= a:
-            out.append(geom)
-            continue
-        pts = shapely.multipoints(coords[a:b])
-        hull = (
-            shapely.convex_hull(pts)
-            if concavity >= 1.0
-            else shapely.concave_hull(pts, ratio=float(concavity))
-        )
-        cut = _polygonal(shapely.intersection(geom, shapely.buffer(hull, buffer_m)))
-        out.append(cut if not cut.is_empty else geom)
-    return gpd.GeoSeries(out, index=regions.index, crs=regions.crs)
-
-
-def downslope_cosine(
-    los_e: np.ndarray,
-    los_n: np.ndarray,
-    los_u: np.ndarray,
-    slope_deg: np.ndarray,
-    aspect_deg: np.ndarray,
-) -> np.ndarray:
-    """Cosine between the ground-to-satellite LOS and the downslope direction.
-
-    Parameters
-    ----------
-    los_e, los_n, los_u
-        LOS unit vector components (ground → satellite).
-    slope_deg
-        Slope angle in degrees (0 = flat).
-    aspect_deg
-        Aspect in degrees clockwise from north (the downslope azimuth).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``LOS · downslope`` (−1..1); NaN where slope or aspect is not finite, the aspect is
-        outside [0, 360] (flat-cell flags such as −1), or the slope is 0.
-    """
-    s = np.deg2rad(np.asarray(slope_deg, dtype=np.float64))
-    a_deg = np.asarray(aspect_deg, dtype=np.float64)
-    a = np.deg2rad(a_deg)
-    down_e = np.sin(a) * np.cos(s)
-    down_n = np.cos(a) * np.cos(s)
-    down_u = -np.sin(s)
-    cos = np.asarray(los_e) * down_e + np.asarray(los_n) * down_n + np.asarray(los_u) * down_u
-    bad = (
-        ~np.isfinite(cos)
-        | ~(a_deg >= 0)
-        | ~(a_deg <= 360)
-        | ~(np.asarray(slope_deg, dtype=np.float64) > 0)
-    )
-    return np.where(bad, np.nan, cos)
-
-
-def sample_raster(
-    values: np.ndarray, transform, x: np.ndarray, y: np.ndarray, nodata: float | None = None
-) -> np.ndarray:
-    """Values of a raster at points (the cell holding each point; NaN outside or at nodata).
-
-    Parameters
-    ----------
-    values
-        2-D raster array.
-    transform
-        Its affine transform (north-up).
-    x, y
-        Point coordinates in the raster's CRS.
-    nodata
-        Value to treat as missing (NaN always is).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 values (NaN outside the raster).
-    """
-    arr = np.asarray(values, dtype=np.float64)
-    inv = ~transform
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    cols = inv.a * x + inv.b * y + inv.c
-    rows = inv.d * x + inv.e * y + inv.f
-    r = np.floor(rows).astype(np.int64)
-    c = np.floor(cols).astype(np.int64)
-    ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
-    out = np.full(r.shape, np.nan)
-    out[ok] = arr[r[ok], c[ok]]
-    if nodata is not None and np.isfinite(nodata):
-        out[out == nodata] = np.nan
-    return out
 
 
 def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
@@ -605,12 +342,12 @@ def merge_candidates(
             ).astype(bool)
             union |= masks[kind]
         track_masks[t] = masks
-    labels = _bridge(union, merge_tolerance_m / grid.cell_size_m)
+    labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
     if min_moving > 0 and labels.max() > 0:
         labels = _drop_small(labels, points, grid, min_moving)
     n = int(labels.max())
     columns: dict[str, np.ndarray] = {}
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:] * grid.cell_size_m**2
+    area = np.bincount(labels.ravel(), minlength=n + 1)[1:] * grid.resolution_m**2
     columns["cand_id"] = np.arange(1, n + 1)
     columns["area_m2"] = area
     contributing = [[] for _ in range(n)]

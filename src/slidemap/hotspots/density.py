@@ -16,79 +16,21 @@ the in-memory :func:`kernel_density`, bit for bit.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dask
 import dask.array as da
 import numba
 import numpy as np
-import rasterio
-from affine import Affine
+
+from slidemap.raster import Grid
 
 __all__ = [
-    "Grid",
     "grid_from_raster",
     "kernel_density",
     "kernel_density_dask",
     "hot_cold_density",
 ]
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A north-up raster grid with square cells.
-
-    Attributes
-    ----------
-    transform
-        Affine transform (x of the left edge ``c``, y of the top edge ``f``, cell size ``a``
-        in metres, ``e = −a``).
-    height, width
-        Grid shape in cells.
-    crs
-        Coordinate reference system (anything rasterio understands), or None.
-    """
-
-    transform: Affine
-    height: int
-    width: int
-    crs: Any = None
-
-    def __post_init__(self) -> None:
-        t = self.transform
-        if t.b != 0 or t.d != 0 or t.a <= 0 or not math.isclose(t.e, -t.a, rel_tol=1e-9):
-            raise ValueError(f"only north-up grids with square cells are supported, got {t}")
-
-    @property
-    def cell_size_m(self) -> float:
-        """Cell edge in metres."""
-        return float(self.transform.a)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(height, width)`` in cells."""
-        return (self.height, self.width)
-
-    def cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Row, column and inside-mask of the cells holding points (x, y in metres).
-
-        Parameters
-        ----------
-        x, y
-            Point coordinates in metres of the grid's CRS.
-
-        Returns
-        -------
-        tuple of numpy.ndarray
-            ``(row, col, inside)``; row/col are clipped into the grid where ``inside`` is False.
-        """
-        t = self.transform
-        col = np.floor((np.asarray(x) - t.c) / t.a).astype(np.int64)
-        row = np.floor((t.f - np.asarray(y)) / t.a).astype(np.int64)
-        inside = (row >= 0) & (row < self.height) & (col >= 0) & (col < self.width)
-        return np.clip(row, 0, self.height - 1), np.clip(col, 0, self.width - 1), inside
 
 
 def grid_from_raster(path: str | Path, cell_size_m: float | None = None) -> Grid:
@@ -105,17 +47,14 @@ def grid_from_raster(path: str | Path, cell_size_m: float | None = None) -> Grid
     Returns
     -------
     Grid
-        The grid.
+        The grid (:class:`slidemap.raster.Grid`, north-up with square cells).
+
+    Raises
+    ------
+    ValueError
+        If the raster is rotated or its cells are not square.
     """
-    with rasterio.open(path) as src:
-        t = src.transform
-        height, width, crs = src.height, src.width, src.crs
-    if cell_size_m is None or math.isclose(cell_size_m, t.a, rel_tol=1e-9):
-        return Grid(t, height, width, crs)
-    new = Affine(cell_size_m, 0.0, t.c, 0.0, -cell_size_m, t.f)
-    w = int(math.ceil(width * t.a / cell_size_m - 1e-9))
-    h = int(math.ceil(height * abs(t.e) / cell_size_m - 1e-9))
-    return Grid(new, h, w, crs)
+    return Grid.from_raster(path).with_resolution(cell_size_m).require_north_up_square()
 
 
 @numba.njit(nogil=True, cache=True)

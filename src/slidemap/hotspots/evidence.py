@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from slidemap.hotspots.adaptive import knn_radius
-from slidemap.hotspots.candidates import sample_raster
+from slidemap.hotspots.downslope import sample_raster
 
 __all__ = ["EVIDENCE_COLUMNS", "RULES", "PRECLASSES", "candidate_evidence", "preclassify"]
 

@@ -29,7 +29,7 @@ from slidemap.hotspots.candidates import (
     moving_threshold,
     track_polygons,
 )
-from slidemap.hotspots.density import Grid, hot_cold_density
+from slidemap.hotspots.density import hot_cold_density
 from slidemap.hotspots.gistar import getis_ord_gi_star
 from slidemap.hotspots.trend import (
     classify_trends,
@@ -39,6 +39,7 @@ from slidemap.hotspots.trend import (
     trend_frame,
 )
 from slidemap.io import atomic_path, write_gpkg
+from slidemap.raster import Grid
 
 __all__ = [
     "HotspotParams",
@@ -645,8 +646,8 @@ def study_area_mask(grid_path: str | Path, grid: Grid) -> np.ndarray:
         if (src.height, src.width) == grid.shape:
             arr = src.read(1, masked=True)
         else:  # nearest cell of the study grid at each hot-spot cell (extent padded with nodata)
-            h = int(round(grid.height * grid.cell_size_m / abs(src.transform.e)))
-            w = int(round(grid.width * grid.cell_size_m / src.transform.a))
+            h = int(round(grid.height * grid.resolution_m / abs(src.transform.e)))
+            w = int(round(grid.width * grid.resolution_m / src.transform.a))
             window = rasterio.windows.Window(0, 0, w, h)
             arr = src.read(
                 1,

@@ -4,8 +4,8 @@ A plain numeric export (ASCII, no quotes, no ``NA`` tokens, as EGMS exports are)
 compiled code straight from the bytes (:mod:`slidemap.insar.fastcsv`); any other file by
 pandas' C parser in chunks (and, for large files, byte ranges at line starts parsed by several
 threads), which also names the line and the fix of every kind of bad input. Both give the
-same values. The domain rules (validation, reprojection, duplicates, the study area) are in
-:mod:`slidemap.insar.ingest`.
+same values. The domain rules are in :mod:`slidemap.insar.batch` (validation and reprojection
+of one file) and :mod:`slidemap.insar.ingest` (duplicates and the study area of a track).
 """
 
 from __future__ import annotations

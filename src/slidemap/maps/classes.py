@@ -21,7 +21,7 @@ import rasterio
 
 from slidemap.errors import InputDataError
 from slidemap.io import atomic_path
-from slidemap.maps.blocks import grid_spec, iter_windows, read_band, write_cog_blocks
+from slidemap.raster import Grid, iter_windows, read_window, write_cog
 
 __all__ = [
     "CLASS_LABELS",
@@ -226,13 +226,13 @@ def sample_raster(
     stats : dict
         ``n_valid``, ``min``, ``max`` of the whole raster (exact).
     """
-    grid = grid_spec(path)
+    grid = Grid.from_raster(path)
     counts = []
     vmin, vmax = np.inf, -np.inf
     with rasterio.open(path) as src:
         windows = list(iter_windows(grid.height, grid.width, block))
         for win in windows:
-            data = read_band(src, win)
+            data = read_window(src, win)
             ok = np.isfinite(data)
             counts.append(int(ok.sum()))
             if counts[-1]:
@@ -254,7 +254,7 @@ def sample_raster(
             lo, hi = np.searchsorted(chosen, [offsets[k], offsets[k + 1]])
             if hi == lo:
                 continue
-            data = read_band(src, win)
+            data = read_window(src, win)
             vals = data[np.isfinite(data)]
             parts.append(vals[chosen[lo:hi] - offsets[k]].astype(np.float64))
     sample = np.concatenate(parts)
@@ -352,21 +352,21 @@ def classify_raster(
         Number of cells per class, index 0 = class 1.
     """
     n = len(breaks)
-    grid = grid_spec(susceptibility_path)
+    grid = Grid.from_raster(susceptibility_path)
     counts = np.zeros(n + 1, dtype=np.int64)
 
     def blocks():
         with rasterio.open(susceptibility_path) as src:
             for win in iter_windows(grid.height, grid.width, block):
-                cls = classify(read_band(src, win), breaks)
+                cls = classify(read_window(src, win), breaks)
                 counts[:] += np.bincount(cls.ravel(), minlength=n + 1)
                 yield win, cls
 
     colormap = {0: (0, 0, 0, 0)}
     colormap.update({i + 1: tuple(c) for i, c in enumerate(_colors(n))})
-    write_cog_blocks(
-        out_path,
+    write_cog(
         blocks(),
+        out_path,
         grid=grid,
         dtype="uint8",
         nodata=0,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from slidemap.maps.blocks import grid_spec, iter_windows, read_band
+from slidemap.raster import Grid, iter_windows, read_window
 
 __all__ = [
     "RATE_BINS",
@@ -82,11 +82,11 @@ def raster_histogram(
     numpy.ndarray
         int64 counts, length ``n_bins``.
     """
-    grid = grid_spec(path)
+    grid = Grid.from_raster(path)
     hist = np.zeros(n_bins, dtype=np.int64)
     with rasterio.open(path) as src:
         for win in iter_windows(grid.height, grid.width, block):
-            data = read_band(src, win)
+            data = read_window(src, win)
             data = data[np.isfinite(data)]
             hist += np.bincount(susceptibility_bins(data, n_bins), minlength=n_bins)
     return hist
@@ -366,8 +366,8 @@ def validate_map(
     hists : tuple of numpy.ndarray
         Cell, training and test landslide histograms (for :func:`plot_rate_curves`).
     """
-    from slidemap.maps.blocks import values_at
     from slidemap.maps.classes import classify
+    from slidemap.raster import values_at
 
     s = values_at(susceptibility_path, cells["row"].to_numpy(), cells["col"].to_numpy())
     on_map = np.isfinite(s)
@@ -402,9 +402,9 @@ def _class_counts(
     from slidemap.maps.classes import classify
 
     n = len(breaks)
-    grid = grid_spec(path)
+    grid = Grid.from_raster(path)
     counts = np.zeros(n + 1, dtype=np.int64)
     with rasterio.open(path) as src:
         for win in iter_windows(grid.height, grid.width, block):
-            counts += np.bincount(classify(read_band(src, win), breaks).ravel(), minlength=n + 1)
+            counts += np.bincount(classify(read_window(src, win), breaks).ravel(), minlength=n + 1)
     return counts[1:]

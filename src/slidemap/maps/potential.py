@@ -22,8 +22,8 @@ import shapely
 from rasterio.windows import Window
 
 from slidemap.errors import InputDataError
-from slidemap.maps.blocks import read_band
 from slidemap.maps.classes import classify
+from slidemap.raster import read_window
 
 __all__ = ["zonal_stats", "potential_landslides"]
 
@@ -67,7 +67,7 @@ def zonal_stats(
                 int(np.ceil(win.width)),
                 int(np.ceil(win.height)),
             )
-            data = read_band(src, win)
+            data = read_window(src, win)
             tf = src.window_transform(win)
             for all_touched in (False, True):
                 inside = rasterio.features.geometry_mask(

@@ -7,7 +7,7 @@ into that many near-equal windows (:class:`TileLayout`), so the DAG never waits 
 checkpoint and every tile job's memory is bounded by the tile size.
 
 A tile job reads its window of every factor with a halo of ``k // 2`` cells for a k × k patch
-model (NaN beyond the grid edge, :func:`slidemap.maps.blocks.read_stack`), hands the block to
+model (NaN beyond the grid edge, :func:`slidemap.raster.read_stack`), hands the block to
 ``bundle.predict_grid`` and writes the probabilities of the core window. The mosaic copies the
 tiles into ``susceptibility.tif`` block by block.
 """
@@ -29,8 +29,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from slidemap.errors import InputDataError
-from slidemap.io import write_tiff
-from slidemap.maps.blocks import check_same_grid, grid_spec, read_stack, write_cog_blocks
+from slidemap.raster import Grid, check_same_grid, read_stack, write_cog
 
 __all__ = [
     "GridModel",
@@ -298,13 +297,13 @@ def predict_tile(
     dict
         ``tile``, ``window`` (col_off, row_off, width, height), ``cells``, ``valid_cells``.
     """
-    grid = grid_spec(grid_path)
+    grid = Grid.from_raster(grid_path)
     paths = _factor_paths(bundle, factor_dir)
     check_same_grid(paths, grid)
     layout = TileLayout(grid.height, grid.width, n_rows, n_cols)
     window = layout.window(tile_id)
     prob = predict_window(bundle, paths, window)
-    write_tiff(
+    write_cog(
         prob,
         out_path,
         crs=grid.crs,
@@ -312,6 +311,7 @@ def predict_tile(
         nodata=np.nan,
         dtype="float32",
         tags={"tile": tile_id, "window": _window_tag(window)},
+        layout="tiff",
     )
     return {
         "tile": tile_id,
@@ -362,7 +362,7 @@ def mosaic_tiles(
     InputDataError
         If a tile is missing, duplicated, or does not sit where the layout puts it.
     """
-    grid = grid_spec(grid_path)
+    grid = Grid.from_raster(grid_path)
     layout = TileLayout(grid.height, grid.width, n_rows, n_cols)
     by_id = {Path(p).stem: Path(p) for p in tile_paths}
     missing = sorted(set(layout.tile_ids) - set(by_id))
@@ -397,9 +397,9 @@ def mosaic_tiles(
                 stats["max"] = max(stats["max"], float(arr[valid].max()))
             yield window, arr
 
-    write_cog_blocks(
-        out_path,
+    write_cog(
         blocks(),
+        out_path,
         grid=grid,
         dtype="float32",
         nodata=np.nan,

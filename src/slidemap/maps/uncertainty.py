@@ -14,13 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import rasterio
 
-from slidemap.maps.blocks import (
-    check_same_grid,
-    grid_spec,
-    iter_windows,
-    read_band,
-    write_cog_blocks,
-)
+from slidemap.raster import Grid, check_same_grid, iter_windows, read_window, write_cog
 
 __all__ = ["UNCERTAINTY_BANDS", "spread", "uncertainty_raster"]
 
@@ -75,7 +69,7 @@ def uncertainty_raster(
     """
     if len(map_paths) < 2:
         raise ValueError("the spread needs at least two maps")
-    grid = grid_spec(map_paths[0])
+    grid = Grid.from_raster(map_paths[0])
     check_same_grid(map_paths[1:], grid)
     acc = {"n": 0, "std_sum": 0.0, "std_max": 0.0, "range_sum": 0.0}
 
@@ -83,7 +77,7 @@ def uncertainty_raster(
         srcs = [rasterio.open(p) for p in map_paths]
         try:
             for win in iter_windows(grid.height, grid.width, block):
-                out = spread(np.stack([read_band(s, win) for s in srcs]))
+                out = spread(np.stack([read_window(s, win) for s in srcs]))
                 ok = np.isfinite(out[0])
                 if ok.any():
                     acc["n"] += int(ok.sum())
@@ -96,9 +90,9 @@ def uncertainty_raster(
                 s.close()
 
     names = list(names) if names else [os.fspath(p) for p in map_paths]
-    write_cog_blocks(
-        out_path,
+    write_cog(
         blocks(),
+        out_path,
         grid=grid,
         dtype="float32",
         nodata=np.nan,

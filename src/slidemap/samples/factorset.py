@@ -12,10 +12,11 @@ import numpy as np
 import rasterio
 from pyproj import CRS
 from rasterio.transform import Affine, rowcol
+from rasterio.windows import Window
 
 from slidemap.errors import InputDataError
 from slidemap.io import read_json
-from slidemap.tiles import read_window
+from slidemap.raster import read_window
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ class FactorSet:
                 sel = ok[keys == key]
                 r0, c0 = int(key >> 32) * block, int(key & 0xFFFFFFFF) * block
                 for f, src in enumerate(srcs):
-                    win = read_window(src, r0, c0, block, block)
+                    win = read_window(src, Window(c0, r0, block, block))
                     out[sel, f] = win[rows[sel] - r0, cols[sel] - c0]
         finally:
             for src in srcs:
@@ -264,5 +265,5 @@ class FactorSet:
         out = np.empty((len(self.names), height, width), dtype=np.float32)
         for f, p in enumerate(self.paths):
             with rasterio.open(p) as src:
-                out[f] = read_window(src, row0, col0, height, width)
+                out[f] = read_window(src, Window(col0, row0, width, height))
         return out

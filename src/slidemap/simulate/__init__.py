@@ -9,11 +9,13 @@ low-coherence patches, on the real 12-day cadence, with seasonal terms, spatiall
 atmospheric delays and white noise. The same seed gives byte-identical files.
 
 Modules: :mod:`~slidemap.simulate.params` (every number), :mod:`~.terrain` (gradient,
-visibility), :mod:`~.fields` (random fields, named random streams), :mod:`~.sources`
-(slides, subsidence), :mod:`~.decoys` (thermal dilation, road embankments),
-:mod:`~.tracks` (points, series), :mod:`~.series` (least-squares summaries),
+visibility), :mod:`~.fields` (random fields, named random streams), :mod:`~.footprints`
+(footprint geometry), :mod:`~.sources` (placing slides, subsidence), :mod:`~.motion`
+(their velocities and displacement over time), :mod:`~.decoys` (thermal dilation, road
+embankments), :mod:`~.tracks` (points, series), :mod:`~.series` (least-squares summaries),
 :mod:`~.layers` (roads, faults, lithology, land use), :mod:`~.writers` (files), :mod:`~.core`
-(the whole run), :mod:`~.scenario` (scenario files -> study folders).
+(the whole run), :mod:`~.scenario` and :mod:`~.scenario_schema` (scenario files),
+:mod:`~.demcrop` (DEM windows), :mod:`~.study` (scenario -> study folder).
 ``python scripts/make_demo.py`` regenerates the demo; ``python scripts/make_scenario.py``
 writes one scenario of ``resources/scenarios/``. The optional physics (random slide sites,
 north-south slides, power-law atmosphere, ramps, unwrapping errors, decoys, the
@@ -29,8 +31,9 @@ from slidemap.simulate.core import (
 )
 from slidemap.simulate.params import DEMO_SEED, SimulationParams, TrackSpec, demo_tracks
 from slidemap.simulate.result import Simulation
-from slidemap.simulate.scenario import Scenario, load_scenario, make_scenario
+from slidemap.simulate.scenario import Scenario, load_scenario
 from slidemap.simulate.series import fit_series
+from slidemap.simulate.study import make_scenario
 
 __all__ = [
     "DEMO_SEED",

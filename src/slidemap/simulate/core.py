@@ -15,18 +15,15 @@ from rasterio.transform import Affine
 from scipy import ndimage
 
 from slidemap.errors import InputDataError
+from slidemap.raster import horn_gradient
 from slidemap.simulate import layers as lyr
 from slidemap.simulate.decoys import place_embankments, place_thermal
 from slidemap.simulate.fields import component_rng, gaussian_random_field
+from slidemap.simulate.motion import motion_vector
 from slidemap.simulate.params import SimulationParams, acquisition_dates
 from slidemap.simulate.result import Simulation
 from slidemap.simulate.series import DAYS_PER_YEAR
-from slidemap.simulate.sources import (
-    motion_vector,
-    place_slides,
-    place_subsidence,
-)
-from slidemap.simulate.terrain import horn_gradient
+from slidemap.simulate.sources import place_slides, place_subsidence
 from slidemap.simulate.tracks import Scene, TrackResult, simulate_track, track_los
 from slidemap.simulate.writers import write_simulation
 

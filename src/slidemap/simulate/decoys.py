@@ -23,9 +23,10 @@ import shapely
 from rasterio.transform import Affine
 from shapely import ops
 
+from slidemap.raster import horn_gradient
+from slidemap.simulate.footprints import ellipse_polygon
 from slidemap.simulate.params import SimulationParams
-from slidemap.simulate.sources import ellipse_polygon
-from slidemap.simulate.terrain import horn_gradient, smooth_dem
+from slidemap.simulate.terrain import smooth_dem
 
 __all__ = [
     "DECOY_COLUMNS",

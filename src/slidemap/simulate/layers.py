@@ -17,8 +17,9 @@ from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from slidemap.raster import horn_gradient
 from slidemap.simulate.fields import gaussian_random_field, sample_grid
-from slidemap.simulate.terrain import fill_nan_nearest, horn_gradient, smooth_dem
+from slidemap.simulate.terrain import fill_nan_nearest, smooth_dem
 
 __all__ = [
     "LITHOLOGY_CODES",

@@ -1,167 +1,39 @@
-"""Deformation sources: moving slopes at landslide points and subsidence bowls.
+"""Deformation sources: placing moving slopes at landslide points and subsidence bowls.
 
 Moving slopes are ellipses elongated along the downslope direction of a smoothed DEM, their
-head just above a landslide initiation point. The whole body moves along its 3-D downslope
-direction (horizontal along the mean aspect, plunging at the mean slope of the footprint)
-at the full rate inside a core and tapers to rest at the edge. Subsidence bowls are Mogi
-point sources (Mogi 1958) under gentle ground: vertical rate ``v0 (1 + rho**2)**-1.5`` and
-radial horizontal rate ``v0 rho (1 + rho**2)**-1.5``, ``rho = r / depth``.
+head just above a landslide initiation point or a random site on steep ground
+(:func:`place_slides`; the footprint geometry is in :mod:`~slidemap.simulate.footprints`).
+Subsidence bowls are Mogi point sources (Mogi 1958) centred under gentle ground
+(:func:`place_subsidence`). How the sources move is in :mod:`~slidemap.simulate.motion`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import shapely
 from rasterio.transform import Affine
 
+from slidemap.raster import horn_gradient
+from slidemap.simulate.footprints import (
+    _fit_footprint,
+    _normalised_radius,
+    _slope_grid,
+    _SlopeGrid,
+    ellipse_polygon,
+    in_north_south_sector,
+)
 from slidemap.simulate.params import SimulationParams
-from slidemap.simulate.terrain import horn_gradient, smooth_dem
+from slidemap.simulate.terrain import smooth_dem
 
 __all__ = [
     "BEHAVIOURS",
-    "ellipse_polygon",
-    "in_north_south_sector",
     "place_slides",
-    "slide_membership",
-    "slide_displacement_mm",
     "place_subsidence",
-    "subsidence_velocity_mm_yr",
-    "motion_vector",
 ]
 
 #: Behaviours of a moving slope.
 BEHAVIOURS = ("linear", "accelerating", "step")
-
-#: Vertices of a footprint polygon.
-_N_VERTICES = 72
-
-
-def motion_vector(azimuth_deg: np.ndarray, plunge_deg: np.ndarray) -> np.ndarray:
-    """Return the unit vector of downslope motion.
-
-    Parameters
-    ----------
-    azimuth_deg
-        Azimuth of the horizontal motion (degrees clockwise from north).
-    plunge_deg
-        Angle of the motion below the horizontal (degrees).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(..., 3)`` east, north, up components (up is negative: downslope).
-    """
-    az = np.deg2rad(np.asarray(azimuth_deg, dtype=float))
-    pl = np.deg2rad(np.asarray(plunge_deg, dtype=float))
-    return np.stack([np.sin(az) * np.cos(pl), np.cos(az) * np.cos(pl), -np.sin(pl)], axis=-1)
-
-
-def ellipse_polygon(
-    cx: float, cy: float, half_length: float, half_width: float, azimuth_deg: float
-) -> shapely.Polygon:
-    """Ellipse whose long axis points to ``azimuth_deg``.
-
-    Parameters
-    ----------
-    cx, cy
-        Centre (m).
-    half_length, half_width
-        Semi-axes (m) along and across the azimuth.
-    azimuth_deg
-        Direction of the long axis (degrees clockwise from north).
-
-    Returns
-    -------
-    shapely.Polygon
-        72 vertices, coordinates rounded to 1 cm.
-    """
-    az = np.deg2rad(azimuth_deg)
-    ue, un = np.sin(az), np.cos(az)
-    phi = np.linspace(0.0, 2 * np.pi, _N_VERTICES, endpoint=False)
-    a = half_length * np.cos(phi)
-    b = half_width * np.sin(phi)
-    x = cx + a * ue + b * un
-    y = cy + a * un - b * ue
-    return shapely.Polygon(np.round(np.column_stack([x, y]), 2))
-
-
-def _normalised_radius(
-    x: np.ndarray,
-    y: np.ndarray,
-    cx: float,
-    cy: float,
-    half_length: float,
-    half_width: float,
-    azimuth_deg: float,
-) -> np.ndarray:
-    """Elliptical radius of points (1 on the outline)."""
-    az = np.deg2rad(azimuth_deg)
-    ue, un = np.sin(az), np.cos(az)
-    dx, dy = x - cx, y - cy
-    along = dx * ue + dy * un
-    across = dx * un - dy * ue
-    return np.sqrt((along / half_length) ** 2 + (across / half_width) ** 2)
-
-
-def _cells_inside(
-    transform: Affine, shape: tuple[int, int], cx: float, cy: float, a: float, b: float, az: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, cols and normalised radius of the cells whose centre lies inside an ellipse."""
-    cell = transform.a
-    c0 = int(np.floor((cx - a - transform.c) / cell)) - 1
-    c1 = int(np.ceil((cx + a - transform.c) / cell)) + 1
-    r0 = int(np.floor((transform.f - (cy + a)) / cell)) - 1
-    r1 = int(np.ceil((transform.f - (cy - a)) / cell)) + 1
-    rows, cols = np.mgrid[max(r0, 0) : min(r1, shape[0]), max(c0, 0) : min(c1, shape[1])]
-    xs = transform.c + (cols + 0.5) * cell
-    ys = transform.f - (rows + 0.5) * cell
-    r = _normalised_radius(xs, ys, cx, cy, a, b, az)
-    inside = r <= 1.0
-    return rows[inside], cols[inside], r[inside]
-
-
-@dataclass
-class _SlopeGrid:
-    """Smoothed-terrain gradient the footprints are fitted on."""
-
-    transform: Affine
-    shape: tuple[int, int]
-    valid: np.ndarray
-    gx: np.ndarray
-    gy: np.ndarray
-
-    @property
-    def cell(self) -> float:
-        return float(self.transform.a)
-
-
-def _slope_grid(dem: np.ndarray, transform: Affine, params: SimulationParams) -> _SlopeGrid:
-    """Gradient of the DEM smoothed with ``smoothing_sigma_m``."""
-    zs = smooth_dem(dem, params.smoothing_sigma_m / transform.a)
-    gx, gy = horn_gradient(zs, transform.a)
-    return _SlopeGrid(transform, dem.shape, np.isfinite(dem), gx, gy)
-
-
-def in_north_south_sector(azimuth_deg: np.ndarray | float, tolerance_deg: float) -> np.ndarray:
-    """Whether azimuths lie within ``tolerance_deg`` of north or south.
-
-    Parameters
-    ----------
-    azimuth_deg
-        Azimuths (degrees clockwise from north).
-    tolerance_deg
-        Half-width of the sectors (degrees).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean, like ``azimuth_deg``.
-    """
-    a = np.asarray(azimuth_deg, dtype=float) % 180.0
-    return np.minimum(a, 180.0 - a) <= tolerance_deg
 
 
 def _draw_slide(rng: np.random.Generator, params: SimulationParams, span_years: float) -> dict:
@@ -193,78 +65,6 @@ def _draw_slide(rng: np.random.Generator, params: SimulationParams, span_years: 
         "accel_share": accel_share,
         "step_year": step_year,
     }
-
-
-def _fit_footprint(
-    grid: _SlopeGrid,
-    px: float,
-    py: float,
-    length: float,
-    ratio: float,
-    params: SimulationParams,
-    polys: list[shapely.Polygon],
-    sector: str | None = None,
-    min_plunge_deg: float | None = None,
-) -> dict | None:
-    """Fit a footprint with its head near ``(px, py)``, or None when none fits.
-
-    The direction is the downslope direction of the smoothed DEM at the point, refined on
-    the footprint's mean gradient; the footprint must cover the DEM, lie on one slope and
-    keep ``slide_gap_m`` from ``polys``; it is retried at the lengths of
-    ``slide_shrink_steps``. ``sector`` (``ns`` / ``not_ns``) requires the final azimuth to
-    lie inside / outside the north and south sectors, ``min_plunge_deg`` a least mean slope.
-    """
-    transform, cell = grid.transform, grid.cell
-    gx, gy, valid = grid.gx, grid.gy, grid.valid
-    col = int(np.floor((px - transform.c) / cell))
-    row = int(np.floor((transform.f - py) / cell))
-    if not (0 <= row < grid.shape[0] and 0 <= col < grid.shape[1]):
-        return None
-    if not np.isfinite(gx[row, col]):
-        return None
-    az = float(np.degrees(np.arctan2(-gx[row, col], -gy[row, col])) % 360.0)
-    for scale in params.slide_shrink_steps:
-        length_s = length * scale
-        a, b = length_s / 2.0, ratio * length_s / 2.0
-        placed = None
-        for _ in range(2):  # refine the direction on the footprint's mean gradient
-            u = np.deg2rad(az)
-            cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
-            cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
-            rr, cc, _r = _cells_inside(transform, grid.shape, cx, cy, a, b, az)
-            ok = np.isfinite(gx[rr, cc])
-            if ok.sum() < 3:
-                break
-            mgx, mgy = gx[rr, cc][ok].mean(), gy[rr, cc][ok].mean()
-            az = float(np.degrees(np.arctan2(-mgx, -mgy)) % 360.0)
-            placed = (cx, cy, rr, cc)
-        if placed is None:
-            return None
-        u = np.deg2rad(az)
-        cx = px + np.sin(u) * (0.5 - params.slide_head_offset) * length_s
-        cy = py + np.cos(u) * (0.5 - params.slide_head_offset) * length_s
-        rr, cc, _r = _cells_inside(transform, grid.shape, cx, cy, a, b, az)
-        expected = np.pi * a * b / cell**2
-        if len(rr) < 0.95 * expected or valid[rr, cc].mean() < 0.95:
-            continue
-        poly = ellipse_polygon(cx, cy, a, b, az)
-        if any(shapely.distance(poly, p) < params.slide_gap_m for p in polys):
-            continue
-        ok = np.isfinite(gx[rr, cc])
-        ue, un = np.sin(u), np.cos(u)
-        downhill = -(gx[rr, cc][ok] * ue + gy[rr, cc][ok] * un)
-        on_slope = np.degrees(np.arctan(downhill)) >= params.slide_min_cell_slope_deg
-        if on_slope.mean() < params.slide_min_on_slope_share:
-            continue  # the footprint would cross a valley floor or a ridge
-        plunge = float(np.degrees(np.arctan(downhill.mean())))
-        if sector is not None:
-            ns = bool(in_north_south_sector(az, params.slide_north_south_tolerance_deg))
-            if ns != (sector == "ns"):
-                continue
-        if min_plunge_deg is not None and plunge < min_plunge_deg:
-            continue
-        return {"cx": cx, "cy": cy, "a": a, "b": b, "length": length_s, "az": az, "plunge": plunge}
-    return None
 
 
 def _slide_row(
@@ -534,89 +334,6 @@ def place_slides(
     return out
 
 
-def slide_membership(
-    slides: pd.DataFrame, x: np.ndarray, y: np.ndarray, core_radius: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Which footprint each point lies in, and its share of the footprint's rate.
-
-    Parameters
-    ----------
-    slides
-        Output of :func:`place_slides`.
-    x, y
-        Point coordinates (m).
-    core_radius
-        Normalised radius of the full-rate core; a raised cosine tapers the rate to 0 at 1.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(row, weight)``: the row in ``slides`` (-1 outside every footprint) and the
-        weight in [0, 1] (0 outside).
-    """
-    row = np.full(len(x), -1, dtype=np.int64)
-    weight = np.zeros(len(x))
-    for k, s in enumerate(slides.itertuples(index=False)):
-        a, b = s.length_m / 2.0, s.width_m / 2.0
-        near = (np.abs(x - s.cx) <= a) & (np.abs(y - s.cy) <= a)
-        if not near.any():
-            continue
-        idx = np.flatnonzero(near)
-        r = _normalised_radius(x[idx], y[idx], s.cx, s.cy, a, b, s.azimuth_deg)
-        inside = r < 1.0
-        idx, r = idx[inside], r[inside]
-        taper = 0.5 * (1.0 + np.cos(np.pi * (r - core_radius) / (1.0 - core_radius)))
-        row[idx] = k
-        weight[idx] = np.where(r <= core_radius, 1.0, taper)
-    return row, weight
-
-
-def slide_displacement_mm(
-    slides: pd.DataFrame,
-    t_years: np.ndarray,
-    span_years: float,
-    season: np.ndarray,
-    step_background_share: float,
-) -> np.ndarray:
-    """Downslope displacement of each footprint's core over time.
-
-    ``linear``: ``v t``; ``accelerating``: ``v ((1 - s) t + s t**2 / T)``; ``step``:
-    ``b v t + S H(t - t_s)`` with ``S = (1 - b) v T**3 / (6 t_s (T - t_s))``. In each case the
-    least-squares rate over ``[0, T]`` is ``v``. A seasonal term ``A season`` is added.
-
-    Parameters
-    ----------
-    slides
-        Output of :func:`place_slides`.
-    t_years
-        Times (years since the start of the period, ``(n_t,)``).
-    span_years
-        ``T``, the length of the period (years).
-    season
-        The seasonal shape at ``t_years`` (``cos`` of the phase to the seasonal peak).
-    step_background_share
-        ``b``, the share of the rate a step slide creeps at outside the step.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_slides, n_t)`` displacement (mm) along the downslope direction.
-    """
-    t = np.asarray(t_years, dtype=float)[np.newaxis, :]
-    v = slides["v_down_mm_yr"].to_numpy(float)[:, np.newaxis]
-    s = slides["accel_share"].to_numpy(float)[:, np.newaxis]
-    t_s = slides["step_year"].to_numpy(float)[:, np.newaxis]
-    step = slides["step_mm"].to_numpy(float)[:, np.newaxis]
-    beh = slides["behaviour"].to_numpy()[:, np.newaxis]
-    linear = v * t
-    accel = v * ((1.0 - s) * t + s * t**2 / span_years)
-    with np.errstate(invalid="ignore"):
-        stepped = step_background_share * v * t + step * (t >= t_s)
-    out = np.where(beh == "accelerating", accel, np.where(beh == "step", stepped, linear))
-    amp = slides["seasonal_mm"].to_numpy(float)[:, np.newaxis]
-    return out + amp * np.asarray(season)[np.newaxis, :]
-
-
 def place_subsidence(
     rng: np.random.Generator,
     dem: np.ndarray,
@@ -722,34 +439,3 @@ def place_subsidence(
         "geometry",
     ]
     return pd.DataFrame(rows_out, columns=columns)
-
-
-def subsidence_velocity_mm_yr(
-    sources: pd.DataFrame, x: np.ndarray, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """3-D velocity of the Mogi sources at points (sum over sources).
-
-    Parameters
-    ----------
-    sources
-        Output of :func:`place_subsidence`.
-    x, y
-        Point coordinates (m).
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        East, north, up velocity (mm/yr).
-    """
-    ve, vn, vu = np.zeros(len(x)), np.zeros(len(x)), np.zeros(len(x))
-    for s in sources.itertuples(index=False):
-        dx, dy = x - s.cx, y - s.cy
-        r = np.hypot(dx, dy)
-        rho = r / s.depth_m
-        f = (1.0 + rho**2) ** -1.5
-        vu += s.v_up_max_mm_yr * f
-        vh = s.v_up_max_mm_yr * rho * f  # negative (inward) for subsidence
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ve += np.where(r > 0, vh * dx / r, 0.0)
-            vn += np.where(r > 0, vh * dy / r, 0.0)
-    return ve, vn, vu

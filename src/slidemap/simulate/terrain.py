@@ -1,7 +1,8 @@
 """Terrain derivatives the simulator needs: gradient, slope, aspect, SAR visibility.
 
-The gradient is Horn's (1981) 3 x 3 estimate, the one ``gdaldem slope/aspect`` uses, so a
-check with GDAL sees the same terrain. Arrays are north-up (row 0 is the northern edge).
+The gradient is Horn's (1981) 3 x 3 estimate (:func:`slidemap.raster.horn_gradient`), the
+one ``gdaldem slope/aspect`` uses, so a check with GDAL sees the same terrain. Arrays are
+north-up (row 0 is the northern edge).
 """
 
 from __future__ import annotations
@@ -10,38 +11,12 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
-    "horn_gradient",
     "slope_aspect_deg",
     "range_facing_slope_deg",
     "visibility",
     "fill_nan_nearest",
     "smooth_dem",
 ]
-
-
-def horn_gradient(z: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Horn's gradient of a north-up elevation grid.
-
-    Parameters
-    ----------
-    z
-        Elevation (m), 2-D, row 0 the northern edge; NaN = nodata.
-    cell_m
-        Cell size (m), square cells.
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        ``(dz/dx_east, dz/dy_north)`` (m/m). NaN where any of the 3 x 3 neighbours is NaN,
-        which includes the outermost row and column of the grid.
-    """
-    zp = np.pad(np.asarray(z, dtype=float), 1, constant_values=np.nan)
-    a, b, c = zp[:-2, :-2], zp[:-2, 1:-1], zp[:-2, 2:]
-    d, f = zp[1:-1, :-2], zp[1:-1, 2:]
-    g, h, i = zp[2:, :-2], zp[2:, 1:-1], zp[2:, 2:]
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8.0 * cell_m)
-    dzdy = ((a + 2 * b + c) - (g + 2 * h + i)) / (8.0 * cell_m)
-    return dzdx, dzdy
 
 
 def slope_aspect_deg(dzdx: np.ndarray, dzdy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -19,14 +19,14 @@ from slidemap.simulate.fields import (
     powerlaw_screens_mm,
     sample_grid,
 )
-from slidemap.simulate.params import SimulationParams, TrackSpec, acquisition_dates
-from slidemap.simulate.series import DAYS_PER_YEAR, fit_series
-from slidemap.simulate.sources import (
+from slidemap.simulate.motion import (
     motion_vector,
     slide_displacement_mm,
     slide_membership,
     subsidence_velocity_mm_yr,
 )
+from slidemap.simulate.params import SimulationParams, TrackSpec, acquisition_dates
+from slidemap.simulate.series import DAYS_PER_YEAR, fit_series
 from slidemap.simulate.terrain import visibility
 
 __all__ = ["Scene", "TrackResult", "simulate_track", "seasonal_shape", "track_los"]

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from slidemap import __version__
-from slidemap.io import atomic_path, write_cog, write_gpkg, write_json
+from slidemap.io import atomic_path, write_gpkg, write_json
+from slidemap.raster import write_cog
 from slidemap.simulate.layers import LANDUSE_CODES, LITHOLOGY_CODES
 from slidemap.simulate.result import Simulation
 from slidemap.simulate.tracks import TrackResult

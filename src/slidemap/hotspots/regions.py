@@ -1,0 +1,222 @@
+"""Regions of a thresholded raster: 4-connected labels, their point statistics, polygons.
+
+A boolean raster (the cells whose hot or cold density reaches the threshold) is split into
+4-connected regions (:func:`label_regions`); the points inside each region give its
+statistics (:func:`region_statistics`: counts, velocities in mm/yr, trend-class
+proportions); each region becomes a polygon of its cell edges (:func:`polygonize_labels`,
+``rasterio.features.shapes``), optionally cut to the buffered hull of its moving points
+(:func:`hull_outlines`). :mod:`slidemap.hotspots.candidates` builds the candidate polygons
+of a track and the merged PLCs from these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio.features
+import shapely
+from scipy import ndimage
+
+from slidemap.raster import Grid
+
+__all__ = [
+    "label_regions",
+    "region_statistics",
+    "polygonize_labels",
+    "hull_outlines",
+]
+
+
+def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected regions of a boolean raster.
+
+    Parameters
+    ----------
+    mask
+        Boolean raster (rows × cols).
+
+    Returns
+    -------
+    tuple
+        ``(labels, n)``: int32 labels 1..n (0 = background) in raster-scan order, and n.
+    """
+    labels, n = ndimage.label(np.asarray(mask, dtype=bool))
+    return labels.astype(np.int32, copy=False), int(n)
+
+
+def _trend_counts(label_of_point: np.ndarray, trend_class: Sequence, n: int) -> np.ndarray:
+    """Count points of each trend class per label (n+1 × 3)."""
+    cls = pd.Series(np.asarray(trend_class, dtype=object)).astype("str")
+    out = np.zeros((n + 1, 3))
+    for k, name in enumerate(("uncorrelated", "linear", "nonlinear")):
+        sel = (cls == name).to_numpy()
+        out[:, k] = np.bincount(label_of_point[sel], minlength=n + 1)
+    return out
+
+
+def region_statistics(
+    label_of_point: np.ndarray,
+    n_labels: int,
+    velocity_mm_yr: np.ndarray,
+    moving: np.ndarray,
+    trend_class: Sequence | None = None,
+) -> pd.DataFrame:
+    """Point statistics of each labelled region.
+
+    Parameters
+    ----------
+    label_of_point
+        Region label (1..n_labels; 0 = outside every region) of each point.
+    n_labels
+        Number of regions.
+    velocity_mm_yr
+        LOS velocity of each point (mm/yr).
+    moving
+        Whether each point is moving (|v| ≥ threshold).
+    trend_class
+        Trend class of each point (``uncorrelated|linear|nonlinear`` or missing), or None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by label 1..n_labels: ``n_points``, ``n_moving``, ``mean_v_mm_yr``,
+        ``mean_abs_v_mm_yr``, ``max_abs_v_mm_yr``, ``p_uncorrelated``, ``p_linear``,
+        ``p_nonlinear`` (proportions among the classified points; NaN when none).
+    """
+    lab = np.asarray(label_of_point, dtype=np.int64)
+    v = np.asarray(velocity_mm_yr, dtype=np.float64)
+    m = n_labels + 1
+    n_pts = np.bincount(lab, minlength=m).astype(np.int64)
+    n_mov = np.bincount(lab, weights=np.asarray(moving, dtype=np.float64), minlength=m)
+    sum_v = np.bincount(lab, weights=v, minlength=m)
+    sum_abs = np.bincount(lab, weights=np.abs(v), minlength=m)
+    max_abs = np.full(m, np.nan)
+    nonempty = n_pts > 0
+    if lab.size:
+        peak = ndimage.maximum(np.abs(v), lab, index=np.arange(m))
+        max_abs[nonempty] = np.asarray(peak, dtype=np.float64)[nonempty]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_v = sum_v / n_pts
+        mean_abs = sum_abs / n_pts
+    frame = pd.DataFrame(
+        {
+            "n_points": n_pts,
+            "n_moving": n_mov.astype(np.int64),
+            "mean_v_mm_yr": mean_v,
+            "mean_abs_v_mm_yr": mean_abs,
+            "max_abs_v_mm_yr": max_abs,
+        }
+    )
+    if trend_class is not None:
+        counts = _trend_counts(lab, trend_class, n_labels)
+        total = counts.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            props = counts / total[:, None]
+    else:
+        props = np.full((m, 3), np.nan)
+    frame["p_uncorrelated"] = props[:, 0]
+    frame["p_linear"] = props[:, 1]
+    frame["p_nonlinear"] = props[:, 2]
+    return frame.iloc[1:].set_axis(np.arange(1, m), axis=0)
+
+
+def polygonize_labels(labels: np.ndarray, grid: Grid) -> gpd.GeoSeries:
+    """Polygons of the labelled regions of a raster (one (multi)polygon per label).
+
+    Parameters
+    ----------
+    labels
+        int32 raster of region labels (0 = background).
+    grid
+        The raster's grid.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Indexed by label, geometries in the grid's CRS (cell edges exactly).
+    """
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    mask = labels > 0
+    if not mask.any():
+        return gpd.GeoSeries([], crs=grid.crs, dtype="geometry")
+    vals, geoms = [], []
+    for geom, value in rasterio.features.shapes(
+        labels, mask=mask, connectivity=4, transform=grid.transform
+    ):
+        vals.append(int(value))
+        geoms.append(shapely.geometry.shape(geom))
+    gs = gpd.GeoSeries(geoms, index=vals, crs=grid.crs)
+    if gs.index.has_duplicates:  # a label split into parts (cannot happen with 4-connectivity)
+        gs = gs.groupby(level=0).agg(shapely.union_all)
+        gs = gpd.GeoSeries(gs, crs=grid.crs)
+    return gs.sort_index()
+
+
+def _polygonal(geom):
+    """Keep the polygon parts of a geometry (an intersection may add stray lines or points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon") or geom.is_empty:
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def hull_outlines(
+    regions: gpd.GeoSeries,
+    label_of_point: np.ndarray,
+    selected: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    buffer_m: float,
+    concavity: float = 1.0,
+) -> gpd.GeoSeries:
+    """Cut region polygons to the buffered hull of their selected points.
+
+    Parameters
+    ----------
+    regions
+        Region polygons indexed by label.
+    label_of_point
+        Region label of each point (0 = outside every region).
+    selected
+        Points that outline a region (its moving points of the region's sign).
+    x, y
+        Point coordinates (m).
+    buffer_m
+        Width (m) added around each hull (a hull of one or two points is a disc or a
+        capsule of this radius).
+    concavity
+        1 = the convex hull; below 1 a concave hull (``shapely.concave_hull`` with this
+        ratio: the longest edge kept, relative to the longest distance between points), so
+        that a curved band of points (a settling road embankment) is not filled in.
+
+    Returns
+    -------
+    geopandas.GeoSeries
+        Same index; ``region ∩ buffer(hull(points), buffer_m)``, or the region unchanged
+        when it holds no selected point.
+    """
+    lab = np.asarray(label_of_point)
+    sel = np.asarray(selected, bool) & (lab > 0)
+    order = np.argsort(lab[sel], kind="stable")
+    labs = lab[sel][order]
+    coords = np.column_stack([np.asarray(x)[sel][order], np.asarray(y)[sel][order]])
+    starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
+    ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
+    out = []
+    for geom, a, b in zip(regions.to_numpy(), starts, ends, strict=True):
+        if b <= a:
+            out.append(geom)
+            continue
+        pts = shapely.multipoints(coords[a:b])
+        hull = (
+            shapely.convex_hull(pts)
+            if concavity >= 1.0
+            else shapely.concave_hull(pts, ratio=float(concavity))
+        )
+        cut = _polygonal(shapely.intersection(geom, shapely.buffer(hull, buffer_m)))
+        out.append(cut if not cut.is_empty else geom)
+    return gpd.GeoSeries(out, index=regions.index, crs=regions.crs)

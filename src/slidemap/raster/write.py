@@ -1,0 +1,329 @@
+"""The one raster writer: Cloud-Optimized GeoTIFFs (and plain intermediate GeoTIFFs), atomically.
+
+:func:`write_cogs` writes one or more rasters on one grid; :func:`write_cog` is its one-raster
+form. The data of a raster may be
+
+- a numpy array, (rows, cols) or (bands, rows, cols);
+- a dask array or an ``xarray.DataArray`` (rows, cols): computed block by block, the rasters
+  of one call together (one dask graph, so blocks they share, such as a DEM window, are read
+  once), with ``threads`` threads;
+- an iterable of ``(rasterio.windows.Window, array)`` blocks (e.g. a map predicted block by
+  block); cells no block covers hold the nodata value.
+
+Each raster is written window by window into an uncompressed tiled GeoTIFF beside the output,
+then GDAL's COG driver adds overviews, compresses and writes the final file, which is renamed
+into place (:func:`slidemap.io.atomic_path`): a killed run leaves no file that looks complete,
+and the bytes depend on the values and options only (reproducible). Peak memory is about
+``threads`` x one block of every raster plus GDAL's cache, whatever the raster size; the
+staging files need the uncompressed size on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slidemap.io import atomic_path, raise_storage_error
+from slidemap.raster.grid import Grid
+
+__all__ = ["COG_OPTIONS", "Layer", "write_cogs", "write_cog"]
+
+log = logging.getLogger(__name__)
+
+#: Creation options of every GeoTIFF slidemap writes (GDAL's COG driver).
+COG_OPTIONS = {"COMPRESS": "DEFLATE", "BLOCKSIZE": "256", "OVERVIEWS": "AUTO", "NUM_THREADS": "1"}
+
+
+@dataclass
+class Layer:
+    """One raster for :func:`write_cogs`.
+
+    Parameters
+    ----------
+    data
+        numpy array (rows, cols) or (bands, rows, cols); dask array or ``xarray.DataArray``
+        (rows, cols); or an iterable of ``(Window, array)`` blocks.
+    path
+        Output file (``.tif``).
+    nodata
+        Nodata value written into the file (NaN allowed for float data).
+    dtype
+        Output data type (e.g. ``"float32"``, ``"uint8"``); default the array's (required for
+        blocks).
+    tags
+        Dataset metadata (e.g. ``{"unit": "degree"}``).
+    colormap
+        Colour table of band 1 (code -> RGBA), for integer class rasters.
+    resampling
+        Overview resampling (``"average"`` for continuous data, ``"nearest"`` for class
+        codes); None = GDAL's default.
+    band_names
+        Band descriptions.
+    count
+        Number of bands of a block iterable (arrays give theirs).
+    """
+
+    data: Any
+    path: str | os.PathLike
+    nodata: float | int | None
+    dtype: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    colormap: dict[int, tuple[int, int, int, int]] | None = None
+    resampling: str | None = None
+    band_names: Sequence[str] | None = None
+    count: int = 1
+
+
+def _kind(data: Any) -> str:
+    """Tell how a layer's data is written: ``"dask"``, ``"numpy"`` or ``"blocks"``."""
+    import dask.array as da
+
+    if isinstance(data, da.Array):
+        return "dask"
+    if hasattr(data, "dims") and hasattr(data, "data"):  # xarray.DataArray
+        return "dask" if isinstance(data.data, da.Array) else "numpy"
+    if isinstance(data, np.ndarray):
+        return "numpy"
+    return "blocks"
+
+
+class _WindowWriter:
+    """``dask.array.store`` target writing each block into an open raster band."""
+
+    def __init__(self, dataset: Any, dtype: str) -> None:
+        self.dataset = dataset
+        self.dtype = dtype
+
+    def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        rows, cols = key
+        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        self.dataset.write(np.asarray(value).astype(self.dtype, copy=False), 1, window=window)
+
+
+def _grid_of(layers: Sequence[Layer], grid: Grid | None, crs: Any, transform: Any) -> Grid:
+    """Return the grid of a call: ``grid``, or ``crs`` + ``transform`` + the first array's shape."""
+    if grid is not None:
+        return grid
+    first = layers[0].data
+    if _kind(first) == "blocks":
+        raise ValueError(f"{layers[0].path}: writing blocks needs the grid (grid=...)")
+    height, width = tuple(first.shape)[-2:]
+    return Grid(crs=crs, transform=transform, width=int(width), height=int(height))
+
+
+def write_cogs(
+    layers: Sequence[Layer],
+    *,
+    grid: Grid | None = None,
+    crs: Any = None,
+    transform: Any = None,
+    threads: int = 1,
+    compress: str = "deflate",
+    level: int | None = None,
+    predictor: bool = False,
+    layout: str = "cog",
+) -> None:
+    """Write rasters on one grid, block by block, each atomically.
+
+    Parameters
+    ----------
+    layers
+        The rasters (arrays of the grid's shape, or blocks).
+    grid
+        The grid; or give ``crs`` and ``transform`` (the shape is the first array's).
+    crs
+        CRS understood by rasterio (a ``rasterio.crs.CRS``, WKT or "EPSG:xxxx").
+    transform
+        Affine transform of the grid (cell size in metres of ``crs``).
+    threads
+        Threads of the dask scheduler and of GDAL's compression.
+    compress
+        ``"deflate"`` (default, read by every GIS) or ``"zstd"`` (usually faster to write and a
+        little smaller; needs GDAL >= 2.3 with ZSTD, as QGIS, GRASS and SAGA have).
+    level
+        Compression level (1 = fastest; float rasters barely compress better at 6); None =
+        GDAL's default (6 for DEFLATE).
+    predictor
+        Use the predictor suited to the data type (horizontal differencing, or floating
+        point), which shrinks smooth rasters.
+    layout
+        ``"cog"`` (default): Cloud-Optimized GeoTIFF with overviews. ``"tiff"``: a plain
+        tiled GeoTIFF (ZSTD level 1, no overviews, strips below 256 cells) for intermediate
+        rasters only slidemap reads again (map tiles before the mosaic): about ten times
+        faster to write.
+    """
+    import dask
+    import dask.array as da
+    import rasterio
+    import rasterio.shutil
+
+    if not layers:
+        return
+    if layout not in ("cog", "tiff"):
+        raise ValueError(f"layout must be 'cog' or 'tiff', got {layout!r}")
+    grid = _grid_of(layers, grid, crs, transform)
+    staged: list[Path] = []
+    datasets: list[Any] = []
+    try:
+        sources, targets = [], []
+        for layer in layers:
+            kind = _kind(layer.data)
+            data = layer.data.data if hasattr(layer.data, "dims") else layer.data
+            if kind != "blocks" and tuple(data.shape)[-2:] != grid.shape:
+                raise ValueError(f"{layer.path}: shape {data.shape} is not the grid's {grid.shape}")
+            if kind == "dask" and data.ndim != 2:
+                raise ValueError(f"{layer.path}: a dask layer must be 2-D, got {data.shape}")
+            dtype = layer.dtype or np.dtype(data.dtype).name
+            count = data.shape[0] if kind == "numpy" and data.ndim == 3 else layer.count
+            final = Path(layer.path)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{final.name}.", suffix=".raw.tif", dir=final.parent
+            )
+            os.close(fd)
+            staged.append(Path(tmp))
+            Path(tmp).unlink()  # GDAL creates the file itself
+            if layout == "cog" or min(grid.shape) >= 256:
+                tiling = {"tiled": True, "blockxsize": 256, "blockysize": 256}
+            else:
+                tiling = {"tiled": False}
+            options = (
+                {"compress": "ZSTD", "zstd_level": 1}
+                if layout == "tiff"
+                else {"BIGTIFF": "IF_SAFER"}
+            )
+            dst = rasterio.open(
+                tmp, "w", driver="GTiff", height=grid.height, width=grid.width, count=count,
+                dtype=dtype, crs=grid.crs, transform=grid.transform, nodata=layer.nodata,
+                **tiling, **options,
+            )  # fmt: skip
+            datasets.append(dst)
+            if layer.colormap:  # before any pixel is written (it sets the photometric tag)
+                dst.write_colormap(1, layer.colormap)
+            if kind == "dask":
+                sources.append(data)
+                targets.append(_WindowWriter(dst, dtype))
+            elif kind == "numpy":
+                arr = data[np.newaxis] if data.ndim == 2 else data
+                dst.write(arr.astype(dtype, copy=False))
+            else:
+                for window, block in data:
+                    a = np.asarray(block)
+                    dst.write((a[np.newaxis] if a.ndim == 2 else a).astype(dtype, copy=False),
+                              window=window)  # fmt: skip
+            if layer.band_names:
+                for i, name in enumerate(layer.band_names, start=1):
+                    dst.set_band_description(i, name)
+            if layer.tags:
+                dst.update_tags(**{k: str(v) for k, v in layer.tags.items()})
+        if sources:
+            t0 = time.perf_counter()
+            with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
+                da.store(sources, targets, lock=threading.Lock(), compute=True)
+            log.info(
+                "computed %d raster(s) of %s cells in %.1f s",
+                len(sources),
+                grid.shape,
+                time.perf_counter() - t0,
+            )
+        for dst in datasets:
+            dst.close()
+        datasets.clear()
+        for layer, tmp in zip(layers, staged, strict=True):
+            t0 = time.perf_counter()
+            with atomic_path(layer.path) as out:
+                if layout == "tiff":
+                    os.replace(tmp, out)
+                    continue
+                options = {**COG_OPTIONS, "COMPRESS": compress.upper()}
+                if level is not None:
+                    options["LEVEL"] = str(level)
+                if predictor:
+                    options["PREDICTOR"] = "YES"
+                if threads > 1:
+                    options["NUM_THREADS"] = str(threads)
+                if layer.resampling:
+                    options["RESAMPLING"] = layer.resampling.upper()
+                rasterio.shutil.copy(tmp, out, driver="COG", **options)
+            tmp.unlink()
+            log.debug("wrote %s in %.1f s", layer.path, time.perf_counter() - t0)
+    except Exception as exc:
+        # name the file, or the folder when several rasters were being written at once
+        first = Path(layers[0].path)
+        raise_storage_error(exc, first.parent, first if len(layers) == 1 else first.parent)
+        raise
+    finally:
+        for dst in datasets:
+            dst.close()
+        for tmp in staged:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def write_cog(
+    data: Any,
+    path: str | os.PathLike,
+    *,
+    nodata: float | int | None,
+    grid: Grid | None = None,
+    crs: Any = None,
+    transform: Any = None,
+    dtype: str | None = None,
+    band_names: Sequence[str] | None = None,
+    tags: dict[str, str] | None = None,
+    colormap: dict[int, tuple[int, int, int, int]] | None = None,
+    resampling: str | None = None,
+    count: int = 1,
+    threads: int = 1,
+    compress: str = "deflate",
+    level: int | None = None,
+    predictor: bool = False,
+    layout: str = "cog",
+) -> None:
+    """Write one raster as a Cloud-Optimized GeoTIFF, atomically (see :func:`write_cogs`).
+
+    Parameters
+    ----------
+    data
+        numpy (rows, cols) or (bands, rows, cols); dask / xarray (rows, cols); or an iterable
+        of ``(Window, array)`` blocks (then ``grid``, ``dtype`` and ``count`` are needed).
+    path
+        Output file (``.tif``).
+    nodata
+        Nodata value written into the file (NaN allowed for float data).
+    grid, crs, transform
+        The grid, or its CRS and affine transform (cell size in metres of ``crs``).
+    dtype
+        Output data type; default the array's.
+    band_names, tags, colormap, resampling, count
+        See :class:`Layer`.
+    threads, compress, level, predictor, layout
+        See :func:`write_cogs`.
+    """
+    layer = Layer(
+        data=data,
+        path=path,
+        nodata=nodata,
+        dtype=dtype,
+        tags=dict(tags or {}),
+        colormap=colormap,
+        resampling=resampling,
+        band_names=band_names,
+        count=count,
+    )
+    write_cogs(
+        [layer], grid=grid, crs=crs, transform=transform, threads=threads, compress=compress,
+        level=level, predictor=predictor, layout=layout,
+    )  # fmt: skip
