@@ -202,6 +202,28 @@ def test_nothing_changed_reruns_nothing(run_copy):
     assert dry_run(run_copy) == []
 
 
+def job_memory(workdir: Path, attempt: int) -> dict[tuple[str, str], int]:
+    """``mem_mb`` of every job of the whole DAG at a retry ``attempt`` (a forced dry run)."""
+    out = snakemake(workdir, "-n", "--forceall", "--cores", "2", "--attempt", str(attempt))
+    memory = {}
+    for block in JOB_START.split(out):
+        rule = re.search(r"^(?:local)?rule (\w+):", block.strip(), flags=re.MULTILINE)
+        mem = re.search(r"\bmem_mb=(\d+)", block)
+        if rule and mem and rule.group(1) != "all":
+            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+            memory[(rule.group(1), wc.group(1) if wc else "")] = int(mem.group(1))
+    return memory
+
+
+def test_every_job_asks_for_more_memory_when_retried(demo):
+    """The profiles retry a job killed for memory: each retry must ask for more (attempt x)."""
+    first, second = job_memory(demo, 1), job_memory(demo, 2)
+    rules = {rule for rule, _ in scheduled_jobs(snakemake(demo, "-n", "--forceall"))} - {"all"}
+    assert {rule for rule, _ in first} == rules and first.keys() == second.keys()
+    for job, mb in first.items():
+        assert second[job] >= 2 * mb - 1, (job, mb, second[job])
+
+
 def test_new_batch_reruns_only_that_track_and_its_dependants(run_copy):
     add_batch(run_copy)
     jobs = dry_run(run_copy)

@@ -86,8 +86,9 @@ rule hydrology:
     threads: FACTOR_CFG["threads"]
     resources:
         # global flow routing: 18-26 B per cell + the queue (docstring of hydrology.py)
-        mem_mb=lambda wildcards, input, threads: int(
-            chunked_mem_mb(wildcards, threads) + 34 * grid_cells(input) / 2**20
+        mem_mb=lambda wildcards, input, threads, attempt: int(
+            (chunked_mem_mb(wildcards, threads) + 34 * grid_cells(input) / 2**20)
+            * attempt
         ),
     params:
         library=script_library("hydrology"),
@@ -114,8 +115,9 @@ rule distance_factor:
     threads: FACTOR_CFG["threads"]
     resources:
         # exact EDT of the padded grid: ~13 B per cell
-        mem_mb=lambda wildcards, input, threads: int(
-            chunked_mem_mb(wildcards, threads) + 20 * grid_cells(input) / 2**20
+        mem_mb=lambda wildcards, input, threads, attempt: int(
+            (chunked_mem_mb(wildcards, threads) + 20 * grid_cells(input) / 2**20)
+            * attempt
         ),
     params:
         library=script_library("distance_factor"),
@@ -192,7 +194,7 @@ rule factor_catalog:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb(1000),
     params:
         library=script_library("factor_catalog"),
     script:
@@ -223,7 +225,7 @@ rule factor_plots:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=mem_mb(2000),
     params:
         library=script_library("factor_plots"),
     script:

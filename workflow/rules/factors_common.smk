@@ -36,9 +36,10 @@ def grid_cells(input):
     return 10**6
 
 
-def chunked_mem_mb(wildcards, threads):
-    """Memory of a block-by-block job: GDAL cache + threads x a few blocks of 64 B per cell."""
-    return int(1000 + threads * 64 * FACTOR_CFG["chunk_size"] ** 2 / 2**20)
+def chunked_mem_mb(wildcards, threads, attempt=1):
+    """Memory of a block-by-block job (MB): GDAL cache + threads x a few blocks of 64 B per
+    cell, times the retry attempt."""
+    return int((1000 + threads * 64 * FACTOR_CFG["chunk_size"] ** 2 / 2**20) * attempt)
 
 
 def get_study_grid_input(wildcards):

@@ -81,7 +81,7 @@ rule track_hotspots:
         "../../envs/geo.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, input: int(1500 + 12 * input_size_mb(input)),
+        mem_mb=mem_mb(1500, per_input_mb=12),
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 20),
     params:
         library=script_library("track_hotspots"),
@@ -114,7 +114,7 @@ rule candidates:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1500 + 6 * input_size_mb(input)),
+        mem_mb=mem_mb(1500, per_input_mb=6),
     params:
         library=script_library("candidates"),
         tracks=TRACKS,
@@ -138,7 +138,7 @@ rule hotspot_accuracy:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb(1000),
     params:
         library=script_library("hotspot_accuracy"),
         hotspots={key: HOTSPOTS[key] for key in ACCURACY_KEYS},
@@ -176,7 +176,9 @@ rule hotspot_plots:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1500 + 4 * input_size_mb([input.points])),
+        mem_mb=lambda wc, input, attempt: int(
+            (1500 + 4 * input_size_mb([input.points])) * attempt
+        ),
     params:
         library=script_library("hotspot_plots"),
         track=lambda wc: wc.track,

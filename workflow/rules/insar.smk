@@ -30,7 +30,7 @@ rule ingest_track:
     threads: 2
     resources:
         # benchmarks/ingest.py, 455 MB CSV: peak 1.3 GB (compiled reader), 1.8 GB (pandas path)
-        mem_mb=lambda wc, input: int(1000 + 5 * input_size_mb(input)),
+        mem_mb=mem_mb(1000, per_input_mb=5),
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
     params:
         library=script_library("ingest_track"),

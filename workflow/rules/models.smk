@@ -135,7 +135,7 @@ rule model_comparison:
         "../../envs/ml.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=mem_mb(1000),
     params:
         models=MODELS,
         library=library_version("models/evaluate.py"),

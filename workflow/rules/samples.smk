@@ -82,7 +82,7 @@ rule pixel_samples:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1500 + 2 * input_size_mb(input)),
+        mem_mb=mem_mb(1500, per_input_mb=2),
     params:
         library=script_library("pixel_samples"),
         factor_names=SAMPLE_FACTORS,
@@ -110,7 +110,7 @@ rule plc_samples:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1500 + 2 * input_size_mb(input)),
+        mem_mb=mem_mb(1500, per_input_mb=2),
     params:
         library=script_library("plc_samples"),
         factor_names=SAMPLE_FACTORS,
@@ -152,7 +152,7 @@ rule select_factors:
         "../../envs/geo.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wc, input: int(1500 + 20 * input_size_mb(input)),
+        mem_mb=mem_mb(1500, per_input_mb=20),
     params:
         library=script_library("select_factors"),
         selection=config["selection"],
@@ -177,7 +177,7 @@ rule chimerge:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=lambda wc, input: int(1000 + 10 * input_size_mb(input)),
+        mem_mb=mem_mb(1000, per_input_mb=10),
     params:
         library=script_library("chimerge"),
         discretize=config["discretize"],
@@ -204,9 +204,15 @@ rule tiles:
     threads: 1
     resources:
         # patches: rows x factors x k^2 x 4 B, ~40x the samples file; twice while writing
-        mem_mb=lambda wc, input: int(
-            1500
-            + 100 * input_size_mb([input.samples]) * config["tiles"]["size"] ** 2 / 81
+        mem_mb=lambda wc, input, attempt: int(
+            (
+                1500
+                + 100
+                * input_size_mb([input.samples])
+                * config["tiles"]["size"] ** 2
+                / 81
+            )
+            * attempt
         ),
     params:
         library=script_library("tiles"),

@@ -34,22 +34,25 @@ _LOG = {"sca", "spi"}
 
 
 def _read_small(path: str | os.PathLike, max_pixels: int) -> tuple[np.ndarray, Any, dict]:
-    """Read band 1 decimated (nearest, via overviews) with its extent and tags."""
-    import rasterio
-    from rasterio.enums import Resampling
+    """Read band 1 reduced to at most ``max_pixels`` cells a side (nearest), with extent and tags.
 
+    Returns a masked float32 array (masked on nodata), ``(left, right, bottom, top)`` in
+    metres of the raster's CRS, and the dataset tags plus ``_colormap`` (band 1's colour
+    table, or None).
+    """
+    import rasterio
+
+    from slidemap.raster import read_decimated
+
+    data, extent, _, _ = read_decimated(path, max_pixels)
     with rasterio.open(path) as src:
-        step = max(1, int(np.ceil(max(src.width, src.height) / max_pixels)))
-        shape = (max(1, src.height // step), max(1, src.width // step))
-        data = src.read(1, out_shape=shape, resampling=Resampling.nearest, masked=True)
-        b = src.bounds
         tags = src.tags()
         try:
             cmap = src.colormap(1)
         except ValueError:
             cmap = None
     tags["_colormap"] = cmap
-    return data, (b.left, b.right, b.bottom, b.top), tags
+    return np.ma.masked_invalid(data), extent, tags
 
 
 def plot_factor(
@@ -92,7 +95,7 @@ def plot_factor(
 
         codes = {int(k): v for k, v in json.loads(tags.get("codes", "{}")).items()}
         cm = tags.get("_colormap") or {}
-        values = data.filled(0)
+        values = data.filled(0).astype(np.int64)
         present = sorted(codes)
         lut = np.zeros((max(present + [0]) + 1, 4))
         handles = []

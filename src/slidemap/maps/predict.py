@@ -29,7 +29,7 @@ from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 
 from slidemap.errors import InputDataError
-from slidemap.raster import Grid, check_same_grid, read_stack, write_cog
+from slidemap.raster import Grid, check_same_grid, read_stack, read_window, write_cog
 
 __all__ = [
     "GridModel",
@@ -387,7 +387,7 @@ def mosaic_tiles(
                         f"tile {tid} does not cover window {_window_tag(window)} of the grid.",
                         "delete the tiles of this model and rerun predict_tile.",
                     )
-                arr = src.read(1)
+                arr = read_window(src, Window(0, 0, src.width, src.height))
             valid = np.isfinite(arr)
             stats["cells"] += arr.size
             stats["valid_cells"] += int(valid.sum())
