@@ -733,3 +733,23 @@ def test_track_without_time_series_gets_no_trend_class():
     pts, info = analyse_points(land.points, HotspotParams())
     assert pts["trend_class"].isna().all()
     assert info["n_dates"] == 0 and info["n_moving"] > 10
+
+
+@pytest.mark.parametrize("cell", [10.0, 7.0, 25.0, 30.0])
+def test_study_area_mask_takes_the_study_grid_cell_under_each_centre(tmp_path, cell):
+    """Reference: index the study grid at each hot-spot cell centre (NaN beyond its edge)."""
+    from slidemap.hotspots.pipeline import study_area_mask
+    from slidemap.raster import write_cog
+
+    rng = np.random.default_rng(int(cell))
+    a = rng.normal(size=(97, 131)).astype(np.float32)
+    a[rng.random(a.shape) < 0.3] = np.nan
+    path = tmp_path / "dem.tif"
+    write_cog(a, path, crs="EPSG:32717", transform=Affine(10, 0, 5e5, 0, -10, 9e6), nodata=np.nan)
+    grid = grid_from_raster(path, cell)
+    rows = np.floor((np.arange(grid.height) + 0.5) * cell / 10).astype(int)
+    cols = np.floor((np.arange(grid.width) + 0.5) * cell / 10).astype(int)
+    padded = np.full((rows.max() + 1, cols.max() + 1), np.nan, np.float32)
+    padded[: a.shape[0], : a.shape[1]] = a
+    want = np.isfinite(padded[np.ix_(rows, cols)])
+    np.testing.assert_array_equal(study_area_mask(path, grid), want)

@@ -18,9 +18,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 from pyproj import CRS
-from rasterio.enums import Resampling
 
 from slidemap.errors import ConfigError, InputDataError
 from slidemap.hotspots.adaptive import highpass_velocity, knn_radius, robust_sigma
@@ -635,29 +633,18 @@ def study_area_mask(grid_path: str | Path, grid: Grid) -> np.ndarray:
     grid_path
         The study grid raster (NaN or its nodata outside the study area).
     grid
-        The hot-spot grid (same origin; its cell size may differ).
+        The hot-spot grid (same origin; its cell size may differ: then each hot-spot cell
+        takes the study-grid cell under its centre, nearest neighbour, and cells beyond the
+        study grid are outside).
 
     Returns
     -------
     numpy.ndarray
         Boolean (rows × cols).
     """
-    with rasterio.open(grid_path) as src:
-        if (src.height, src.width) == grid.shape:
-            arr = src.read(1, masked=True)
-        else:  # nearest cell of the study grid at each hot-spot cell (extent padded with nodata)
-            h = int(round(grid.height * grid.resolution_m / abs(src.transform.e)))
-            w = int(round(grid.width * grid.resolution_m / src.transform.a))
-            window = rasterio.windows.Window(0, 0, w, h)
-            arr = src.read(
-                1,
-                window=window,
-                out_shape=grid.shape,
-                boundless=True,
-                masked=True,
-                resampling=Resampling.nearest,
-            )
-    data = np.ma.filled(arr.astype(np.float64), np.nan)
+    from slidemap.raster import open_on_grid
+
+    data = open_on_grid(grid_path, grid, chunk_size=2048, resampling="nearest").values
     return np.isfinite(data)
 
 
