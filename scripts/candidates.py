@@ -1,6 +1,7 @@
 """Snakemake script of rule candidates: every track's polygons -> merged PLCs with statistics."""
 
 import geopandas as gpd
+import rasterio
 from rasterio.windows import Window
 
 from slidemap.hotspots.candidates import merge_candidates
@@ -9,14 +10,15 @@ from slidemap.hotspots.pipeline import write_layer
 from slidemap.hotspots.settings import settings_table
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
-from slidemap.raster import Grid, read_window
+from slidemap.raster import read_window
 from slidemap.standalone import script_object
 
 
 def read_band(path):
     """Band 1 of a raster as float64 with NaN at nodata, and its transform."""
-    g = Grid.from_raster(path)
-    return read_window(path, Window(0, 0, g.width, g.height)).astype("float64"), g.transform
+    with rasterio.open(path) as src:
+        whole = Window(0, 0, src.width, src.height)
+        return read_window(src, whole).astype("float64"), src.transform
 
 
 def main(smk) -> None:

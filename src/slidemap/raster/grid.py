@@ -137,7 +137,12 @@ class Grid:
     def from_raster(cls, path: str | os.PathLike) -> Grid:
         """Read the grid of a raster file (e.g. ``grid/dem.tif``)."""
         with rasterio.open(path) as src:
-            return cls(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
+            return cls.of(src)
+
+    @classmethod
+    def of(cls, src: Any) -> Grid:
+        """Return the grid of an open rasterio dataset."""
+        return cls(crs=src.crs, transform=src.transform, width=src.width, height=src.height)
 
     def with_resolution(self, cell_size_m: float | None) -> Grid:
         """Return a north-up grid with cells of ``cell_size_m`` metres over at least this extent.

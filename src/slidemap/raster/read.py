@@ -226,8 +226,8 @@ def open_on_grid(
     import xarray as xr
 
     if grid is None:
-        grid = Grid.from_raster(path)
         with rasterio.open(path) as src:
+            grid = Grid.of(src)
             file_dtype, file_nodata = src.dtypes[0], src.nodata
         if dtype is None:
             dtype = file_dtype

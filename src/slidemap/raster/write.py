@@ -84,17 +84,20 @@ class Layer:
     count: int = 1
 
 
-def _kind(data: Any) -> str:
-    """Tell how a layer's data is written: ``"dask"``, ``"numpy"`` or ``"blocks"``."""
+def _unwrapped(data: Any) -> tuple[str, Any]:
+    """Return how a layer's data is written (``"dask"``, ``"numpy"``, ``"blocks"``) and the data.
+
+    An ``xarray.DataArray`` gives its ``.data``; arrays and blocks are returned unchanged.
+    """
     import dask.array as da
 
-    if isinstance(data, da.Array):
-        return "dask"
     if hasattr(data, "dims") and hasattr(data, "data"):  # xarray.DataArray
-        return "dask" if isinstance(data.data, da.Array) else "numpy"
+        data = data.data
+    if isinstance(data, da.Array):
+        return "dask", data
     if isinstance(data, np.ndarray):
-        return "numpy"
-    return "blocks"
+        return "numpy", data
+    return "blocks", data
 
 
 class _WindowWriter:
@@ -116,8 +119,8 @@ def _grid_of(layers: Sequence[Layer], grid: Grid | None, crs: Any, transform: An
     """Return the grid of a call: ``grid``, or ``crs`` + ``transform`` + the first array's shape."""
     if grid is not None:
         return grid
-    first = layers[0].data
-    if _kind(first) == "blocks":
+    kind, first = _unwrapped(layers[0].data)
+    if kind == "blocks":
         raise ValueError(f"{layers[0].path}: writing blocks needs the grid (grid=...)")
     height, width = tuple(first.shape)[-2:]
     return Grid(crs=crs, transform=transform, width=int(width), height=int(height))
@@ -179,8 +182,7 @@ def write_cogs(
     try:
         sources, targets = [], []
         for layer in layers:
-            kind = _kind(layer.data)
-            data = layer.data.data if hasattr(layer.data, "dims") else layer.data
+            kind, data = _unwrapped(layer.data)
             if kind != "blocks" and tuple(data.shape)[-2:] != grid.shape:
                 raise ValueError(f"{layer.path}: shape {data.shape} is not the grid's {grid.shape}")
             if kind == "dask" and data.ndim != 2:

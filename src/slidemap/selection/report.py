@@ -26,13 +26,7 @@ def plot_correlation(report: Mapping, path: str | PathLike) -> None:
     path
         Output PNG.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from slidemap.io import atomic_path
-
+    plt = _pyplot()
     if report.get("skipped"):
         _message_figure(report, path, "Pearson correlation")
         return
@@ -60,9 +54,7 @@ def plot_correlation(report: Mapping, path: str | PathLike) -> None:
     ax.set_title(f"Pearson r on training rows (|r| > {thr} pruned; ✗ = dropped)", fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label="r")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_importance(report: Mapping, path: str | PathLike) -> None:
@@ -75,13 +67,7 @@ def plot_importance(report: Mapping, path: str | PathLike) -> None:
     path
         Output PNG.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from slidemap.io import atomic_path
-
+    plt = _pyplot()
     if report.get("skipped"):
         _message_figure(report, path, "Factor importance")
         return
@@ -103,9 +89,7 @@ def plot_importance(report: Mapping, path: str | PathLike) -> None:
     a2.set_xlabel("information-gain ratio")
     fig.suptitle("Factor importance on training rows (grey = dropped)", fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _message_figure(report: Mapping, path: str | PathLike, title: str) -> None:
@@ -122,18 +106,31 @@ def _message_figure(report: Mapping, path: str | PathLike, title: str) -> None:
     """
     import textwrap
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from slidemap.io import atomic_path
-
+    plt = _pyplot()
     text = textwrap.fill(f"No factor selection: {report['skipped']}", 80)
     fig, ax = plt.subplots(figsize=(8, 3))
     ax.axis("off")
     ax.set_title(title, fontsize=10)
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    _save(fig, path)
+
+
+def _pyplot():
+    """Return ``matplotlib.pyplot`` on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | PathLike) -> None:
+    """Write a figure as a 120-dpi PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    from slidemap.io import atomic_path
+
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
