@@ -39,11 +39,15 @@ and the heap; the merge holds two nodes per perimeter cell's label and the label
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
+from rasterio.windows import Window
 
 from slidemap.factors.hydrology import _DC, _DR, _heap_push, _less
 
@@ -55,6 +59,10 @@ __all__ = [
     "solve_levels",
     "apply_levels",
     "fill_tiled",
+    "tile_layout",
+    "flood_tile_job",
+    "solve_levels_job",
+    "fill_tile_job",
 ]
 
 #: Local label of the outlets (global node 0 of the merge graph); 0 = nodata.
@@ -477,3 +485,139 @@ def fill_tiled(dem: np.ndarray, tile_size: int) -> np.ndarray:
             out[r0 : r0 + h, c0 : c0 + w] = apply_levels(fl, levels[t])
             t += 1
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs: one process each, files in between (what a Snakemake rule per tile runs)
+# ---------------------------------------------------------------------------------------------
+
+
+def tile_layout(height: int, width: int, tile_size: int) -> tuple[list[Window], int, int]:
+    """Cut a ``height`` x ``width`` grid into tiles of ``tile_size`` cells (edge tiles smaller).
+
+    Returns
+    -------
+    windows, tile_rows, tile_cols
+        The tile windows in row-major order and the layout's size (tiles).
+    """
+    from slidemap.raster import iter_windows
+
+    windows = list(iter_windows(height, width, tile_size))
+    return windows, -(-height // tile_size), -(-width // tile_size)
+
+
+def _save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
+    from slidemap.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def flood_tile_job(
+    dem_path: str | os.PathLike, window: Window, summary_path: str | os.PathLike
+) -> dict[str, Any]:
+    """Tile pass: flood one tile of the DEM and write its merge summary (``.npz``).
+
+    Parameters
+    ----------
+    dem_path
+        The grid DEM (m; nodata = NaN or the file's nodata value).
+    window
+        The tile (cells of the DEM), from :func:`tile_layout`.
+    summary_path
+        Output ``.npz`` (``O(perimeter)`` bytes), written atomically.
+
+    Returns
+    -------
+    dict
+        Cells, labels and label edges of the tile.
+    """
+    from slidemap.raster import read_window
+
+    flood = flood_tile(read_window(dem_path, window, halo=1))
+    _save_npz(summary_path, flood.summary())
+    return {
+        "cells": int(flood.labels.size),
+        "labels": flood.n_labels,
+        "edges": int(flood.edges[0].size),
+    }
+
+
+def solve_levels_job(
+    summary_paths: Sequence[str | os.PathLike],
+    tile_rows: int,
+    tile_cols: int,
+    levels_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Merge: read every tile summary, solve the levels, write them (one ``.npz``).
+
+    Parameters
+    ----------
+    summary_paths
+        The :func:`flood_tile_job` outputs, row-major over the layout.
+    tile_rows, tile_cols
+        Layout size (tiles).
+    levels_path
+        Output ``.npz`` with one float32 array ``tile_<i>`` (m) per tile.
+
+    Returns
+    -------
+    dict
+        Number of tiles and of graph nodes.
+    """
+    summaries = []
+    for path in summary_paths:
+        with np.load(path) as data:
+            summaries.append({key: data[key] for key in data.files})
+    levels = solve_levels(summaries, tile_rows, tile_cols)
+    _save_npz(levels_path, {f"tile_{i}": lv for i, lv in enumerate(levels)})
+    return {"tiles": len(levels), "nodes": int(sum(lv.size - 2 for lv in levels)) + 1}
+
+
+def fill_tile_job(
+    dem_path: str | os.PathLike,
+    window: Window,
+    tile_index: int,
+    levels_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Apply pass: flood the tile again, raise it to its levels, write the filled tile.
+
+    Parameters
+    ----------
+    dem_path, window
+        As for :func:`flood_tile_job` (the flood is deterministic, so the labels match).
+    tile_index
+        The tile's row-major index in the layout.
+    levels_path
+        The :func:`solve_levels_job` output.
+    out_path
+        Output GeoTIFF of the filled tile (m, float32, NaN nodata; intermediate layout).
+
+    Returns
+    -------
+    dict
+        Cells of the tile and cells raised by the fill.
+    """
+    import rasterio
+
+    from slidemap.raster import Grid, read_window, write_cog
+
+    padded = read_window(dem_path, window, halo=1)
+    flood = flood_tile(padded)
+    with np.load(levels_path) as data:
+        levels = data[f"tile_{tile_index}"]
+    if levels.size != flood.n_labels:
+        raise ValueError(
+            f"{levels_path}: tile {tile_index} has {levels.size} levels, its flood "
+            f"{flood.n_labels}; the levels were solved for another DEM or tiling. Rerun the merge."
+        )
+    filled = apply_levels(flood, levels)
+    with rasterio.open(dem_path) as src:
+        grid = Grid.of(src)
+    transform = rasterio.windows.transform(window, grid.transform)
+    write_cog(
+        filled, Path(out_path), nodata=np.nan, crs=grid.crs, transform=transform, layout="tiff"
+    )
+    return {"cells": int(filled.size), "raised": int((filled > padded[1:-1, 1:-1]).sum())}
