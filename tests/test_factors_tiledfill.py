@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 
 from slidemap.factors.hydrology import route_flow
 from slidemap.factors.tiledfill import (
@@ -139,3 +140,54 @@ def test_layout_mismatch_and_tiny_tiles_are_refused():
         solve_levels([fl.summary()], 2, 1)
     with pytest.raises(ValueError, match="at least 3 x 3"):
         flood_tile(np.zeros((2, 5), dtype=np.float32))
+
+
+def test_tile_jobs_through_files_equal_the_whole_array_fill(root, tmp_path, real_dems):
+    from slidemap.factors.tiledfill import (
+        fill_tile_job,
+        flood_tile_job,
+        solve_levels_job,
+        tile_layout,
+    )
+
+    dem_path = root / "resources" / "demo" / "dem.tif"
+    z, whole = real_dems["ecuador"]
+    windows, tile_rows, tile_cols = tile_layout(*z.shape, 150)
+    assert (tile_rows, tile_cols, len(windows)) == (3, 3, 9)
+    summaries = [tmp_path / f"t{i}.npz" for i in range(len(windows))]
+    for w, s in zip(windows, summaries, strict=True):
+        flood_tile_job(dem_path, w, s)
+    levels = tmp_path / "levels.npz"
+    solve_levels_job(summaries, tile_rows, tile_cols, levels)
+    mosaic = np.full(z.shape, -1.0, dtype=np.float32)
+    with rasterio.open(dem_path) as src:
+        transform = src.transform
+    for i, w in enumerate(windows):
+        out = tmp_path / f"f{i}.tif"
+        fill_tile_job(dem_path, w, i, levels, out)
+        with rasterio.open(out) as tile:
+            assert tile.transform == transform @ Affine.translation(w.col_off, w.row_off)
+            mosaic[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] = tile.read(1)
+    np.testing.assert_array_equal(mosaic, whole)
+    # levels solved for another tiling are refused, naming the file
+    other = tmp_path / "other.npz"
+    windows4, r4, c4 = tile_layout(*z.shape, 100)
+    paths4 = [tmp_path / f"u{i}.npz" for i in range(len(windows4))]
+    for w, s in zip(windows4, paths4, strict=True):
+        flood_tile_job(dem_path, w, s)
+    solve_levels_job(paths4, r4, c4, other)
+    with pytest.raises(ValueError, match="other.npz: tile 0 has .* another DEM or tiling"):
+        fill_tile_job(dem_path, windows[0], 0, other, tmp_path / "bad.tif")
+    assert not (tmp_path / "bad.tif").exists()
+
+
+def test_routing_a_filled_dem_gives_the_same_directions_order_and_accumulation(real_dems):
+    # why the whole-array routing may take a tile-filled DEM: a filled cell sits at its
+    # spill level, so the flood meets the same raised cells (pit queue) in the same order
+    for name, (z, _) in real_dems.items():
+        a = route_flow(z, ewres=10.0, nsres=-10.0)
+        b = route_flow(fill_tiled(z, 64), ewres=10.0, nsres=-10.0)
+        np.testing.assert_array_equal(b.filled, a.filled, err_msg=name)
+        np.testing.assert_array_equal(b.dirs, a.dirs, err_msg=name)
+        np.testing.assert_array_equal(b.order, a.order, err_msg=name)
+        np.testing.assert_array_equal(b.acc_cells, a.acc_cells, err_msg=name)

@@ -601,6 +601,7 @@ def fill_tile_job(
         Cells of the tile and cells raised by the fill.
     """
     import rasterio
+    from affine import Affine
 
     from slidemap.raster import Grid, read_window, write_cog
 
@@ -616,7 +617,7 @@ def fill_tile_job(
     filled = apply_levels(flood, levels)
     with rasterio.open(dem_path) as src:
         grid = Grid.of(src)
-    transform = rasterio.windows.transform(window, grid.transform)
+    transform = grid.transform @ Affine.translation(int(window.col_off), int(window.row_off))
     write_cog(
         filled, Path(out_path), nodata=np.nan, crs=grid.crs, transform=transform, layout="tiff"
     )
