@@ -133,8 +133,80 @@ def _heap_push(hk, hi, hsize, key, idx):
 
 
 @numba.njit(nogil=True, cache=True)
-def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
-    """Priority-Flood + pit queue: fill ``z`` in place, set flood parents, record the order."""
+def _heap_pop(hk, hi, hsize):  # pragma: no cover - numba
+    """Pop the smallest (elevation, cell) of the heap; return the cell and the new size."""
+    top = hi[0]
+    hsize -= 1
+    lk = hk[hsize]
+    li = hi[hsize]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= hsize:
+            break
+        if child + 1 < hsize and _less(hk[child + 1], hi[child + 1], hk[child], hi[child]):
+            child += 1
+        if _less(hk[child], hi[child], lk, li):
+            hk[pos] = hk[child]
+            hi[pos] = hi[child]
+            pos = child
+        else:
+            break
+    hk[pos] = lk
+    hi[pos] = li
+    return top, hsize
+
+
+@numba.njit(nogil=True, cache=True)
+def _fifo_push(pq, phead, pcount, idx):  # pragma: no cover - numba
+    """Append ``idx`` to the ring-buffer FIFO ``pq`` (doubling it when full)."""
+    if pcount == pq.shape[0]:
+        pq2 = np.empty(2 * pcount, dtype=np.int64)
+        for t in range(pcount):
+            pq2[t] = pq[(phead + t) % pcount]
+        pq = pq2
+        phead = 0
+    tail = phead + pcount
+    if tail >= pq.shape[0]:
+        tail -= pq.shape[0]
+    pq[tail] = idx
+    return pq, phead, pcount + 1
+
+
+@numba.njit(nogil=True, cache=True)
+def _flat_dirs(z, dirs, dist, dr, dc):  # pragma: no cover - numba
+    """Drain each flat cell to its same-level neighbour nearest an exit (ties: N, NE, ...)."""
+    rows, cols = z.shape
+    zf = z.ravel()
+    for r in range(rows):
+        for c in range(cols):
+            idx = r * cols + c
+            if dirs[idx] == 255 or dist[idx] <= 0:
+                continue
+            best = 0
+            best_d = dist[idx]
+            for q in range(8):
+                rr = r + dr[q]
+                cc = c + dc[q]
+                if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                    continue
+                nb = rr * cols + cc
+                if dirs[nb] != 255 and zf[nb] == zf[idx] and dist[nb] < best_d:
+                    best_d = dist[nb]
+                    best = q + 1
+            dirs[idx] = best
+
+
+@numba.njit(nogil=True, cache=True)
+def _flood(z, dirs, order, dist, dr, dc):  # pragma: no cover - numba
+    """Priority-Flood + pit queue: fill ``z`` in place, record the order and flat distances.
+
+    When the pit queue is empty, every heap entry at the lowest elevation moves to the pit
+    queue at once (distance 0), so that a flat is flooded breadth-first from all its exits
+    together: ``dist`` is then each flat cell's 8-connected distance (cells) to the nearest
+    cell of its level that is not flat, and cells leave the queue in non-decreasing
+    (elevation, distance).
+    """
     rows, cols = z.shape
     n = rows * cols
     zf = z.ravel()
@@ -149,6 +221,8 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
         if math.isnan(zf[idx]):
             closed[idx] = 1
             dirs[idx] = 255
+        else:
+            dirs[idx] = 0
     for r in range(rows):
         for c in range(cols):
             idx = r * cols + c
@@ -167,32 +241,17 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
             hk, hi, hsize = _heap_push(hk, hi, hsize, zf[idx], idx)
     k = 0
     while hsize > 0 or pcount > 0:
-        if pcount > 0:
-            cur = pq[phead]
-            phead += 1
-            if phead == pq.shape[0]:
-                phead = 0
-            pcount -= 1
-        else:
-            cur = hi[0]
-            hsize -= 1
-            lk = hk[hsize]
-            li = hi[hsize]
-            pos = 0
-            while True:
-                child = 2 * pos + 1
-                if child >= hsize:
-                    break
-                if child + 1 < hsize and _less(hk[child + 1], hi[child + 1], hk[child], hi[child]):
-                    child += 1
-                if _less(hk[child], hi[child], lk, li):
-                    hk[pos] = hk[child]
-                    hi[pos] = hi[child]
-                    pos = child
-                else:
-                    break
-            hk[pos] = lk
-            hi[pos] = li
+        if pcount == 0:
+            level = hk[0]
+            while hsize > 0 and hk[0] == level:
+                src, hsize = _heap_pop(hk, hi, hsize)
+                dist[src] = 0
+                pq, phead, pcount = _fifo_push(pq, phead, pcount, src)
+        cur = pq[phead]
+        phead += 1
+        if phead == pq.shape[0]:
+            phead = 0
+        pcount -= 1
         order[k] = cur
         k += 1
         r0 = cur // cols
@@ -207,20 +266,10 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
             if closed[nb] == 1:
                 continue
             closed[nb] = 1
-            dirs[nb] = (q + 4) % 8 + 1  # drains back to the cell that reached it
             if zf[nb] <= zc:
                 zf[nb] = zc
-                if pcount == pq.shape[0]:
-                    pq2 = np.empty(2 * pcount, dtype=np.int64)
-                    for t in range(pcount):
-                        pq2[t] = pq[(phead + t) % pcount]
-                    pq = pq2
-                    phead = 0
-                tail = phead + pcount
-                if tail >= pq.shape[0]:
-                    tail -= pq.shape[0]
-                pq[tail] = nb
-                pcount += 1
+                dist[nb] = dist[cur] + 1
+                pq, phead, pcount = _fifo_push(pq, phead, pcount, nb)
             else:
                 hk, hi, hsize = _heap_push(hk, hi, hsize, zf[nb], nb)
     return k
@@ -228,7 +277,7 @@ def _flood(z, dirs, order, dr, dc):  # pragma: no cover - numba
 
 @numba.njit(nogil=True, cache=True)
 def _steepest(z, dirs, dist, dr, dc):  # pragma: no cover - numba
-    """Replace flood parents by the steepest strictly lower neighbour where there is one."""
+    """Drain every cell with a strictly lower neighbour to the steepest one."""
     rows, cols = z.shape
     zf = z.ravel()
     for r in range(rows):
@@ -358,8 +407,11 @@ def route_flow(
     n = rows * cols
     dirs = np.empty(n, dtype=np.uint8)
     order = np.empty(n, dtype=np.int32 if n < 2**31 - 1 else np.int64)
-    k = _flood(z, dirs, order, _DR, _DC)
+    dist = np.empty(n, dtype=np.int32)
+    k = _flood(z, dirs, order, dist, _DR, _DC)
     order = order[:k]
+    _flat_dirs(z, dirs, dist, _DR, _DC)
+    del dist
     _steepest(z, dirs, _distances(ewres, nsres), _DR, _DC)
     acc = np.where(dirs == NODATA_DIR, np.nan, 1.0)
     _accumulate_d8(order, k, dirs, cols, acc, _DR, _DC)
