@@ -1,0 +1,165 @@
+"""Flow directions on flats, whole-array and tiled; the whole tiled routing end to end.
+
+References: a brute-force statement of the direction rule (steepest descent; outlets; flats
+to the same-level neighbour with the smallest breadth-first distance to a non-flat cell,
+found by fixed-point relaxation), and ``route_flow`` for the tiled directions and for the
+tiled fill + directions + accumulation together.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import rasterio
+
+from slidemap.factors.hydrology import route_flow
+from slidemap.factors.tileddirs import (
+    directions_tiled,
+    flat_seams,
+    solve_flat_distances,
+    tile_directions,
+)
+from slidemap.factors.tiledfill import fill_tiled
+from slidemap.factors.tiledflow import accumulate_tiled
+
+DR = [-1, -1, 0, 1, 1, 1, 0, -1]
+DC = [0, 1, 1, 1, 0, -1, -1, -1]
+
+
+def brute_force_directions(f: np.ndarray, cell: float = 1.0) -> np.ndarray:
+    """The direction rule written out cell by cell, flat distances by relaxation."""
+    rows, cols = f.shape
+
+    def nbrs(r, c):
+        for q in range(8):
+            rr, cc = r + DR[q], c + DC[q]
+            yield q, rr, cc, (0 <= rr < rows and 0 <= cc < cols and not np.isnan(f[rr, cc]))
+
+    flat = np.zeros(f.shape, dtype=bool)
+    for r in range(rows):
+        for c in range(cols):
+            if np.isnan(f[r, c]):
+                continue
+            seed = any(not ok for _, _, _, ok in nbrs(r, c))
+            lower = any(ok and f[rr, cc] < f[r, c] for _, rr, cc, ok in nbrs(r, c))
+            flat[r, c] = not seed and not lower
+    dist = np.where(flat, np.inf, 0.0)
+    changed = True
+    while changed:
+        changed = False
+        for r, c in zip(*np.nonzero(flat), strict=True):
+            best = min(
+                (dist[rr, cc] + 1 for _, rr, cc, ok in nbrs(r, c) if ok and f[rr, cc] == f[r, c]),
+                default=np.inf,
+            )
+            if best < dist[r, c]:
+                dist[r, c] = best
+                changed = True
+    out = np.full(f.shape, 255, dtype=np.uint8)
+    for r in range(rows):
+        for c in range(cols):
+            if np.isnan(f[r, c]):
+                continue
+            if flat[r, c]:
+                cands = [
+                    (dist[rr, cc], q) for q, rr, cc, ok in nbrs(r, c) if ok and f[rr, cc] == f[r, c]
+                ]
+                out[r, c] = min(cands)[1] + 1
+                continue
+            best, best_s = 0, 0.0
+            for q, rr, cc, ok in nbrs(r, c):
+                if ok and f[rr, cc] < f[r, c]:
+                    s = (float(f[r, c]) - float(f[rr, cc])) / (
+                        cell * (math.sqrt(2) if q % 2 else 1)
+                    )
+                    if s > best_s:
+                        best, best_s = q + 1, s
+            out[r, c] = best
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_directions_follow_the_rule_and_tiles_reproduce_them(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        rows, cols = rng.integers(1, 22, 2)
+        z = rng.integers(0, 5, (rows, cols)).astype(np.float32)  # flats everywhere
+        if seed % 2:
+            z[rng.random((rows, cols)) < 0.1] = np.nan
+        flow = route_flow(z, ewres=1.0, nsres=-1.0)
+        np.testing.assert_array_equal(flow.dirs, brute_force_directions(flow.filled))
+        for tile in (1, 2, 3, int(rng.integers(4, 23))):
+            got = directions_tiled(flow.filled, tile, ewres=1.0, nsres=-1.0)
+            np.testing.assert_array_equal(got, flow.dirs, err_msg=f"tile {tile}")
+
+
+def test_a_lake_drains_to_its_outlet_along_the_shortest_flat_path():
+    # a 7 x 9 flat at 5 m inside a 9 m rim with one notch (the spill point) on the east side
+    z = np.full((9, 11), 9.0, dtype=np.float32)
+    z[1:-1, 1:-1] = 5.0
+    z[4, 10] = 4.0  # the notch on the grid edge: an outlet below the lake
+    flow = route_flow(z, ewres=1.0, nsres=-1.0)
+    dirs = flow.dirs
+    assert dirs[4, 9] == 3  # the lake cell next to the notch drains east into it
+    # every lake cell's path reaches the notch in max(|dr|, |dc|) steps (chessboard distance)
+    for r in range(1, 8):
+        for c in range(1, 10):
+            rr, cc, steps = r, c, 0
+            while (rr, cc) != (4, 10):
+                d = dirs[rr, cc] - 1
+                rr, cc, steps = rr + DR[d], cc + DC[d], steps + 1
+            assert steps == max(abs(r - 4), abs(c - 10)), (r, c)
+
+
+def synthetic(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:n, 0:n].astype(np.float64) * 10.0
+    z = 1500 + 0.02 * x + 0.01 * y + 120 * np.sin(x / 2500) * np.cos(y / 1900)
+    z = z + 25 * np.sin(x / 300 + 1) * np.cos(y / 260) + rng.normal(0, 1.5, z.shape)
+    z = np.round(z).astype(np.float32)  # integer metres: flats, as SRTM
+    z[(x + y) < n * 10 * 0.08] = np.nan
+    return z
+
+
+def dems(root):
+    out = {"synthetic 1024 (16 tiles)": (synthetic(1024, 5), 256)}
+    for name in ("demo/dem.tif", "scenarios/dem/zion_srtm.tif"):
+        with rasterio.open(root / "resources" / name) as src:
+            out[name] = (src.read(1, masked=True).astype(np.float32).filled(np.nan), 100)
+    return out
+
+
+def test_tiled_routing_end_to_end_equals_the_whole_array_routing(root):
+    for name, (z, tile) in dems(root).items():
+        whole = route_flow(z, ewres=10.0, nsres=-10.0)
+        filled = fill_tiled(z, tile)
+        np.testing.assert_array_equal(filled, whole.filled, err_msg=name)
+        dirs = directions_tiled(filled, tile, ewres=10.0, nsres=-10.0)
+        np.testing.assert_array_equal(dirs, whole.dirs, err_msg=name)
+        np.testing.assert_array_equal(accumulate_tiled(dirs, tile), whole.acc_cells, err_msg=name)
+        # flats cross the seams here, so the merge had work to do
+        seams = [
+            flat_seams(
+                np.pad(filled, 2, constant_values=np.nan)[r : r + tile + 4, c : c + tile + 4],
+                (r, c),
+                z.shape[1],
+            )
+            for r in range(0, z.shape[0], tile)
+            for c in range(0, z.shape[1], tile)
+        ]
+        assert sum(s["index"].size for s in seams) > 0, name
+
+
+def test_missing_seam_distances_and_tiny_tiles_are_refused():
+    z = np.full((6, 6), 3.0, dtype=np.float32)
+    z[0, 0] = 1.0
+    padded = np.pad(route_flow(z, ewres=1.0, nsres=-1.0).filled, 2, constant_values=np.nan)
+    tile = padded[0:7, 0:7]  # the 3 x 3 top-left tile of a 6 x 6 grid
+    assert flat_seams(tile, (0, 0), 6)["index"].size > 0
+    empty = solve_flat_distances([], 6, 6)
+    with pytest.raises(ValueError, match="another DEM or tiling"):
+        tile_directions(tile, (0, 0), 6, empty, ewres=1.0, nsres=-1.0)
+    with pytest.raises(ValueError, match="at least 5 x 5"):
+        flat_seams(np.zeros((4, 9), dtype=np.float32), (0, 0), 9)
