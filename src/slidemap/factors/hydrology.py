@@ -5,19 +5,27 @@ Algorithm (all linear in the number of cells, no iterative sweeps):
 1. **Depression filling**: Priority-Flood with a pit queue (Barnes, Lehman & Mulla 2014,
    Algorithm 2; Wang & Liu 2006). Seeds are the valid cells on the grid edge or next to a
    nodata cell; they are the outlets. Every cell is raised to its spill elevation (no
-   epsilon gradient is imposed), and the order in which cells leave the queue is recorded:
-   it is non-decreasing in filled elevation, and every cell was reached from a neighbour
-   already processed (its *flood parent*).
+   epsilon gradient is imposed). When the pit queue is empty, all queued cells of the
+   lowest elevation enter it together, so each flat (cells without a strictly lower
+   neighbour: filled depressions, flat ground) is flooded breadth-first from all its exits
+   at once, which gives every flat cell its *flat distance*: the 8-connected distance
+   (cells) through the flat to the nearest cell of the same level that is not flat. The
+   order in which cells leave the queue is recorded: non-decreasing in (filled elevation,
+   flat distance).
 2. **D8 flow directions** (O'Callaghan & Mark 1984): each cell drains to the neighbour with
    the steepest descent ``(z_c - z_n) / distance`` on the filled DEM (diagonal distance
-   ``sqrt(2) L``), as ArcGIS Flow Direction. Cells without a strictly lower neighbour (flats
-   and filled depressions) drain to their flood parent, which routes flow across flats to
-   the spill point; seeds without a lower neighbour are outlets. The network is acyclic.
+   ``sqrt(2) L``), as ArcGIS Flow Direction. Flat cells drain to the neighbour of the same
+   level with the smallest flat distance (ties: the first in N, NE, E, SE, S, SW, W, NW
+   order), which routes flow across flats to their spill points along shortest paths;
+   seeds without a lower neighbour are outlets. The network is acyclic, and each choice
+   depends only on the filled DEM, not on the queue's order, so the tiled routing
+   (:mod:`slidemap.factors.tiledfill`, :mod:`~slidemap.factors.tileddirs`,
+   :mod:`~slidemap.factors.tiledflow`) reproduces it exactly.
 3. **Flow accumulation** in reverse processing order (each cell's receivers were processed
    before it), so one pass suffices. ``method = "d8"`` sends all of a cell's flow to its D8
    receiver; ``method = "mfd"`` (Freeman 1991) splits it among all lower neighbours in
    proportion to ``tan(beta_n) ** p`` (``p = factors.hydrology.mfd_exponent``, 1.1 as
-   Freeman and SAGA), flats again draining to their flood parent.
+   Freeman and SAGA), flat cells again draining to their D8 receiver.
 4. **Specific catchment area** ``a = A / w`` (m): upslope area ``A`` (cells draining through
    the cell, the cell included, times the cell area) per unit contour width ``w`` = the cell
    size ``L``.
@@ -32,7 +40,8 @@ Algorithm (all linear in the number of cells, no iterative sweeps):
 
 Memory bound: the whole grid is held in memory (flow routing is a global operation).
 Routing holds the filled DEM float32 (4 B), flow directions (1 B), flags (1 B), the
-processing order (4 B; 8 B beyond 2^31 cells) and the accumulation float64 (8 B):
+processing order (4 B; 8 B beyond 2^31 cells) and the accumulation float64 (8 B) (the flat
+distances, int32, live only until the directions are set, before the accumulation exists):
 **18 bytes per cell** with ``d8``, **26** with ``mfd`` (a second accumulation array); the
 filled DEM is then released and the stream network adds 4 uint8 arrays (4 B). Add the
 priority queue (12 B per queued cell; it holds only the flooding front, a small fraction of
