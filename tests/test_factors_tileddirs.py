@@ -163,3 +163,62 @@ def test_missing_seam_distances_and_tiny_tiles_are_refused():
         tile_directions(tile, (0, 0), 6, empty, ewres=1.0, nsres=-1.0)
     with pytest.raises(ValueError, match="at least 5 x 5"):
         flat_seams(np.zeros((4, 9), dtype=np.float32), (0, 0), 9)
+
+
+def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tmp_path):
+    from slidemap.factors import tileddirs, tiledfill, tiledflow
+    from slidemap.raster import Grid, write_vrt
+
+    dem_path = root / "resources" / "demo" / "dem.tif"
+    grid = Grid.from_raster(dem_path)
+    tile = 150
+    windows, tile_rows, tile_cols = tiledfill.tile_layout(grid.height, grid.width, tile)
+    n = len(windows)
+
+    def paths(stem, ext):
+        return [tmp_path / f"{stem}_{i}.{ext}" for i in range(n)]
+
+    fill_sum, filled = paths("fill", "npz"), paths("filled", "tif")
+    for w, s in zip(windows, fill_sum, strict=True):
+        tiledfill.flood_tile_job(dem_path, w, s)
+    tiledfill.solve_levels_job(fill_sum, tile_rows, tile_cols, tmp_path / "levels.npz")
+    for i, (w, out) in enumerate(zip(windows, filled, strict=True)):
+        tiledfill.fill_tile_job(dem_path, w, i, tmp_path / "levels.npz", out)
+    filled_vrt = tmp_path / "filled.vrt"
+    write_vrt(
+        filled_vrt, grid, list(zip(windows, filled, strict=True)), dtype="float32", nodata=np.nan
+    )
+
+    seams, dirs = paths("seams", "npz"), paths("dirs", "tif")
+    for w, s in zip(windows, seams, strict=True):
+        tileddirs.flat_seams_job(filled_vrt, w, s)
+    tileddirs.solve_flat_distances_job(seams, grid.height, grid.width, tmp_path / "flats.npz")
+    for w, out in zip(windows, dirs, strict=True):
+        tileddirs.directions_tile_job(filled_vrt, w, tmp_path / "flats.npz", out)
+
+    flow_sum, acc = paths("flow", "npz"), paths("acc", "tif")
+    for w, d, s in zip(windows, dirs, flow_sum, strict=True):
+        tiledflow.flow_tile_job(d, (w.row_off, w.col_off), s)
+    tiledflow.solve_inflows_job(flow_sum, tile, grid.height, grid.width, tmp_path / "inflows.npz")
+    for i, (d, out) in enumerate(zip(dirs, acc, strict=True)):
+        tiledflow.accumulate_tile_job(d, i, tmp_path / "inflows.npz", out)
+    acc_vrt = tmp_path / "acc.vrt"
+    write_vrt(acc_vrt, grid, list(zip(windows, acc, strict=True)), dtype="float64", nodata=np.nan)
+    dirs_vrt = tmp_path / "dirs.vrt"
+    write_vrt(dirs_vrt, grid, list(zip(windows, dirs, strict=True)), dtype="uint8", nodata=255)
+
+    with rasterio.open(dem_path) as src:
+        z = src.read(1, masked=True).astype(np.float32).filled(np.nan)
+    whole = route_flow(z, ewres=grid.transform.a, nsres=grid.transform.e)
+    with rasterio.open(filled_vrt) as src:
+        assert src.crs == grid.crs and src.transform == grid.transform
+        np.testing.assert_array_equal(src.read(1), whole.filled)
+    with rasterio.open(dirs_vrt) as src:
+        np.testing.assert_array_equal(src.read(1), whole.dirs)
+    with rasterio.open(acc_vrt) as src:
+        np.testing.assert_array_equal(src.read(1), whole.acc_cells)
+    # a merge solved for another tiling is refused, naming the file
+    with pytest.raises(ValueError, match="inflows.npz: tile 0 has .* another tiling"):
+        tiledflow.accumulate_tile_job(
+            tmp_path / "dirs_1.tif", 0, tmp_path / "inflows.npz", tmp_path / "bad.tif"
+        )

@@ -25,14 +25,27 @@ Memory: a tile job ~ 20 B per cell of the padded tile; the merge 16 B per seam-f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
+from affine import Affine
+from rasterio.windows import Window
 
 from slidemap.factors.hydrology import _DC, _DR, _distances
+from slidemap.factors.tiledfill import _save_npz
 
-__all__ = ["flat_seams", "solve_flat_distances", "tile_directions", "directions_tiled"]
+__all__ = [
+    "flat_seams",
+    "solve_flat_distances",
+    "tile_directions",
+    "directions_tiled",
+    "flat_seams_job",
+    "solve_flat_distances_job",
+    "directions_tile_job",
+]
 
 _UNSET = np.int32(2**31 - 1)
 
@@ -375,3 +388,119 @@ def directions_tiled(
         d = tile_directions(window(r0, c0), (r0, c0), width, flats, ewres=ewres, nsres=nsres)
         out[r0 : r0 + d.shape[0], c0 : c0 + d.shape[1]] = d
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs: one process each, files in between
+# ---------------------------------------------------------------------------------------------
+
+
+def flat_seams_job(
+    filled_path: str | os.PathLike, window: Window, seams_path: str | os.PathLike
+) -> dict[str, Any]:
+    """Tile pass: read the tile of the filled DEM (two-cell halo), write its seam flats (npz).
+
+    Parameters
+    ----------
+    filled_path
+        The filled DEM (m), e.g. the VRT of the fill's tiles.
+    window
+        The tile (cells).
+    seams_path
+        Output ``.npz`` of :func:`flat_seams`.
+
+    Returns
+    -------
+    dict
+        Number of seam-flat cells of the tile.
+    """
+    import rasterio
+
+    from slidemap.raster import read_window
+
+    with rasterio.open(filled_path) as src:
+        seams = flat_seams(
+            read_window(src, window, halo=2), (int(window.row_off), int(window.col_off)), src.width
+        )
+    _save_npz(seams_path, seams)
+    return {"seam_flat_cells": int(seams["index"].size)}
+
+
+def solve_flat_distances_job(
+    seams_paths: Sequence[str | os.PathLike],
+    height: int,
+    width: int,
+    flats_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Merge: read every tile's seam flats, write their distances (one ``.npz``).
+
+    Parameters
+    ----------
+    seams_paths
+        The :func:`flat_seams_job` outputs.
+    height, width
+        Grid size (cells).
+    flats_path
+        Output ``.npz`` of :func:`solve_flat_distances`.
+
+    Returns
+    -------
+    dict
+        Number of seam-flat cells and the largest flat distance (cells).
+    """
+    seams = []
+    for path in seams_paths:
+        with np.load(path) as data:
+            seams.append({key: data[key] for key in data.files})
+    flats = solve_flat_distances(seams, height, width)
+    _save_npz(flats_path, flats)
+    return {
+        "seam_flat_cells": int(flats["index"].size),
+        "max_flat_distance": int(flats["dist"].max()) if flats["dist"].size else 0,
+    }
+
+
+def directions_tile_job(
+    filled_path: str | os.PathLike,
+    window: Window,
+    flats_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Apply pass: write the tile's D8 direction codes (uint8 GeoTIFF, nodata 255).
+
+    Parameters
+    ----------
+    filled_path, window
+        As for :func:`flat_seams_job`.
+    flats_path
+        The :func:`solve_flat_distances_job` output.
+    out_path
+        Output GeoTIFF (intermediate layout) of the tile.
+
+    Returns
+    -------
+    dict
+        Cells and outlets (code 0) of the tile.
+    """
+    import rasterio
+
+    from slidemap.raster import Grid, read_window, write_cog
+
+    with rasterio.open(filled_path) as src:
+        grid = Grid.of(src)
+        padded = read_window(src, window, halo=2)
+    with np.load(flats_path) as data:
+        flats = {key: data[key] for key in data.files}
+    r0, c0 = int(window.row_off), int(window.col_off)
+    dirs = tile_directions(
+        padded, (r0, c0), grid.width, flats, ewres=grid.transform.a, nsres=grid.transform.e
+    )
+    write_cog(
+        dirs,
+        out_path,
+        nodata=255,
+        crs=grid.crs,
+        transform=grid.transform @ Affine.translation(c0, r0),
+        layout="tiff",
+    )
+    return {"cells": int(dirs.size), "outlets": int((dirs == 0).sum())}

@@ -30,8 +30,10 @@ note of issue 14 for the tile-decomposable flat rule still to build).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -39,7 +41,16 @@ import numpy as np
 from slidemap.factors.hydrology import _DC, _DR, NODATA_DIR
 from slidemap.factors.tiledfill import _slot, n_slots
 
-__all__ = ["TileFlow", "flow_tile", "solve_inflows", "apply_inflows", "accumulate_tiled"]
+__all__ = [
+    "TileFlow",
+    "flow_tile",
+    "solve_inflows",
+    "apply_inflows",
+    "accumulate_tiled",
+    "flow_tile_job",
+    "solve_inflows_job",
+    "accumulate_tile_job",
+]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -338,3 +349,130 @@ def accumulate_tiled(dirs: np.ndarray, tile_size: int) -> np.ndarray:
     for (r0, c0), t, x in zip(starts, tiles, inflows, strict=True):
         out[r0 : r0 + t.shape[0], c0 : c0 + t.shape[1]] = apply_inflows(t, x)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs: one process each, files in between
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_dirs(dirs_path: str | os.PathLike) -> tuple[np.ndarray, Any]:
+    import rasterio
+
+    with rasterio.open(dirs_path) as src:
+        return src.read(1), src.profile
+
+
+def flow_tile_job(
+    dirs_path: str | os.PathLike, origin: tuple[int, int], summary_path: str | os.PathLike
+) -> dict[str, Any]:
+    """Tile pass: accumulate a direction tile alone, write its perimeter summary (npz).
+
+    Parameters
+    ----------
+    dirs_path
+        The tile's D8 directions (uint8 GeoTIFF of :func:`~slidemap.factors.tileddirs.
+        directions_tile_job`).
+    origin
+        Grid row and column of the tile's first cell (cells).
+    summary_path
+        Output ``.npz`` of :attr:`TileFlow.summary`.
+
+    Returns
+    -------
+    dict
+        Cells of the tile and perimeter cells draining into other tiles.
+    """
+    from slidemap.factors.tiledfill import _save_npz
+
+    dirs, _ = _read_dirs(dirs_path)
+    flow = flow_tile(dirs, origin)
+    _save_npz(summary_path, flow.summary)
+    return {"cells": int(dirs.size), "exits": int((flow.summary["cross_row"] >= 0).sum())}
+
+
+def solve_inflows_job(
+    summary_paths: Sequence[str | os.PathLike],
+    tile_size: int,
+    height: int,
+    width: int,
+    inflows_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Merge: read every tile summary, write each tile's inflow per perimeter slot (npz).
+
+    Parameters
+    ----------
+    summary_paths
+        The :func:`flow_tile_job` outputs, row-major over the layout.
+    tile_size
+        Tile edge (cells).
+    height, width
+        Grid size (cells).
+    inflows_path
+        Output ``.npz`` with one float64 array ``tile_<i>`` (cells) per tile.
+
+    Returns
+    -------
+    dict
+        Number of tiles and the largest inflow (cells).
+    """
+    from slidemap.factors.tiledfill import _save_npz
+
+    summaries = []
+    for path in summary_paths:
+        with np.load(path) as data:
+            summaries.append({key: data[key] for key in data.files})
+    inflows = solve_inflows(summaries, tile_size, height, width)
+    _save_npz(inflows_path, {f"tile_{i}": x for i, x in enumerate(inflows)})
+    return {
+        "tiles": len(inflows),
+        "max_inflow_cells": float(max(x.max(initial=0) for x in inflows)),
+    }
+
+
+def accumulate_tile_job(
+    dirs_path: str | os.PathLike,
+    tile_index: int,
+    inflows_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Apply pass: write the tile's D8 accumulation (cells; float64 GeoTIFF, NaN nodata).
+
+    Parameters
+    ----------
+    dirs_path
+        As for :func:`flow_tile_job`.
+    tile_index
+        The tile's row-major index in the layout.
+    inflows_path
+        The :func:`solve_inflows_job` output.
+    out_path
+        Output GeoTIFF (intermediate layout); float64 keeps counts above 2^24 exact.
+
+    Returns
+    -------
+    dict
+        Cells and the largest accumulation of the tile (cells).
+    """
+    from slidemap.raster import write_cog
+
+    dirs, profile = _read_dirs(dirs_path)
+    with np.load(inflows_path) as data:
+        inflow = data[f"tile_{tile_index}"]
+    if inflow.size != n_slots(*dirs.shape):
+        raise ValueError(
+            f"{inflows_path}: tile {tile_index} has {inflow.size} perimeter inflows, its "
+            f"directions {n_slots(*dirs.shape)}; the merge was solved for another tiling. "
+            "Rerun it."
+        )
+    acc = apply_inflows(dirs, inflow)
+    write_cog(
+        acc,
+        out_path,
+        nodata=np.nan,
+        crs=profile["crs"],
+        transform=profile["transform"],
+        dtype="float64",
+        layout="tiff",
+    )
+    return {"cells": int(acc.size), "max_accumulation_cells": float(np.nanmax(acc, initial=0))}

@@ -7,7 +7,7 @@
 - :mod:`slidemap.raster.neighbourhood`: :func:`map_overlap` (kernels on dask chunks with a
   NaN halo), :func:`iter_windows`, :func:`horn_gradient`.
 - :mod:`slidemap.raster.write`: :func:`write_cog` / :func:`write_cogs` (numpy, dask, xarray
-  or blocks; atomic, reproducible bytes).
+  or blocks; atomic, reproducible bytes); :func:`write_vrt` (a mosaic of tiles).
 
 Kernels (numba where measured faster) receive numpy blocks from these functions.
 """
@@ -22,7 +22,7 @@ from slidemap.raster.read import (
     read_window,
     values_at,
 )
-from slidemap.raster.write import COG_OPTIONS, Layer, write_cog, write_cogs
+from slidemap.raster.write import COG_OPTIONS, Layer, write_cog, write_cogs, write_vrt
 
 __all__ = [
     "Grid",
@@ -40,4 +40,5 @@ __all__ = [
     "Layer",
     "write_cog",
     "write_cogs",
+    "write_vrt",
 ]

@@ -36,7 +36,7 @@ import numpy as np
 from slidemap.io import atomic_path, raise_storage_error
 from slidemap.raster.grid import Grid
 
-__all__ = ["COG_OPTIONS", "Layer", "write_cogs", "write_cog"]
+__all__ = ["COG_OPTIONS", "Layer", "write_cogs", "write_cog", "write_vrt"]
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +329,71 @@ def write_cog(
         [layer], grid=grid, crs=crs, transform=transform, threads=threads, compress=compress,
         level=level, predictor=predictor, layout=layout,
     )  # fmt: skip
+
+
+def write_vrt(
+    path: str | os.PathLike,
+    grid: Grid,
+    tiles: Sequence[tuple[Any, str | os.PathLike]],
+    *,
+    dtype: str,
+    nodata: float | int | None,
+) -> None:
+    """Write a GDAL VRT that mosaics tile GeoTIFFs of one grid into one raster, atomically.
+
+    Parameters
+    ----------
+    path
+        Output ``.vrt``; tile paths are written relative to its folder when they are inside it.
+    grid
+        The grid the tiles cut (CRS, transform in metres of the CRS, size in cells).
+    tiles
+        ``(Window, path)`` of each tile: its cells in the grid and its single-band GeoTIFF.
+    dtype
+        Band data type (numpy name, e.g. ``"float32"``).
+    nodata
+        Nodata value of the band (NaN allowed).
+    """
+    from xml.sax.saxutils import escape
+
+    gdal_types = {
+        "uint8": "Byte",
+        "int16": "Int16",
+        "uint16": "UInt16",
+        "int32": "Int32",
+        "float32": "Float32",
+        "float64": "Float64",
+    }
+    if dtype not in gdal_types:
+        raise ValueError(f"write_vrt: unsupported dtype {dtype!r} (one of {sorted(gdal_types)})")
+    out = Path(path)
+    t = grid.transform
+    lines = [
+        f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">',
+        f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>",
+        f"  <GeoTransform>{t.c!r}, {t.a!r}, {t.b!r}, {t.f!r}, {t.d!r}, {t.e!r}</GeoTransform>",
+        f'  <VRTRasterBand dataType="{gdal_types[dtype]}" band="1">',
+    ]
+    if nodata is not None:
+        lines.append(
+            f"    <NoDataValue>{'nan' if np.isnan(nodata) else repr(nodata)}</NoDataValue>"
+        )
+    for window, tile in tiles:
+        tile = Path(tile)
+        try:
+            name, relative = tile.resolve().relative_to(out.resolve().parent).as_posix(), 1
+        except ValueError:
+            name, relative = str(tile.resolve()), 0
+        w, h = int(window.width), int(window.height)
+        lines += [
+            "    <SimpleSource>",
+            f'      <SourceFilename relativeToVRT="{relative}">{escape(name)}</SourceFilename>',
+            "      <SourceBand>1</SourceBand>",
+            f'      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>',
+            f'      <DstRect xOff="{int(window.col_off)}" yOff="{int(window.row_off)}" '
+            f'xSize="{w}" ySize="{h}"/>',
+            "    </SimpleSource>",
+        ]
+    lines += ["  </VRTRasterBand>", "</VRTDataset>", ""]
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines), encoding="utf-8")
