@@ -220,5 +220,6 @@ def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tm
     # a merge solved for another tiling is refused, naming the file
     with pytest.raises(ValueError, match="inflows.npz: tile 0 has .* another tiling"):
         tiledflow.accumulate_tile_job(
-            tmp_path / "dirs_1.tif", 0, tmp_path / "inflows.npz", tmp_path / "bad.tif"
+            tmp_path / "dirs_8.tif", 0, tmp_path / "inflows.npz", tmp_path / "bad.tif"
         )
+    assert not (tmp_path / "bad.tif").exists()
