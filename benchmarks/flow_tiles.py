@@ -1,21 +1,23 @@
-"""Tiled Priority-Flood depression filling vs the whole-array fill and pyflwdir (issue 14, item 3).
+"""Tiled flow routing vs the whole-array routing and pyflwdir (issue 14, item 3).
 
 Usage::
 
-    PYTHONPATH=src python benchmarks/flow_tiles.py [--size 8192] [--tile-size 2048]
+    PYTHONPATH=src python benchmarks/flow_tiles.py [--size 8192] [--tile-size 2048] [--integer]
 
 It writes the seeded synthetic DEM of ``benchmarks/factors.py`` (sinusoid octaves + a regional
-slope, 10 m, a nodata corner) and then runs, each in its own process as Snakemake would run
-the jobs, printing wall time and peak resident memory per process:
+slope, 10 m, a nodata corner; ``--integer`` rounds it to whole metres, as SRTM, for many
+flats) and then runs, each in its own process as Snakemake would run the jobs, printing wall
+time and peak resident memory per process:
 
 1. the reference tool, ``pyflwdir.dem.fill_depressions`` (whole array, 8-connected, outlets at
    the edge of the valid cells);
-2. slidemap's whole-array ``route_flow`` (Priority-Flood + D8 + accumulation: the fill is part
-   of it, its peak memory is the routing's);
-3. the tiled fill of :mod:`slidemap.factors.tiledfill`: one flood job per tile, one merge job,
-   one fill job per tile (each reading its tile with a one-cell halo from the GeoTIFF).
+2. slidemap's whole-array ``route_flow`` (Priority-Flood, D8 directions, D8 accumulation);
+3. the tiled routing: per tile a flood job, one merge, per tile a fill job (then a VRT of
+   the filled tiles); per tile a seam-flat job, one merge, per tile a direction job; per
+   tile an accumulation job, one merge, per tile an accumulation job with the inflows.
 
-It then mosaics the filled tiles and checks them cell for cell against (1) and (2).
+It then checks the filled DEM against (1) and (2) and the directions and accumulation
+against (2), cell for cell, and fails if any differs.
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ def timed(code: str, env: dict) -> tuple[float, float]:
 _JOB = (
     "from rasterio.windows import Window\n"
     "from slidemap.factors.tiledfill import fill_tile_job, flood_tile_job, solve_levels_job\n"
+    "from slidemap.factors.tileddirs import (\n"
+    "    directions_tile_job, flat_seams_job, solve_flat_distances_job)\n"
+    "from slidemap.factors.tiledflow import (\n"
+    "    accumulate_tile_job, flow_tile_job, solve_inflows_job)\n"
 )
 
 
@@ -66,6 +72,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8192, help="DEM edge (cells)")
     parser.add_argument("--tile-size", type=int, default=2048, help="tile edge (cells)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
+    parser.add_argument("--integer", action="store_true", help="round heights to whole metres")
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="slidemap-flowtiles-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -76,7 +83,15 @@ def main() -> None:
     # in a child process: the parent stays small (its memory is not the jobs')
     timed(
         "from pathlib import Path\nfrom factors import make_dem\n"
-        f"make_dem(Path({str(dem)!r}), {n}, 1024, 2)",
+        f"make_dem(Path({str(dem)!r}), {n}, 1024, 2)\n"
+        + (
+            "import numpy as np, rasterio\nfrom slidemap.raster import Grid, write_cog\n"
+            f"with rasterio.open({str(dem)!r}) as s:\n"
+            "    z, g = np.round(s.read(1)), Grid.of(s)\n"
+            f"write_cog(z, {str(dem)!r}, nodata=float('nan'), grid=g)\n"
+            if args.integer
+            else ""
+        ),
         env,
     )
     windows = [
@@ -112,11 +127,13 @@ def main() -> None:
     rows.append(("pyflwdir fill_depressions (whole array)", 1, wall, wall, peak))
     wall, peak = timed(
         read + "from slidemap.factors.hydrology import route_flow\n"
-        "f = route_flow(z, ewres=10.0, nsres=-10.0, overwrite=True).filled\n"
-        f"np.save({str(work / 'whole.npy')!r}, f)\n",
+        "r = route_flow(z, ewres=10.0, nsres=-10.0, overwrite=True)\n"
+        f"np.save({str(work / 'whole_filled.npy')!r}, r.filled)\n"
+        f"np.save({str(work / 'whole_dirs.npy')!r}, r.dirs)\n"
+        f"np.save({str(work / 'whole_acc.npy')!r}, r.acc_cells)\n",
         env,
     )
-    rows.append(("slidemap route_flow (whole array, + D8)", 1, wall, wall, peak))
+    rows.append(("slidemap route_flow (whole array)", 1, wall, wall, peak))
 
     def jobs(label: str, codes: list[str]) -> None:
         walls, peaks = [], []
@@ -126,53 +143,91 @@ def main() -> None:
             peaks.append(p)
         rows.append((label, len(codes), sum(walls), max(walls), max(peaks)))
 
-    def win(w: tuple[int, int, int, int]) -> str:
-        return f"Window{w}"
+    def each(template: str) -> list[str]:
+        return [
+            template.format(i=i, w=f"Window{w}", o=f"({w[1]}, {w[0]})", d=work)
+            for i, w in enumerate(windows)
+        ]
 
-    summaries = [work / f"tile_{i}.npz" for i in range(len(windows))]
+    def listed(stem: str) -> str:
+        return repr([str(work / f"{stem}_{i}.npz") for i in range(len(windows))])
+
+    dem_s, filled_s = repr(str(dem)), repr(str(work / "filled.vrt"))
+    jobs("fill: flood per tile", each(f"flood_tile_job({dem_s}, {{w}}, '{{d}}/fill_{{i}}.npz')"))
     jobs(
-        "tiled: flood per tile",
+        "fill: merge (label graph)",
+        [f"solve_levels_job({listed('fill')}, {tile_rows}, {tile_cols}, '{work}/levels.npz')"],
+    )
+    jobs(
+        "fill: raise per tile",
+        each(f"fill_tile_job({dem_s}, {{w}}, {{i}}, '{{d}}/levels.npz', '{{d}}/filled_{{i}}.tif')"),
+    )
+    jobs(
+        "fill: VRT of the tiles",
         [
-            f"flood_tile_job({str(dem)!r}, {win(w)}, {str(s)!r})"
-            for w, s in zip(windows, summaries, strict=True)
+            "from slidemap.raster import Grid, write_vrt\n"
+            f"g = Grid.from_raster({dem_s})\n"
+            f"write_vrt({filled_s}, g, [(Window(*w), '{work}/filled_' + str(i) + '.tif') "
+            f"for i, w in enumerate({windows!r})], dtype='float32', nodata=float('nan'))"
         ],
     )
-    levels = work / "levels.npz"
     jobs(
-        "tiled: merge (label graph)",
-        [
-            f"solve_levels_job({[str(s) for s in summaries]!r}, {tile_rows}, {tile_cols}, "
-            f"{str(levels)!r})"
-        ],
+        "directions: seam flats per tile",
+        each(f"flat_seams_job({filled_s}, {{w}}, '{{d}}/seams_{{i}}.npz')"),
     )
-    tiles = [work / f"filled_{i}.tif" for i in range(len(windows))]
     jobs(
-        "tiled: fill per tile",
-        [
-            f"fill_tile_job({str(dem)!r}, {win(w)}, {i}, {str(levels)!r}, {str(t)!r})"
-            for i, (w, t) in enumerate(zip(windows, tiles, strict=True))
-        ],
+        "directions: merge (seam flats)",
+        [f"solve_flat_distances_job({listed('seams')}, {n}, {n}, '{work}/flats.npz')"],
+    )
+    jobs(
+        "directions: per tile",
+        each(f"directions_tile_job({filled_s}, {{w}}, '{{d}}/flats.npz', '{{d}}/dirs_{{i}}.tif')"),
+    )
+    jobs(
+        "accumulation: tile pass",
+        each("flow_tile_job('{d}/dirs_{i}.tif', {o}, '{d}/flow_{i}.npz')"),
+    )
+    jobs(
+        "accumulation: merge (perimeter graph)",
+        [f"solve_inflows_job({listed('flow')}, {ts}, {n}, {n}, '{work}/inflows.npz')"],
+    )
+    jobs(
+        "accumulation: apply per tile",
+        each("accumulate_tile_job('{d}/dirs_{i}.tif', {i}, '{d}/inflows.npz', '{d}/acc_{i}.tif')"),
     )
 
     import rasterio
 
-    mosaic = np.empty((n, n), dtype=np.float32)
-    for w, t in zip(windows, tiles, strict=True):
-        with rasterio.open(t) as src:
-            mosaic[w[1] : w[1] + w[3], w[0] : w[0] + w[2]] = src.read(1)
-    whole = np.load(work / "whole.npy")
-    pyfl = np.load(work / "pyflwdir.npy")
+    def mosaic(stem: str, dtype: str) -> np.ndarray:
+        out = np.empty((n, n), dtype=dtype)
+        for i, w in enumerate(windows):
+            with rasterio.open(work / f"{stem}_{i}.tif") as src:
+                out[w[1] : w[1] + w[3], w[0] : w[0] + w[2]] = src.read(1)
+        return out
 
     print(f"\n{'step':44s} {'jobs':>5s} {'sum s':>8s} {'max s':>8s} {'peak MB':>8s}")
     for label, count, total, longest, peak in rows:
         print(f"{label:44s} {count:5d} {total:8.1f} {longest:8.1f} {peak:8.0f}")
-    tiled_total = sum(r[2] for r in rows[2:])
-    print(f"tiled total (sum of job wall times): {tiled_total:.1f} s")
-    same_whole = np.array_equal(mosaic, whole, equal_nan=True)
-    same_pyfl = np.array_equal(mosaic, pyfl, equal_nan=True)
-    print(f"tiled == slidemap whole array: {same_whole}; tiled == pyflwdir: {same_pyfl}")
-    if not (same_whole and same_pyfl):
-        raise SystemExit("the tiled fill differs from the whole-array fill")
+    print(f"tiled total (sum of job wall times): {sum(r[2] for r in rows[2:]):.1f} s")
+    filled = mosaic("filled", "float32")
+    checks = {
+        "filled == pyflwdir": np.array_equal(
+            filled, np.load(work / "pyflwdir.npy"), equal_nan=True
+        ),
+        "filled == route_flow": np.array_equal(
+            filled, np.load(work / "whole_filled.npy"), equal_nan=True
+        ),
+    }
+    del filled
+    checks["directions == route_flow"] = np.array_equal(
+        mosaic("dirs", "uint8"), np.load(work / "whole_dirs.npy")
+    )
+    checks["accumulation == route_flow"] = np.array_equal(
+        mosaic("acc", "float64"), np.load(work / "whole_acc.npy"), equal_nan=True
+    )
+    print("; ".join(f"{k}: {v}" for k, v in checks.items()))
+    if not all(checks.values()):
+        raise SystemExit("the tiled routing differs from the whole-array routing")
 
 
 if __name__ == "__main__":
