@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from factors import ROOT, py  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+FACTORS = Path(__file__).resolve().parent / "factors.py"  # its make_dem, run by path
 
 _HWM = (
     "\nfor _line in open('/proc/self/status'):\n"
@@ -49,7 +49,9 @@ def timed(code: str, env: dict) -> tuple[float, float]:
     the parent's peak on Linux (it survives fork and exec), which would hide small jobs.
     """
     t0 = time.perf_counter()
-    proc = subprocess.run(py(code + _HWM), env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code + _HWM], env=env, capture_output=True, text=True
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"{code} failed:\n{proc.stdout}{proc.stderr}")
@@ -76,13 +78,13 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="slidemap-flowtiles-"))
     work.mkdir(parents=True, exist_ok=True)
-    path = f"{ROOT / 'src'}:{Path(__file__).resolve().parent}:{os.environ.get('PYTHONPATH', '')}"
-    env = {**os.environ, "PYTHONPATH": path}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{os.environ.get('PYTHONPATH', '')}"}
     n, ts = args.size, args.tile_size
     dem = work / "dem.tif"
     # in a child process: the parent stays small (its memory is not the jobs')
     timed(
-        "from pathlib import Path\nfrom factors import make_dem\n"
+        "import runpy\nfrom pathlib import Path\n"
+        f"make_dem = runpy.run_path({str(FACTORS)!r})['make_dem']\n"
         f"make_dem(Path({str(dem)!r}), {n}, 1024, 2)\n"
         + (
             "import numpy as np, rasterio\nfrom slidemap.raster import Grid, write_cog\n"
