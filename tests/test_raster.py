@@ -29,6 +29,7 @@ from slidemap.raster import (
     values_at,
     write_cog,
     write_cogs,
+    write_vrt,
 )
 
 UTM = CRS.from_epsg(32717)
@@ -169,3 +170,31 @@ def test_write_cogs_writes_layers_of_one_graph_and_leaves_nothing_on_error(tmp_p
     with pytest.raises(ValueError, match="shape"):
         write_cog(np.zeros((5, 5)), tmp_path / "bad.tif", grid=Grid(UTM, T, 260, 300), nodata=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tif", "y.tif"]
+
+
+def test_write_vrt_mosaics_tiles_into_the_grid(tmp_path):
+    data = _field((70, 50))
+    grid = Grid(UTM, T, 50, 70)
+    tiles = []
+    for i, w in enumerate(iter_windows(70, 50, 32)):
+        tile = tmp_path / "tiles" / f"t{i}.tif"  # below the VRT's folder: a relative path
+        block = data[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+        write_cog(
+            block,
+            tile,
+            nodata=np.nan,
+            crs=UTM,
+            transform=T @ Affine.translation(w.col_off, w.row_off),
+            layout="tiff",
+        )
+        tiles.append((w, tile))
+    write_vrt(tmp_path / "mosaic.vrt", grid, tiles, dtype="float32", nodata=np.nan)
+    assert 'relativeToVRT="1">tiles/t0.tif' in (tmp_path / "mosaic.vrt").read_text()
+    with rasterio.open(tmp_path / "mosaic.vrt") as src:
+        assert Grid.of(src).same_as(grid)
+        np.testing.assert_array_equal(src.read(1), data)
+        np.testing.assert_array_equal(
+            read_window(src, Window(40, 60, 20, 20), halo=1)[1:11, 1:11], data[60:70, 40:50]
+        )
+    with pytest.raises(ValueError, match="unsupported dtype 'int8'"):
+        write_vrt(tmp_path / "x.vrt", grid, tiles, dtype="int8", nodata=None)
