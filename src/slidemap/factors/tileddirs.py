@@ -35,7 +35,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from slidemap.factors.hydrology import _DC, _DR, _distances
-from slidemap.factors.tiledfill import _save_npz
+from slidemap.factors.tiledfill import _load_npz, _save_npz
 
 __all__ = [
     "flat_seams",
@@ -448,11 +448,7 @@ def solve_flat_distances_job(
     dict
         Number of seam-flat cells and the largest flat distance (cells).
     """
-    seams = []
-    for path in seams_paths:
-        with np.load(path) as data:
-            seams.append({key: data[key] for key in data.files})
-    flats = solve_flat_distances(seams, height, width)
+    flats = solve_flat_distances(_load_npz(seams_paths), height, width)
     _save_npz(flats_path, flats)
     return {
         "seam_flat_cells": int(flats["index"].size),
@@ -489,8 +485,7 @@ def directions_tile_job(
     with rasterio.open(filled_path) as src:
         grid = Grid.of(src)
         padded = read_window(src, window, halo=2)
-    with np.load(flats_path) as data:
-        flats = {key: data[key] for key in data.files}
+    (flats,) = _load_npz([flats_path])
     r0, c0 = int(window.row_off), int(window.col_off)
     dirs = tile_directions(
         padded, (r0, c0), grid.width, flats, ewres=grid.transform.a, nsres=grid.transform.e

@@ -49,7 +49,7 @@ import numba
 import numpy as np
 from rasterio.windows import Window
 
-from slidemap.factors.hydrology import _DC, _DR, _heap_push, _less
+from slidemap.factors.hydrology import _DC, _DR, _fifo_push, _heap_pop, _heap_push
 
 __all__ = [
     "OCEAN",
@@ -134,25 +134,7 @@ def _flood_tile(zp, dr, dc):  # pragma: no cover - numba
                 phead = 0
             pcount -= 1
         else:
-            cur = hi[0]
-            hsize -= 1
-            lk = hk[hsize]
-            li = hi[hsize]
-            pos = 0
-            while True:
-                child = 2 * pos + 1
-                if child >= hsize:
-                    break
-                if child + 1 < hsize and _less(hk[child + 1], hi[child + 1], hk[child], hi[child]):
-                    child += 1
-                if _less(hk[child], hi[child], lk, li):
-                    hk[pos] = hk[child]
-                    hi[pos] = hi[child]
-                    pos = child
-                else:
-                    break
-            hk[pos] = lk
-            hi[pos] = li
+            cur, hsize = _heap_pop(hk, hi, hsize)
         r0 = cur // cols
         c0 = cur - r0 * cols
         fc = f[cur]
@@ -183,17 +165,7 @@ def _flood_tile(zp, dr, dc):  # pragma: no cover - numba
             labels[nb] = lc
             if f[nb] <= fc:
                 f[nb] = fc
-                if pcount == pq.shape[0]:
-                    pq2 = np.empty(2 * pcount, dtype=np.int64)
-                    for t in range(pcount):
-                        pq2[t] = pq[(phead + t) % pcount]
-                    pq = pq2
-                    phead = 0
-                tail = phead + pcount
-                if tail >= pq.shape[0]:
-                    tail -= pq.shape[0]
-                pq[tail] = nb
-                pcount += 1
+                pq, phead, pcount = _fifo_push(pq, phead, pcount, nb)
             else:
                 hk, hi, hsize = _heap_push(hk, hi, hsize, f[nb], nb)
     return f, labels, ea[:ne], eb[:ne], ew[:ne]
@@ -298,25 +270,7 @@ def _minimax(n, indptr, indices, weights):  # pragma: no cover - numba
     level[0] = -np.inf
     hk, hi, hsize = _heap_push(hk, hi, hsize, level[0], 0)
     while hsize > 0:
-        cur = hi[0]
-        hsize -= 1
-        lk = hk[hsize]
-        li = hi[hsize]
-        pos = 0
-        while True:
-            child = 2 * pos + 1
-            if child >= hsize:
-                break
-            if child + 1 < hsize and _less(hk[child + 1], hi[child + 1], hk[child], hi[child]):
-                child += 1
-            if _less(hk[child], hi[child], lk, li):
-                hk[pos] = hk[child]
-                hi[pos] = hi[child]
-                pos = child
-            else:
-                break
-        hk[pos] = lk
-        hi[pos] = li
+        cur, hsize = _heap_pop(hk, hi, hsize)
         if done[cur] == 1:
             continue
         done[cur] = 1
@@ -506,6 +460,15 @@ def tile_layout(height: int, width: int, tile_size: int) -> tuple[list[Window], 
     return windows, -(-height // tile_size), -(-width // tile_size)
 
 
+def _load_npz(paths: Sequence[str | os.PathLike]) -> list[dict[str, np.ndarray]]:
+    """Read each ``.npz`` file into a dict of arrays (the merge jobs' inputs)."""
+    out = []
+    for path in paths:
+        with np.load(path) as data:
+            out.append({key: data[key] for key in data.files})
+    return out
+
+
 def _save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     from slidemap.io import atomic_path
 
@@ -566,11 +529,7 @@ def solve_levels_job(
     dict
         Number of tiles and of graph nodes.
     """
-    summaries = []
-    for path in summary_paths:
-        with np.load(path) as data:
-            summaries.append({key: data[key] for key in data.files})
-    levels = solve_levels(summaries, tile_rows, tile_cols)
+    levels = solve_levels(_load_npz(summary_paths), tile_rows, tile_cols)
     _save_npz(levels_path, {f"tile_{i}": lv for i, lv in enumerate(levels)})
     return {"tiles": len(levels), "nodes": int(sum(lv.size - 2 for lv in levels)) + 1}
 

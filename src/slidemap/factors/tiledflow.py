@@ -416,13 +416,9 @@ def solve_inflows_job(
     dict
         Number of tiles and the largest inflow (cells).
     """
-    from slidemap.factors.tiledfill import _save_npz
+    from slidemap.factors.tiledfill import _load_npz, _save_npz
 
-    summaries = []
-    for path in summary_paths:
-        with np.load(path) as data:
-            summaries.append({key: data[key] for key in data.files})
-    inflows = solve_inflows(summaries, tile_size, height, width)
+    inflows = solve_inflows(_load_npz(summary_paths), tile_size, height, width)
     _save_npz(inflows_path, {f"tile_{i}": x for i, x in enumerate(inflows)})
     return {
         "tiles": len(inflows),
