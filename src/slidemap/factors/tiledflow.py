@@ -198,10 +198,14 @@ def flow_tile(dirs: np.ndarray, origin: tuple[int, int] = (0, 0)) -> TileFlow:
 
 
 def _perimeter_cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of a tile's perimeter cells, each once (cells)."""
-    r, c = np.nonzero(np.ones((rows, cols), dtype=bool))
-    on = (r == 0) | (r == rows - 1) | (c == 0) | (c == cols - 1)
-    return r[on], c[on]
+    """Rows and columns of a tile's perimeter cells, each once, row-major (cells)."""
+    if rows <= 2 or cols <= 2:
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        return r, c
+    middle = np.repeat(np.arange(1, rows - 1), 2)
+    r = np.concatenate([np.zeros(cols, int), middle, np.full(cols, rows - 1)])
+    c = np.concatenate([np.arange(cols), np.tile([0, cols - 1], rows - 2), np.arange(cols)])
+    return r, c
 
 
 @numba.njit(nogil=True, cache=True)
