@@ -223,3 +223,33 @@ def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tm
             tmp_path / "dirs_8.tif", 0, tmp_path / "inflows.npz", tmp_path / "bad.tif"
         )
     assert not (tmp_path / "bad.tif").exists()
+
+
+def _edge_case(name: str) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    z = rng.integers(0, 8, (40, 40)).astype(np.float32)
+    if name == "nodata tile":
+        z[10:20, 10:20] = np.nan  # exactly one tile of 10 x 10 cells
+    elif name == "nodata band":
+        z[:, 20:30] = np.nan  # a column of tiles: the grid falls apart in two
+    elif name == "all nodata":
+        z[:] = np.nan
+    elif name == "one row":
+        z = z[:1]
+    elif name == "one flat":
+        z[:] = 5.0
+    return z
+
+
+@pytest.mark.parametrize(
+    "name", ["nodata tile", "nodata band", "all nodata", "one row", "one flat", "one tile"]
+)
+def test_tiled_routing_edge_cases(name):
+    z = _edge_case(name)
+    tile = 100 if name == "one tile" else 10
+    whole = route_flow(z, ewres=1.0, nsres=-1.0)
+    filled = fill_tiled(z, tile)
+    dirs = directions_tiled(filled, tile, ewres=1.0, nsres=-1.0)
+    np.testing.assert_array_equal(filled, whole.filled)
+    np.testing.assert_array_equal(dirs, whole.dirs)
+    np.testing.assert_array_equal(accumulate_tiled(dirs, tile), whole.acc_cells)
