@@ -91,3 +91,46 @@ def test_a_cycle_across_tiles_and_a_wrong_layout_are_refused():
         solve_inflows([flows[0].summary], 1, 1, 2)
     with pytest.raises(ValueError, match="2-D"):
         flow_tile(np.zeros(4, dtype=np.uint8))
+
+
+def test_tile_sca_twi_spi_equal_write_hydrology_d8(root, tmp_path):
+    from slidemap.factors.hydrology import write_hydrology
+    from slidemap.factors.tiledflow import tile_hydrology_factors
+
+    dem = root / "resources" / "demo" / "dem.tif"
+    paths = {name: tmp_path / f"{name}.tif" for name in ("sca", "twi", "spi")}
+    write_hydrology(
+        dem,
+        sca_path=paths["sca"],
+        twi_path=paths["twi"],
+        spi_path=paths["spi"],
+        streams_path=tmp_path / "streams.gpkg",
+        method="d8",
+        min_tan_beta=0.001,
+    )
+    with rasterio.open(dem) as src:
+        z = src.read(1, masked=True).astype(np.float32).filled(np.nan)
+        t = src.transform
+    acc = route_flow(z, ewres=t.a, nsres=t.e).acc_cells
+    padded = np.pad(z, 1, constant_values=np.nan)
+    tile = 128
+    out = {name: np.empty(z.shape, dtype=np.float32) for name in paths}
+    for r0 in range(0, z.shape[0], tile):
+        for c0 in range(0, z.shape[1], tile):
+            h, w = min(tile, z.shape[0] - r0), min(tile, z.shape[1] - c0)
+            got = tile_hydrology_factors(
+                padded[r0 : r0 + h + 2, c0 : c0 + w + 2],
+                acc[r0 : r0 + h, c0 : c0 + w],
+                ewres=t.a,
+                nsres=t.e,
+                min_tan_beta=0.001,
+            )
+            for name in out:
+                out[name][r0 : r0 + h, c0 : c0 + w] = got[name]
+    for name, path in paths.items():
+        with rasterio.open(path) as src:
+            np.testing.assert_array_equal(out[name], src.read(1), err_msg=name)
+    with pytest.raises(ValueError, match="one-cell halo"):
+        tile_hydrology_factors(
+            padded[:10, :10], acc[:10, :10], ewres=10.0, nsres=-10.0, min_tan_beta=0.001
+        )

@@ -50,6 +50,7 @@ __all__ = [
     "flow_tile_job",
     "solve_inflows_job",
     "accumulate_tile_job",
+    "tile_hydrology_factors",
 ]
 
 
@@ -476,3 +477,46 @@ def accumulate_tile_job(
         layout="tiff",
     )
     return {"cells": int(acc.size), "max_accumulation_cells": float(np.nanmax(acc, initial=0))}
+
+
+def tile_hydrology_factors(
+    padded_dem: np.ndarray,
+    acc_cells: np.ndarray,
+    *,
+    ewres: float,
+    nsres: float,
+    min_tan_beta: float,
+) -> dict[str, np.ndarray]:
+    """SCA, TWI and SPI of one tile, as :func:`~slidemap.factors.hydrology.write_hydrology`.
+
+    Parameters
+    ----------
+    padded_dem
+        The grid DEM (m) of the tile with a one-cell halo (NaN outside the grid), for the Horn
+        slope ``tan(beta)``.
+    acc_cells
+        The tile's flow accumulation (cells), e.g. from :func:`accumulate_tile_job`.
+    ewres, nsres
+        Cell size along x and y (m).
+    min_tan_beta
+        Floor of ``tan(beta)`` (``factors.hydrology.min_tan_beta``).
+
+    Returns
+    -------
+    dict
+        ``sca`` (m), ``twi`` (1), ``spi`` (m): float32, tile shape, NaN where undefined.
+    """
+    from slidemap.factors.hydrology import specific_catchment_area, twi_spi
+    from slidemap.factors.terrain import terrain_numpy
+
+    acc = np.asarray(acc_cells, dtype=np.float64)
+    if padded_dem.shape != (acc.shape[0] + 2, acc.shape[1] + 2):
+        raise ValueError(
+            f"the DEM tile {padded_dem.shape} is not the accumulation tile {acc.shape} plus a "
+            "one-cell halo"
+        )
+    slope = terrain_numpy(padded_dem, ewres=ewres, nsres=nsres, names=["slope"])["slope"]
+    tan_beta = np.tan(np.deg2rad(slope[1:-1, 1:-1].astype(np.float64)))
+    sca = specific_catchment_area(acc, ewres=ewres, nsres=nsres)
+    twi, spi = twi_spi(sca, tan_beta, min_tan_beta)
+    return {name: a.astype(np.float32) for name, a in (("sca", sca), ("twi", twi), ("spi", spi))}
