@@ -56,10 +56,10 @@ from slidemap.factors.hydrology import (
     accumulate_mfd,
     route_flow,
     specific_catchment_area,
-    stream_segments,
     twi_spi,
     write_hydrology,
 )
+from slidemap.factors.streams import stream_segments
 from slidemap.raster import write_cog
 
 L = 10.0

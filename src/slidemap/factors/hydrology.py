@@ -36,7 +36,8 @@ Algorithm (all linear in the number of cells, no iterative sweeps):
    edge and next to nodata).
 6. **Streams**: cells whose D8 accumulation reaches ``factors.hydrology.stream_threshold_cells``
    (always D8, also with ``mfd``, so the network is a tree), vectorised as lines joining
-   cell centres along the flow directions, split at confluences, with the Strahler order.
+   cell centres along the flow directions, split at confluences, with the Strahler order
+   (:mod:`slidemap.factors.streams`, which also builds them tile by tile).
 
 Memory bound: the whole grid is held in memory (flow routing is a global operation).
 Routing holds the filled DEM float32 (4 B), flow directions (1 B), flags (1 B), the
@@ -84,7 +85,6 @@ __all__ = [
     "route_flow",
     "specific_catchment_area",
     "twi_spi",
-    "stream_segments",
     "write_hydrology",
 ]
 
@@ -503,149 +503,6 @@ def twi_spi(sca_m: Any, tan_beta: Any, min_tan_beta: float) -> tuple[Any, Any]:
     return np.log(sca_m / tb), sca_m * tb
 
 
-@numba.njit(nogil=True, cache=True)
-def _segments(order, k, dirs, acc, thr, cols, dr, dc):  # pragma: no cover - numba
-    n = dirs.shape[0]
-    nup = np.zeros(n, dtype=np.uint8)
-    for t in range(k):
-        c = order[t]
-        if acc[c] >= thr:
-            d = dirs[c]
-            if d > 0 and d < 255:
-                nb = c + dr[d - 1] * cols + dc[d - 1]
-                nup[nb] += 1
-    strahler = np.zeros(n, dtype=np.uint8)
-    maxin = np.zeros(n, dtype=np.uint8)
-    cnt = np.zeros(n, dtype=np.uint8)
-    for t in range(k - 1, -1, -1):
-        c = order[t]
-        if not acc[c] >= thr:
-            continue
-        if nup[c] == 0:
-            s = 1
-        else:
-            s = maxin[c] + (1 if cnt[c] >= 2 else 0)
-        strahler[c] = s
-        d = dirs[c]
-        if d > 0 and d < 255:
-            nb = c + dr[d - 1] * cols + dc[d - 1]
-            if s > maxin[nb]:
-                maxin[nb] = s
-                cnt[nb] = 1
-            elif s == maxin[nb]:
-                cnt[nb] += 1
-    # pass 1: count segments and vertices; pass 2: fill
-    nseg = 0
-    nvert = 0
-    for t in range(k):
-        c = order[t]
-        if acc[c] >= thr and nup[c] != 1:
-            nseg += 1
-            nvert += 1
-            cur = c
-            while True:
-                d = dirs[cur]
-                if d == 0 or d == 255:
-                    break
-                cur = cur + dr[d - 1] * cols + dc[d - 1]
-                nvert += 1
-                if nup[cur] != 1:
-                    break
-    verts = np.empty(nvert, dtype=np.int64)
-    offsets = np.empty(nseg + 1, dtype=np.int64)
-    seg_order = np.empty(nseg, dtype=np.uint8)
-    seg_acc = np.empty(nseg, dtype=np.float64)
-    j = 0
-    v = 0
-    for t in range(k):
-        c = order[t]
-        if acc[c] >= thr and nup[c] != 1:
-            offsets[j] = v
-            seg_order[j] = strahler[c]
-            verts[v] = c
-            v += 1
-            cur = c
-            last = c
-            while True:
-                d = dirs[cur]
-                if d == 0 or d == 255:
-                    break
-                cur = cur + dr[d - 1] * cols + dc[d - 1]
-                verts[v] = cur
-                v += 1
-                if nup[cur] != 1:
-                    break
-                last = cur
-            seg_acc[j] = acc[last]
-            j += 1
-    offsets[nseg] = v
-    return verts, offsets, seg_order, seg_acc
-
-
-def stream_segments(flow: FlowResult, threshold_cells: float, *, transform: Any, crs: Any) -> Any:
-    """Vectorise the D8 stream network (cells with accumulation >= ``threshold_cells``).
-
-    Parameters
-    ----------
-    flow
-        Output of :func:`route_flow`.
-    threshold_cells
-        Minimum D8 accumulation (cells) of a stream cell.
-    transform
-        Affine transform of the grid (cell centres are the vertices).
-    crs
-        CRS of the grid.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One LineString per segment between confluences (heads, confluences and outlets are
-        the end points): ``segment_id``, ``strahler`` (Strahler order), ``upstream_area_m2``
-        (at the segment's last cell above the next confluence), ``length_m``, ``geometry``.
-        A stream that is a single cell (a head that is also an outlet on the grid edge)
-        has no length and is left out (counted in the log).
-    """
-    import geopandas as gpd
-    import shapely
-
-    rows, cols = flow.dirs.shape
-    verts, offsets, seg_order, seg_acc = _segments(
-        flow.order,
-        len(flow.order),
-        flow.dirs.ravel(),
-        flow.acc_cells.ravel(),
-        float(threshold_cells),
-        cols,
-        _DR,
-        _DC,
-    )
-    counts = np.diff(offsets)
-    keep = counts >= 2
-    if (~keep).any():
-        log.info("%d single-cell stream(s) at outlets have no length: left out", (~keep).sum())
-    r = verts // cols
-    c = verts - r * cols
-    x = transform.c + (c + 0.5) * transform.a + (r + 0.5) * transform.b
-    y = transform.f + (c + 0.5) * transform.d + (r + 0.5) * transform.e
-    seg_index = np.repeat(np.arange(len(counts)), counts)
-    vkeep = np.repeat(keep, counts)
-    coords = np.column_stack([x, y])[vkeep]
-    ids = (np.cumsum(keep) - 1)[seg_index[vkeep]]  # consecutive ids of the kept segments
-    lines = shapely.linestrings(coords, indices=ids) if len(coords) else np.array([])
-    cell_area = abs(transform.a * transform.e)
-    gdf = gpd.GeoDataFrame(
-        {
-            "segment_id": np.arange(1, int(keep.sum()) + 1, dtype=np.int64),
-            "strahler": seg_order[keep].astype(np.int64),
-            "upstream_area_m2": seg_acc[keep] * cell_area,
-        },
-        geometry=list(lines),
-        crs=crs,
-    )
-    gdf["length_m"] = gdf.geometry.length
-    return gdf[["segment_id", "strahler", "upstream_area_m2", "length_m", "geometry"]]
-
-
 def write_hydrology(
     dem_path: str | os.PathLike,
     *,
@@ -699,6 +556,7 @@ def write_hydrology(
     """
     import dask.array as da
 
+    from slidemap.factors.streams import stream_segments
     from slidemap.factors.terrain import terrain_dask
     from slidemap.io import write_gpkg
     from slidemap.raster import Grid, Layer, open_on_grid, write_cogs
