@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 
@@ -217,6 +219,39 @@ def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tm
         np.testing.assert_array_equal(src.read(1), whole.dirs)
     with rasterio.open(acc_vrt) as src:
         np.testing.assert_array_equal(src.read(1), whole.acc_cells)
+    # SCA/TWI/SPI and the streams from the tiles == write_hydrology (D8) of the whole grid
+    from slidemap.factors.hydrology import write_hydrology
+    from slidemap.factors.streams import assemble_streams_job, stream_pieces_job
+
+    names = ("sca", "twi", "spi")
+    ref = {name: tmp_path / f"ref_{name}.tif" for name in names}
+    write_hydrology(
+        dem_path,
+        sca_path=ref["sca"],
+        twi_path=ref["twi"],
+        spi_path=ref["spi"],
+        streams_path=tmp_path / "ref_streams.gpkg",
+        method="d8",
+        stream_threshold_cells=300,
+    )
+    pieces = paths("pieces", "npz")
+    for i, w in enumerate(windows):
+        tiledflow.hydrology_factors_tile_job(
+            dem_path, acc_vrt, w, {n: tmp_path / f"{n}_{i}.tif" for n in names}, min_tan_beta=0.001
+        )
+        stream_pieces_job(dirs_vrt, acc_vrt, w, 300, pieces[i])
+    for name in names:
+        vrt = tmp_path / f"{name}.vrt"
+        tiles = [(w, tmp_path / f"{name}_{i}.tif") for i, w in enumerate(windows)]
+        write_vrt(vrt, grid, tiles, dtype="float32", nodata=np.nan)
+        with rasterio.open(vrt) as a, rasterio.open(ref[name]) as b:
+            np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
+    assemble_streams_job(pieces, dem_path, tmp_path / "streams.gpkg")
+    got = gpd.read_file(tmp_path / "streams.gpkg")
+    want = gpd.read_file(tmp_path / "ref_streams.gpkg")
+    assert len(got) == len(want) > 10 and got.crs == want.crs
+    pd.testing.assert_frame_equal(got.drop(columns="geometry"), want.drop(columns="geometry"))
+    assert all(a.equals_exact(b, 0.0) for a, b in zip(got.geometry, want.geometry, strict=True))
     # a merge solved for another tiling is refused, naming the file
     with pytest.raises(ValueError, match="inflows.npz: tile 0 has .* another tiling"):
         tiledflow.accumulate_tile_job(

@@ -198,3 +198,16 @@ def test_write_vrt_mosaics_tiles_into_the_grid(tmp_path):
         )
     with pytest.raises(ValueError, match="unsupported dtype 'int8'"):
         write_vrt(tmp_path / "x.vrt", grid, tiles, dtype="int8", nodata=None)
+
+
+def test_read_window_float64_keeps_counts_float32_cannot(tmp_path):
+    counts = np.full((20, 30), 2.0**24 + 1, dtype=np.float64)  # not a float32 number
+    counts[0, 0] = np.nan
+    path = tmp_path / "acc.tif"
+    write_cog(counts, path, nodata=np.nan, crs=UTM, transform=T, layout="tiff")
+    got = read_window(path, Window(0, 0, 30, 20), halo=1, dtype="float64")
+    assert got.dtype == np.float64 and np.isnan(got[0]).all() and np.isnan(got[1, 1])
+    np.testing.assert_array_equal(got[1:-1, 1:-1], counts)
+    assert read_window(path, Window(0, 0, 30, 20))[5, 5] != counts[5, 5]  # float32 rounds it
+    with pytest.raises(ValueError, match="float32 or float64"):
+        read_window(path, Window(0, 0, 3, 3), dtype="int16")

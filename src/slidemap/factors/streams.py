@@ -10,6 +10,7 @@ gives the same numbering (see :mod:`slidemap.factors.hydrology` for the routing)
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import numba
@@ -17,7 +18,14 @@ import numpy as np
 
 from slidemap.factors.hydrology import _DC, _DR, FlowResult
 
-__all__ = ["stream_segments", "segments_frame"]
+__all__ = [
+    "stream_segments",
+    "segments_frame",
+    "stream_pieces",
+    "assemble_segments",
+    "stream_pieces_job",
+    "assemble_streams_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -408,3 +416,82 @@ def assemble_segments(
     np.cumsum([c.size for c in chains], out=offsets[1:])
     verts = np.concatenate(chains) if chains else np.empty(0, dtype=np.int64)
     return verts, offsets, order.astype(np.uint8), np.array(accs, dtype=np.float64)
+
+
+def stream_pieces_job(
+    dirs_path: str | os.PathLike,
+    acc_path: str | os.PathLike,
+    window: Any,
+    threshold_cells: float,
+    pieces_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Tile pass: read directions and accumulation with a one-cell halo, write the pieces.
+
+    Parameters
+    ----------
+    dirs_path, acc_path
+        The grid's D8 directions (uint8, nodata 255) and accumulation (cells), e.g. the VRTs
+        of the tiles.
+    window
+        The tile (cells).
+    threshold_cells
+        Minimum D8 accumulation (cells) of a stream cell.
+    pieces_path
+        Output ``.npz`` of :func:`stream_pieces`.
+
+    Returns
+    -------
+    dict
+        Pieces and vertices of the tile.
+    """
+    import rasterio
+
+    from slidemap.factors.tiledfill import _save_npz
+    from slidemap.raster import read_window
+
+    with rasterio.open(dirs_path) as src:
+        width = src.width
+        d = read_window(src, window, halo=1)
+    dirs = np.where(np.isnan(d), 255, d).astype(np.uint8)
+    acc = read_window(acc_path, window, halo=1, dtype="float64")
+    origin = (int(window.row_off), int(window.col_off))
+    pieces = stream_pieces(dirs, acc, origin, width, threshold_cells)
+    _save_npz(pieces_path, pieces)
+    return {"pieces": int(pieces["start"].size), "vertices": int(pieces["verts"].size)}
+
+
+def assemble_streams_job(
+    pieces_paths: list[str | os.PathLike],
+    grid_path: str | os.PathLike,
+    streams_path: str | os.PathLike,
+) -> dict[str, Any]:
+    """Merge: join every tile's pieces and write the stream network (GeoPackage, ``streams``).
+
+    Parameters
+    ----------
+    pieces_paths
+        The :func:`stream_pieces_job` outputs.
+    grid_path
+        A raster of the grid (its transform and CRS place the vertices).
+    streams_path
+        Output GeoPackage.
+
+    Returns
+    -------
+    dict
+        Number of segments and the highest Strahler order.
+    """
+    from slidemap.factors.tiledfill import _load_npz
+    from slidemap.io import write_gpkg
+    from slidemap.raster import Grid
+
+    grid = Grid.from_raster(grid_path)
+    table = segments_frame(
+        *assemble_segments(_load_npz(pieces_paths)),
+        grid.width,
+        transform=grid.transform,
+        crs=grid.crs,
+    )
+    write_gpkg(table, streams_path, "streams")
+    top = int(table["strahler"].max()) if len(table) else 0
+    return {"streams": len(table), "max_strahler": top}

@@ -51,6 +51,7 @@ __all__ = [
     "solve_inflows_job",
     "accumulate_tile_job",
     "tile_hydrology_factors",
+    "hydrology_factors_tile_job",
 ]
 
 
@@ -520,3 +521,52 @@ def tile_hydrology_factors(
     sca = specific_catchment_area(acc, ewres=ewres, nsres=nsres)
     twi, spi = twi_spi(sca, tan_beta, min_tan_beta)
     return {name: a.astype(np.float32) for name, a in (("sca", sca), ("twi", twi), ("spi", spi))}
+
+
+def hydrology_factors_tile_job(
+    dem_path: str | os.PathLike,
+    acc_path: str | os.PathLike,
+    window: Any,
+    out_paths: dict[str, str | os.PathLike],
+    *,
+    min_tan_beta: float,
+) -> dict[str, Any]:
+    """Write the tile's SCA, TWI and SPI GeoTIFFs (float32, NaN nodata, intermediate layout).
+
+    Parameters
+    ----------
+    dem_path
+        The grid DEM (m), read with a one-cell halo for the slope.
+    acc_path
+        The accumulation (cells) of the grid, e.g. the VRT of the :func:`accumulate_tile_job`
+        tiles (read in grid coordinates).
+    window
+        The tile (cells of the grid).
+    out_paths
+        ``{"sca": ..., "twi": ..., "spi": ...}`` output files.
+    min_tan_beta
+        Floor of ``tan(beta)``.
+
+    Returns
+    -------
+    dict
+        Cells of the tile.
+    """
+    import rasterio
+    from affine import Affine
+
+    from slidemap.raster import Grid, read_window, write_cog
+
+    with rasterio.open(dem_path) as src:
+        grid = Grid.of(src)
+        padded = read_window(src, window, halo=1)
+    acc = read_window(acc_path, window, dtype="float64")
+    factors = tile_hydrology_factors(
+        padded, acc, ewres=grid.transform.a, nsres=grid.transform.e, min_tan_beta=min_tan_beta
+    )
+    transform = grid.transform @ Affine.translation(int(window.col_off), int(window.row_off))
+    for name, path in out_paths.items():
+        write_cog(
+            factors[name], path, nodata=np.nan, crs=grid.crs, transform=transform, layout="tiff"
+        )
+    return {"cells": int(acc.size)}

@@ -312,9 +312,12 @@ def _token(*parts: Any) -> str:
 
 
 def read_window(
-    src: rasterio.io.DatasetReader | str | os.PathLike, window: Window, halo: int = 0
+    src: rasterio.io.DatasetReader | str | os.PathLike,
+    window: Window,
+    halo: int = 0,
+    dtype: str = "float32",
 ) -> np.ndarray:
-    """Read band 1 of a raster over a window grown by a halo, as float32.
+    """Read band 1 of a raster over a window grown by a halo, as float32 (or ``dtype``).
 
     Cells outside the raster and cells equal to the file's nodata value are NaN, so a block
     at the edge of the grid reads exactly as if the grid were padded with nodata. The window
@@ -328,20 +331,25 @@ def read_window(
         The core window (cells).
     halo
         Extra cells read on every side.
+    dtype
+        ``"float32"`` (the default) or ``"float64"`` (e.g. flow accumulations above 2^24
+        cells, which float32 cannot count exactly).
 
     Returns
     -------
     numpy.ndarray
-        float32 array of shape (window.height + 2·halo, window.width + 2·halo).
+        ``dtype`` array of shape (window.height + 2·halo, window.width + 2·halo).
     """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"read_window: dtype must be float32 or float64, got {dtype!r}")
     if not hasattr(src, "read"):
         with rasterio.open(src) as opened:
-            return read_window(opened, window, halo)
+            return read_window(opened, window, halo, dtype)
     r0 = int(window.row_off) - halo
     c0 = int(window.col_off) - halo
     h = int(window.height) + 2 * halo
     w = int(window.width) + 2 * halo
-    out = np.full((h, w), np.nan, dtype=np.float32)
+    out = np.full((h, w), np.nan, dtype=dtype)
     rr0, cc0 = max(r0, 0), max(c0, 0)
     rr1, cc1 = min(r0 + h, src.height), min(c0 + w, src.width)
     if rr1 <= rr0 or cc1 <= cc0:
@@ -349,7 +357,7 @@ def read_window(
     inner = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
     target = out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
     nodata = src.nodata
-    if src.dtypes[0] == "float32" and (nodata is None or np.isnan(nodata)):
+    if src.dtypes[0] == dtype and (nodata is None or np.isnan(nodata)):
         src.read(1, window=inner, out=target)  # straight into the output, no copy
         return out
     data = src.read(1, window=inner)
