@@ -14,10 +14,13 @@ time and peak resident memory per process:
 2. slidemap's whole-array ``route_flow`` (Priority-Flood, D8 directions, D8 accumulation);
 3. the tiled routing: per tile a flood job, one merge, per tile a fill job (then a VRT of
    the filled tiles); per tile a seam-flat job, one merge, per tile a direction job; per
-   tile an accumulation job, one merge, per tile an accumulation job with the inflows.
+   tile an accumulation job, one merge, per tile an accumulation job with the inflows; per
+   tile SCA/TWI/SPI and the stream pieces, one streams merge (GeoPackage);
+4. slidemap's whole-array ``write_hydrology`` with ``method="d8"`` (what the tiled path equals).
 
-It then checks the filled DEM against (1) and (2) and the directions and accumulation
-against (2), cell for cell, and fails if any differs.
+It then checks the filled DEM against (1) and (2), the directions and accumulation against
+(2) and SCA/TWI/SPI and the streams against (4), cell for cell and vertex for vertex, and
+fails if any differs.
 """
 
 from __future__ import annotations
@@ -65,7 +68,8 @@ _JOB = (
     "from slidemap.factors.tileddirs import (\n"
     "    directions_tile_job, flat_seams_job, solve_flat_distances_job)\n"
     "from slidemap.factors.tiledflow import (\n"
-    "    accumulate_tile_job, flow_tile_job, solve_inflows_job)\n"
+    "    accumulate_tile_job, flow_tile_job, hydrology_factors_tile_job, solve_inflows_job)\n"
+    "from slidemap.factors.streams import assemble_streams_job, stream_pieces_job\n"
 )
 
 
@@ -197,6 +201,39 @@ def main() -> None:
         "accumulation: apply per tile",
         each("accumulate_tile_job('{d}/dirs_{i}.tif', {i}, '{d}/inflows.npz', '{d}/acc_{i}.tif')"),
     )
+    for stem, dtype, nodata in (("dirs", "uint8", "255"), ("acc", "float64", "float('nan')")):
+        jobs(
+            f"VRT of the {stem} tiles",
+            [
+                "from slidemap.raster import Grid, write_vrt\n"
+                f"write_vrt('{work}/{stem}.vrt', Grid.from_raster({dem_s}), [(Window(*w), "
+                f"'{work}/{stem}_' + str(i) + '.tif') for i, w in enumerate({windows!r})], "
+                f"dtype='{dtype}', nodata={nodata})"
+            ],
+        )
+    jobs(
+        "sca/twi/spi per tile",
+        each(
+            f"hydrology_factors_tile_job({dem_s}, '{{d}}/acc.vrt', {{w}}, "
+            "{{n: f'{d}/' + n + '_{i}.tif' for n in ('sca', 'twi', 'spi')}}, min_tan_beta=0.001)"
+        ),
+    )
+    jobs(
+        "streams: pieces per tile",
+        each("stream_pieces_job('{d}/dirs.vrt', '{d}/acc.vrt', {w}, 1000, '{d}/pieces_{i}.npz')"),
+    )
+    jobs(
+        "streams: merge (GeoPackage)",
+        [f"assemble_streams_job({listed('pieces')}, {dem_s}, '{work}/streams.gpkg')"],
+    )
+    wall, peak = timed(
+        "from slidemap.factors.hydrology import write_hydrology\n"
+        f"write_hydrology({dem_s}, sca_path='{work}/ref_sca.tif', twi_path='{work}/ref_twi.tif', "
+        f"spi_path='{work}/ref_spi.tif', streams_path='{work}/ref_streams.gpkg', method='d8', "
+        "stream_threshold_cells=1000, threads=1)\n",
+        env,
+    )
+    rows.append(("slidemap write_hydrology d8 (whole array)", 1, wall, wall, peak))
 
     import rasterio
 
@@ -210,7 +247,8 @@ def main() -> None:
     print(f"\n{'step':44s} {'jobs':>5s} {'sum s':>8s} {'max s':>8s} {'peak MB':>8s}")
     for label, count, total, longest, peak in rows:
         print(f"{label:44s} {count:5d} {total:8.1f} {longest:8.1f} {peak:8.0f}")
-    print(f"tiled total (sum of job wall times): {sum(r[2] for r in rows[2:]):.1f} s")
+    tiled = sum(r[2] for r in rows if not r[0].startswith(("pyflwdir", "slidemap")))
+    print(f"tiled total (sum of job wall times): {tiled:.1f} s")
     filled = mosaic("filled", "float32")
     checks = {
         "filled == pyflwdir": np.array_equal(
@@ -226,6 +264,20 @@ def main() -> None:
     )
     checks["accumulation == route_flow"] = np.array_equal(
         mosaic("acc", "float64"), np.load(work / "whole_acc.npy"), equal_nan=True
+    )
+    for name in ("sca", "twi", "spi"):
+        with rasterio.open(work / f"ref_{name}.tif") as src:
+            checks[f"{name} == write_hydrology"] = np.array_equal(
+                mosaic(name, "float32"), src.read(1), equal_nan=True
+            )
+    import geopandas as gpd
+
+    got = gpd.read_file(work / "streams.gpkg")
+    want = gpd.read_file(work / "ref_streams.gpkg")
+    checks["streams == write_hydrology"] = (
+        len(got) == len(want)
+        and got.drop(columns="geometry").equals(want.drop(columns="geometry"))
+        and bool(got.geometry.geom_equals_exact(want.geometry, 0.0).all())
     )
     print("; ".join(f"{k}: {v}" for k, v in checks.items()))
     if not all(checks.values()):
