@@ -366,7 +366,8 @@ def assemble_segments(
         for k in range(p["start"].size):
             if p["head_nup"][k] == 1:
                 continue  # a continuation: joined to the segment that enters it
-            vs, va = [piece_verts(t, k)[0]], [piece_verts(t, k)[1]]
+            first_v, first_a = piece_verts(t, k)
+            vs, va = [first_v], [first_a]
             tt, kk = t, k
             conf = bool(p["end_conf"][k])
             while pieces[tt]["exit_to"][kk] >= 0:

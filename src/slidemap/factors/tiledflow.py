@@ -182,10 +182,8 @@ def flow_tile(dirs: np.ndarray, origin: tuple[int, int] = (0, 0)) -> TileFlow:
     acc, order, count, recv = _accumulate_tile(d, weight, _DR, _DC)
     down, cross_r, cross_c = _perimeter_links(d, order, count, recv, origin[0], origin[1], _DR, _DC)
     perim = np.zeros(n_slots(rows, cols), dtype=np.float64)
-    rr, cc = _perimeter_cells(rows, cols)
-    perim[[_slot(r, c, rows, cols) for r, c in zip(rr, cc, strict=True)]] = acc.reshape(d.shape)[
-        rr, cc
-    ]
+    rr, cc, slots = _perimeter_cells(rows, cols)
+    perim[slots] = acc.reshape(d.shape)[rr, cc]
     acc = acc.reshape(d.shape)
     acc[d == NODATA_DIR] = np.nan
     summary = {
@@ -199,15 +197,16 @@ def flow_tile(dirs: np.ndarray, origin: tuple[int, int] = (0, 0)) -> TileFlow:
     return TileFlow(acc, summary)
 
 
-def _perimeter_cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of a tile's perimeter cells, each once, row-major (cells)."""
+def _perimeter_cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and perimeter slots of a tile's perimeter cells, each once, row-major."""
     if rows <= 2 or cols <= 2:
         r, c = np.divmod(np.arange(rows * cols), cols)
-        return r, c
-    middle = np.repeat(np.arange(1, rows - 1), 2)
-    r = np.concatenate([np.zeros(cols, int), middle, np.full(cols, rows - 1)])
-    c = np.concatenate([np.arange(cols), np.tile([0, cols - 1], rows - 2), np.arange(cols)])
-    return r, c
+    else:
+        middle = np.repeat(np.arange(1, rows - 1), 2)
+        r = np.concatenate([np.zeros(cols, int), middle, np.full(cols, rows - 1)])
+        c = np.concatenate([np.arange(cols), np.tile([0, cols - 1], rows - 2), np.arange(cols)])
+    slots = np.array([_slot(a, b, rows, cols) for a, b in zip(r, c, strict=True)], dtype=np.int64)
+    return r, c, slots
 
 
 @numba.njit(nogil=True, cache=True)
@@ -323,8 +322,8 @@ def apply_inflows(dirs: np.ndarray, inflow: np.ndarray) -> np.ndarray:
     d = _as_dirs(dirs)
     rows, cols = d.shape
     weight = np.ones(d.shape, dtype=np.float64)
-    rr, cc = _perimeter_cells(rows, cols)
-    weight[rr, cc] += inflow[[_slot(r, c, rows, cols) for r, c in zip(rr, cc, strict=True)]]
+    rr, cc, slots = _perimeter_cells(rows, cols)
+    weight[rr, cc] += inflow[slots]
     acc = _accumulate_tile(d, weight, _DR, _DC)[0].reshape(d.shape)
     acc[d == NODATA_DIR] = np.nan
     return acc
