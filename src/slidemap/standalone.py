@@ -121,25 +121,29 @@ def snakemake_object(
         )
 
 
-def script_object(rule: str, argv: Sequence[str] | None = None) -> Any:
+def script_object(rule: str | Sequence[str], argv: Sequence[str] | None = None) -> Any:
     """Parse a script's command line and build its ``snakemake`` object (see module doc).
 
     Parameters
     ----------
     rule
-        The rule the script belongs to.
+        The rule the script belongs to, or the rules of a script shared by several (then
+        ``--rule NAME`` chooses one).
     argv
         Command-line arguments (default: ``sys.argv[1:]``): ``--config FILE …``,
-        ``--wildcards NAME=VALUE …``, ``--cores N``.
+        ``--wildcards NAME=VALUE …``, ``--cores N`` (and ``--rule NAME``).
 
     Returns
     -------
     snakemake.script.Snakemake
         As :func:`snakemake_object`.
     """
+    rules = [rule] if isinstance(rule, str) else list(rule)
     parser = argparse.ArgumentParser(
-        description=f"Run the script of rule '{rule}' alone (slidemap.standalone).",
+        description=f"Run the script of rule {' / '.join(rules)} alone (slidemap.standalone).",
     )
+    if len(rules) > 1:
+        parser.add_argument("--rule", required=True, choices=rules)
     parser.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files")
     parser.add_argument("--wildcards", nargs="+", default=[], metavar="NAME=VALUE")
     parser.add_argument("--cores", type=int, default=1)
@@ -150,4 +154,5 @@ def script_object(rule: str, argv: Sequence[str] | None = None) -> Any:
         if not sep or not name:
             parser.error(f"--wildcards takes NAME=VALUE pairs, got {item!r}")
         pairs[name] = value
-    return snakemake_object(rule, configfiles=args.config, wildcards=pairs, cores=args.cores)
+    chosen = args.rule if len(rules) > 1 else rules[0]
+    return snakemake_object(chosen, configfiles=args.config, wildcards=pairs, cores=args.cores)

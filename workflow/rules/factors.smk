@@ -69,34 +69,44 @@ rule terrain_factors:
         "../../scripts/terrain_factors.py"
 
 
-rule hydrology:
-    input:
-        dem=GRID_DEM,
-    output:
-        sca=f"{RESULTS}/factors/sca.tif",
-        twi=f"{RESULTS}/factors/twi.tif",
-        spi=f"{RESULTS}/factors/spi.tif",
-        streams=f"{RESULTS}/factors/streams.gpkg",
-    log:
-        f"{RESULTS}/logs/hydrology/hydrology.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/hydrology/hydrology.tsv"
-    conda:
-        "../../envs/geo.yaml"
-    threads: FACTOR_CFG["threads"]
-    resources:
-        # global flow routing: 18-26 B per cell + the queue (docstring of hydrology.py)
-        mem_mb=lambda wildcards, input, threads, attempt: int(
-            (chunked_mem_mb(wildcards, threads) + 34 * grid_cells(input) / 2**20)
-            * attempt
-        ),
-    params:
-        library=script_library("hydrology"),
-        hydrology=FACTOR_CFG["hydrology"],
-        chunk_size=FACTOR_CFG["chunk_size"],
-        compress=FACTOR_CFG["compress"],
-    script:
-        "../../scripts/hydrology.py"
+if HYDRO_TILES is None:
+
+    rule hydrology:
+        input:
+            dem=GRID_DEM,
+        output:
+            sca=f"{RESULTS}/factors/sca.tif",
+            twi=f"{RESULTS}/factors/twi.tif",
+            spi=f"{RESULTS}/factors/spi.tif",
+            streams=f"{RESULTS}/factors/streams.gpkg",
+        log:
+            f"{RESULTS}/logs/hydrology/hydrology.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hydrology/hydrology.tsv"
+        conda:
+            "../../envs/geo.yaml"
+        threads: FACTOR_CFG["threads"]
+        resources:
+            # global flow routing: 18-26 B per cell + the queue (docstring of hydrology.py)
+            mem_mb=lambda wildcards, input, threads, attempt: int(
+                (chunked_mem_mb(wildcards, threads) + 34 * grid_cells(input) / 2**20)
+                * attempt
+            ),
+        params:
+            library=script_library("hydrology"),
+            hydrology={
+                k: v
+                for k, v in FACTOR_CFG["hydrology"].items()
+                if k != "tile_size_cells"
+            },
+            chunk_size=FACTOR_CFG["chunk_size"],
+            compress=FACTOR_CFG["compress"],
+        script:
+            "../../scripts/hydrology.py"
+
+else:  # factors.hydrology.tile_size_cells: the same four outputs from tile jobs
+
+    include: "hydrology_tiles.smk"
 
 
 rule distance_factor:

@@ -15,6 +15,21 @@ CAT_LAYERS = categorical_layers(config)
 EXTRA_LAYERS = extra_layers(config)
 GRID_DEM = f"{RESULTS}/grid/dem.tif"
 
+# factors.hydrology.tile_size_cells: the tiled flow routing (hydrology_tiles.smk) needs its
+# tile list now, to expand the tile jobs; it is planned from the DEM header like study_grid.
+HYDRO_TILES = None
+if FACTOR_CFG["hydrology"]["tile_size_cells"]:
+    from slidemap.factors.tiledhydro import plan_hydrology_tiles
+
+    HYDRO_TILES = plan_hydrology_tiles(
+        config["dem"]["path"],
+        tile_size=FACTOR_CFG["hydrology"]["tile_size_cells"],
+        method=FACTOR_CFG["hydrology"]["method"],
+        crs=config["study_area"]["crs"],
+        resolution_m=config["study_area"]["resolution_m"],
+        boundary=config["study_area"]["boundary"],
+    )
+
 
 def alternatives(names):
     """A wildcard regex matching exactly these names (nothing when the list is empty)."""

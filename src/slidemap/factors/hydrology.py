@@ -82,6 +82,7 @@ __all__ = [
     "HYDROLOGY_INFO",
     "BYTES_PER_CELL",
     "FlowResult",
+    "hydrology_tags",
     "route_flow",
     "specific_catchment_area",
     "twi_spi",
@@ -503,6 +504,40 @@ def twi_spi(sca_m: Any, tan_beta: Any, min_tan_beta: float) -> tuple[Any, Any]:
     return np.log(sca_m / tb), sca_m * tb
 
 
+def hydrology_tags(
+    name: str, routing: str, min_tan_beta: float, *, memory_bytes_per_cell: float
+) -> dict[str, str]:
+    """Build the COG tags of hydrology factor ``name`` (what factors.json lists).
+
+    Parameters
+    ----------
+    name
+        ``"sca"``, ``"twi"`` or ``"spi"``.
+    routing
+        The routing's description (e.g. ``"D8 steepest descent"``).
+    min_tan_beta
+        Floor of ``tan(beta)`` (dimensionless).
+    memory_bytes_per_cell
+        Peak memory of the routing job, bytes per grid cell (or per tile cell when tiled).
+
+    Returns
+    -------
+    dict
+        ``factor``, ``kind``, ``source``, ``memory_bytes_per_cell``, ``unit``, ``method``.
+    """
+    info = {
+        key: value.format(routing=routing, floor=min_tan_beta)
+        for key, value in HYDROLOGY_INFO[name].items()
+    }
+    return {
+        "factor": name,
+        "kind": "continuous",
+        "source": "grid/dem.tif",
+        "memory_bytes_per_cell": str(memory_bytes_per_cell),
+        **info,
+    }
+
+
 def write_hydrology(
     dem_path: str | os.PathLike,
     *,
@@ -595,17 +630,9 @@ def write_hydrology(
     layers = []
     outputs = (("sca", sca, sca_path), ("twi", twi, twi_path), ("spi", spi, spi_path))
     for name, data, path in outputs:
-        info = {
-            key: value.format(routing=routing, floor=min_tan_beta)
-            for key, value in HYDROLOGY_INFO[name].items()
-        }
-        tags = {
-            "factor": name,
-            "kind": "continuous",
-            "source": "grid/dem.tif",
-            "memory_bytes_per_cell": str(BYTES_PER_CELL[method]),
-            **info,
-        }
+        tags = hydrology_tags(
+            name, routing, min_tan_beta, memory_bytes_per_cell=BYTES_PER_CELL[method]
+        )
         layers.append(
             Layer(data, path, nodata=np.nan, dtype="float32", tags=tags, resampling="average")
         )

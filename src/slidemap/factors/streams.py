@@ -16,6 +16,7 @@ from typing import Any
 import numba
 import numpy as np
 
+from slidemap.errors import ConfigError
 from slidemap.factors.hydrology import _DC, _DR, FlowResult
 
 __all__ = [
@@ -465,6 +466,8 @@ def assemble_streams_job(
     pieces_paths: list[str | os.PathLike],
     grid_path: str | os.PathLike,
     streams_path: str | os.PathLike,
+    *,
+    threshold_cells: float | None = None,
 ) -> dict[str, Any]:
     """Merge: join every tile's pieces and write the stream network (GeoPackage, ``streams``).
 
@@ -476,11 +479,20 @@ def assemble_streams_job(
         A raster of the grid (its transform and CRS place the vertices).
     streams_path
         Output GeoPackage.
+    threshold_cells
+        The pieces' stream threshold (cells); when given, a network without any segment is
+        refused (as :func:`~slidemap.factors.hydrology.write_hydrology` refuses it) and
+        nothing is written.
 
     Returns
     -------
     dict
         Number of segments and the highest Strahler order.
+
+    Raises
+    ------
+    ConfigError
+        No segment while ``threshold_cells`` is given.
     """
     from slidemap.factors.tiledfill import _load_npz
     from slidemap.io import write_gpkg
@@ -493,6 +505,11 @@ def assemble_streams_job(
         transform=grid.transform,
         crs=grid.crs,
     )
+    if threshold_cells is not None and not len(table):
+        raise ConfigError(
+            f"config key 'factors.hydrology.stream_threshold_cells': no cell drains "
+            f"{threshold_cells:g} cells. Lower the threshold."
+        )
     write_gpkg(table, streams_path, "streams")
     top = int(table["strahler"].max()) if len(table) else 0
     return {"streams": len(table), "max_strahler": top}
