@@ -51,7 +51,7 @@ def test_neighbours_are_the_tiles_a_halo_touches():
 
 def test_job_memory_grows_with_the_tile_and_the_attempt():
     small, big = HydrologyTiles.layout(10, 10, 512), HydrologyTiles.layout(10, 10, 4096)
-    assert big.job_mem_mb() > small.job_mem_mb() >= 300
+    assert big.job_mem_mb() > small.job_mem_mb() >= 400
     assert big.job_mem_mb(2) == pytest.approx(2 * big.job_mem_mb(), abs=1)
     # the benchmark's largest tile job: 442 MB at 2048 (benchmarks/flow_tiles.md)
     assert HydrologyTiles.layout(10, 10, 2048).job_mem_mb() >= 442
