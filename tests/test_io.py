@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,3 +69,99 @@ def test_sigkill_during_raster_write_leaves_no_final_file(tmp_path):
     )
     with rasterio.open(final) as src:
         assert src.read(1).sum() == 64 * 64
+
+
+def _frames():
+    """A point track (float32 block, categorical, strings, NaN) and non-point tables."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    rng = np.random.default_rng(3)
+    n = 500
+    points = gpd.GeoDataFrame(
+        {
+            "pid": [f"p{i}" for i in range(n)],
+            "velocity": rng.normal(0, 5, n),
+            "d_20200101": rng.normal(0, 5, n).astype(np.float32),
+            "batch": pd.Categorical(["a.csv"] * (n - 100) + ["b.csv"] * 100),
+            "flag": np.where(rng.random(n) < 0.1, np.nan, 1.0),
+        },
+        geometry=gpd.points_from_xy(rng.uniform(4e5, 5e5, n), rng.uniform(5e6, 5.1e6, n)),
+        crs="EPSG:32632",
+    )
+    points.index = np.arange(10, 10 + n)  # not written
+    poly = points.iloc[:5].copy()
+    poly["geometry"] = poly.buffer(10.0)
+    point_z = points.iloc[:5].copy()
+    point_z["geometry"] = shapely.points(np.c_[np.arange(5.0), np.arange(5.0), np.ones(5)])
+    missing = points.iloc[:5].copy()
+    missing.loc[missing.index[2], "geometry"] = None
+    return points, {"polygons": poly, "3-D points": point_z, "a missing point": missing}
+
+
+def test_geoparquet_of_points_reads_back_as_geopandas_writes_it(tmp_path):
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+    import shapely
+    from geopandas.testing import assert_geodataframe_equal
+
+    from slidemap.io import write_geoparquet
+
+    points, _ = _frames()
+    write_geoparquet(points, tmp_path / "fast.parquet", compression="zstd")
+    points.to_parquet(tmp_path / "ref.parquet", index=False, compression="zstd")  # reference
+    fast, ref = (
+        gpd.read_parquet(tmp_path / "fast.parquet"),
+        gpd.read_parquet(tmp_path / "ref.parquet"),
+    )
+    assert_geodataframe_equal(fast, ref)
+    assert (shapely.to_wkb(fast.geometry.values) == shapely.to_wkb(ref.geometry.values)).all()
+    assert list(fast.columns) == list(points.columns) and fast.crs == points.crs
+    # the WKB bytes are shapely's ISO WKB, the metadata GeoPandas' (bar the creator)
+    a, b = pq.read_table(tmp_path / "fast.parquet"), pq.read_table(tmp_path / "ref.parquet")
+    assert a.column("geometry").to_pylist() == list(
+        shapely.to_wkb(points.geometry.values, flavor="iso")
+    )
+    assert a.schema.field("geometry").metadata == b.schema.field("geometry").metadata
+    geo_a, geo_b = (json.loads(t.schema.metadata[b"geo"]) for t in (a, b))
+    assert geo_a.pop("creator")["library"] == "slidemap"
+    geo_b.pop("creator")
+    assert geo_a == geo_b
+
+
+def test_geoparquet_of_other_geometries_is_geopandas_own(tmp_path):
+    import geopandas as gpd
+    from geopandas.testing import assert_geodataframe_equal
+
+    from slidemap.io import write_geoparquet
+
+    _, others = _frames()
+    for label, frame in others.items():
+        write_geoparquet(frame, tmp_path / "x.parquet")
+        frame.to_parquet(tmp_path / "ref.parquet", index=False)
+        assert (tmp_path / "x.parquet").read_bytes() == (tmp_path / "ref.parquet").read_bytes(), (
+            label
+        )
+        assert_geodataframe_equal(
+            gpd.read_parquet(tmp_path / "x.parquet"), frame.reset_index(drop=True)
+        )
+
+
+def test_geoparquet_from_coordinate_columns_is_the_same_file(tmp_path):
+    import geopandas as gpd
+    from geopandas.testing import assert_geodataframe_equal
+
+    from slidemap.io import write_geoparquet
+
+    points, _ = _frames()
+    points["x_m"], points["y_m"] = points.geometry.x, points.geometry.y
+    write_geoparquet(points, tmp_path / "geom.parquet")
+    write_geoparquet(points, tmp_path / "cols.parquet", xy_columns=("x_m", "y_m"))
+    assert (tmp_path / "geom.parquet").read_bytes() == (tmp_path / "cols.parquet").read_bytes()
+    # columns that are not the geometries' coordinates are not trusted: GeoPandas encodes
+    points.loc[points.index[0], "x_m"] += 1.0
+    write_geoparquet(points, tmp_path / "bad.parquet", xy_columns=("x_m", "y_m"))
+    back = gpd.read_parquet(tmp_path / "bad.parquet")
+    assert_geodataframe_equal(back, points.reset_index(drop=True))
+    assert back.geometry.x.iloc[0] == points.geometry.x.iloc[0] != points["x_m"].iloc[0]

@@ -26,6 +26,7 @@ __all__ = [
     "write_json",
     "read_json",
     "write_gpkg",
+    "write_geoparquet",
     "FIXED_GPKG_DATE",
 ]
 
@@ -207,3 +208,140 @@ def write_gpkg(frame: Any, path: str | os.PathLike, layer: str) -> None:
             driver="GPKG",
             geometry_type="MultiPolygon" if len(frame) == 0 else None,
         )
+
+
+def _drop_member_ids(projjson: dict) -> None:
+    """Drop the ids of datum-ensemble members (as GeoPandas and GDAL write GeoParquet CRSs)."""
+    for key, value in projjson.items():
+        if isinstance(value, dict):
+            _drop_member_ids(value)
+        elif key == "members" and isinstance(value, list):
+            for member in value:
+                member.pop("id", None)
+
+
+def _plain_points(geoms: np.ndarray) -> bool:
+    """Tell whether every geometry is a non-empty 2-D Point (not None)."""
+    import shapely
+
+    return bool(
+        (shapely.get_type_id(geoms) == 0).all()
+        and not shapely.is_empty(geoms).any()
+        and (shapely.get_coordinate_dimension(geoms) == 2).all()
+    )
+
+
+def _point_wkb(frame: Any, xy_columns: tuple[str, str] | None) -> tuple[Any, list[float]] | None:
+    """Encode a GeoDataFrame's 2-D points as ISO WKB (a ``pyarrow`` binary array) + bbox.
+
+    Built from the coordinates with numpy (21 bytes per point: byte order, type 1, x, y)
+    instead of one shapely call per geometry; the coordinates come from ``xy_columns`` when
+    given (checked against the geometries on a sample of 1000 rows), else from the
+    geometries. Returns None when any geometry is missing, empty, not a Point or 3-D, or the
+    columns are not the geometries' coordinates (the caller then lets GeoPandas encode), else
+    the array and ``[xmin, ymin, xmax, ymax]`` (CRS units).
+    """
+    import pyarrow as pa
+    import shapely
+
+    geoms = np.asarray(frame.geometry.array)
+    n = geoms.size
+    if n == 0:
+        return None
+    if xy_columns is None:
+        if not _plain_points(geoms):
+            return None
+        xy = shapely.get_coordinates(geoms)
+    else:
+        xy = np.column_stack([frame[c].to_numpy(dtype=np.float64) for c in xy_columns])
+        sample = np.unique(np.linspace(0, n - 1, min(n, 1000)).astype(np.int64))
+        if not _plain_points(geoms[sample]) or not np.array_equal(
+            shapely.get_coordinates(geoms[sample]), xy[sample]
+        ):
+            return None
+    record = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    wkb = np.empty(n, dtype=record)  # packed: 21 bytes per point
+    wkb["order"], wkb["kind"], wkb["x"], wkb["y"] = 1, 1, xy[:, 0], xy[:, 1]
+    offsets = np.arange(0, 21 * (n + 1), 21, dtype=np.int32 if 21 * n < 2**31 else np.int64)
+    kind = pa.binary() if offsets.dtype == np.int32 else pa.large_binary()
+    array = pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(wkb)])
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return array, [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("slidemap")
+    except PackageNotFoundError:  # a checkout used through PYTHONPATH
+        return "unknown"
+
+
+def write_geoparquet(
+    frame: Any,
+    path: str | os.PathLike,
+    *,
+    compression: str = "snappy",
+    xy_columns: tuple[str, str] | None = None,
+) -> None:
+    """Write a GeoDataFrame as GeoParquet 1.1 (WKB geometry), atomically.
+
+    Point tables (the InSAR tracks: millions of rows) are encoded without a shapely call
+    per point: the WKB column is built from the coordinates with numpy and the ``geo``
+    metadata (CRS as PROJJSON, ``geometry_types``, ``bbox`` in CRS units) is written as
+    GeoPandas writes it, so :func:`geopandas.read_parquet` and GDAL read the same table.
+    Other geometries go through :meth:`geopandas.GeoDataFrame.to_parquet`.
+
+    Parameters
+    ----------
+    frame
+        A ``geopandas.GeoDataFrame`` (one geometry column); its index is not written.
+    path
+        Output ``.parquet`` file.
+    compression
+        Parquet codec (``"snappy"``, ``"zstd"`` …).
+    xy_columns
+        Columns holding each point's x and y (CRS units), e.g. ``("x_m", "y_m")`` of an
+        ingested track: the WKB is then built from them, which skips reading a million
+        shapely points (~0.5 s per million); they must be the geometries' coordinates
+        (a sample of 1000 rows is checked, else GeoPandas encodes).
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = frame.geometry.name
+    encoded = None
+    if list(frame.columns[frame.dtypes == "geometry"]) == [name]:
+        encoded = _point_wkb(frame, xy_columns)
+    if encoded is None:
+        with atomic_path(path) as tmp:
+            frame.to_parquet(tmp, index=False, compression=compression)
+        return
+    wkb, bbox = encoded
+    plain = pd.DataFrame(frame, copy=False)
+    plain[name] = pd.arrays.ArrowExtensionArray(wkb)
+    table = pa.Table.from_pandas(plain, preserve_index=False)
+    crs = frame.crs
+    column: dict[str, Any] = {"encoding": "WKB", "crs": None, "geometry_types": ["Point"]}
+    field_meta = {b"ARROW:extension:name": b"geoarrow.wkb", b"ARROW:extension:metadata": b"{}"}
+    if crs is not None:
+        column["crs"] = crs.to_json_dict()
+        _drop_member_ids(column["crs"])
+        field_meta[b"ARROW:extension:metadata"] = json.dumps({"crs": crs.to_json_dict()}).encode()
+    if np.isfinite(bbox).all():
+        column["bbox"] = bbox
+    geo = {
+        "primary_column": name,
+        "columns": {name: column},
+        "version": "1.1.0",
+        "creator": {"library": "slidemap", "version": _version()},
+    }
+    i = table.schema.get_field_index(name)
+    table = table.set_column(i, pa.field(name, wkb.type, nullable=True, metadata=field_meta), wkb)
+    table = table.replace_schema_metadata(
+        {**table.schema.metadata, b"geo": json.dumps(geo).encode()}
+    )
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression=compression)

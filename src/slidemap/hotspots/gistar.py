@@ -34,7 +34,14 @@ import scipy.sparse as sp
 from scipy import special
 from scipy.spatial import cKDTree
 
-__all__ = ["GiStarResult", "neighbour_pairs", "distance_band_weights", "getis_ord_gi_star"]
+__all__ = [
+    "GiStarResult",
+    "neighbour_pairs",
+    "distance_band_weights",
+    "getis_ord_gi_star",
+    "gistar_scale",
+    "gistar_z",
+]
 
 
 @dataclass
@@ -140,6 +147,67 @@ def _permutation_counts(x, cardinality, rids, observed_sum):  # pragma: no cover
     return larger
 
 
+def gistar_scale(values: np.ndarray, scale: str = "sample") -> tuple[float, float]:
+    """Compute the centre and spread Gi* measures local sums against (all values of a track).
+
+    Parameters
+    ----------
+    values
+        Every value of the track (n,), e.g. mm/yr; finite.
+    scale
+        ``"sample"``: mean and population standard deviation; ``"robust"``: median and
+        1.4826 × the median absolute deviation.
+
+    Returns
+    -------
+    centre, spread
+        In the unit of ``values``.
+
+    Raises
+    ------
+    ValueError
+        For a constant field (zero spread).
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if scale == "robust":
+        mean = float(np.median(x))
+        std = 1.4826 * float(np.median(np.abs(x - mean)))
+    else:
+        mean = float(x.mean())
+        std = float(np.sqrt(max(np.mean(x * x) - mean * mean, 0.0)))
+    if std <= 1e-12 * max(1.0, abs(mean)):
+        raise ValueError("Gi* is undefined for a constant field (zero standard deviation)")
+    return mean, std
+
+
+def gistar_z(
+    lag: np.ndarray, cardinality: np.ndarray, n: int, centre: float, spread: float
+) -> np.ndarray:
+    """Compute Gi* z-scores (Eq. 1) from band sums, band counts and the track statistics.
+
+    Parameters
+    ----------
+    lag
+        ``Σ_j w_ij x_j`` per point (unit of the values; the point itself included).
+    cardinality
+        ``W_i`` per point (points in the band, itself included).
+    n
+        Number of points of the whole track.
+    centre, spread
+        From :func:`gistar_scale` over the whole track.
+
+    Returns
+    -------
+    numpy.ndarray
+        z per point (0 where the band holds every point).
+    """
+    w = np.asarray(cardinality, dtype=np.float64)
+    denom = spread * np.sqrt(np.maximum(n * w - w * w, 0.0) / (n - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.asarray(lag, dtype=np.float64) - centre * w) / denom
+    return np.where(denom > 0, z, 0.0)  # a band holding every point carries no signal
+
+
 def getis_ord_gi_star(
     values: np.ndarray,
     xy: np.ndarray,
@@ -218,19 +286,8 @@ def getis_ord_gi_star(
     card = np.empty(n, np.int64)
     card[order] = card_s
 
-    if scale == "robust":
-        mean = float(np.median(x))
-        std = 1.4826 * float(np.median(np.abs(x - mean)))
-    else:
-        mean = x.mean()
-        std = np.sqrt(max(np.mean(x * x) - mean * mean, 0.0))
-    if std <= 1e-12 * max(1.0, abs(mean)):
-        raise ValueError("Gi* is undefined for a constant field (zero standard deviation)")
-    w = card.astype(np.float64)
-    denom = std * np.sqrt(np.maximum(n * w - w * w, 0.0) / (n - 1))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = (lag - mean * w) / denom
-    z = np.where(denom > 0, z, 0.0)  # a point whose band holds every point carries no signal
+    mean, std = gistar_scale(x, scale)
+    z = gistar_z(lag, card, n, mean, std)
     p_norm = 2.0 * special.ndtr(-np.abs(z))
 
     p_sim = None

@@ -36,7 +36,8 @@ from slidemap.hotspots.trend import (
     seasonal_amplitude,
     trend_frame,
 )
-from slidemap.io import atomic_path, write_gpkg
+from slidemap.io import write_geoparquet as write_geoparquet_file
+from slidemap.io import write_gpkg
 from slidemap.raster import Grid
 
 __all__ = [
@@ -658,8 +659,7 @@ def write_geoparquet(frame: gpd.GeoDataFrame, path: str | Path) -> None:
     path
         Output ``.parquet`` file.
     """
-    with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=False)
+    write_geoparquet_file(frame, path)
 
 
 def write_layer(frame: gpd.GeoDataFrame, path: str | Path, layer: str) -> None:

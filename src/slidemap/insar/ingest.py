@@ -47,7 +47,7 @@ from slidemap.insar.diagnose import value_text
 from slidemap.insar.fastcsv import sort_strings, take_columns
 from slidemap.insar.layouts import TrackSettings
 from slidemap.insar.schema import DROP_REASONS
-from slidemap.io import atomic_path, write_json
+from slidemap.io import write_geoparquet, write_json
 
 __all__ = ["ingest_track", "write_points", "OUTPUT_COLUMNS"]
 
@@ -482,7 +482,6 @@ def write_points(
         Output JSON file.
     """
     t0 = time.perf_counter()
-    with atomic_path(points_path) as tmp:
-        points.to_parquet(tmp, index=False, compression="zstd")
+    write_geoparquet(points, points_path, compression="zstd", xy_columns=("x_m", "y_m"))
     write_json(dict(summary), summary_path)
     log.info("wrote %s (%d points) in %.1f s", points_path, len(points), time.perf_counter() - t0)
