@@ -90,9 +90,8 @@ def test_a_halo_too_small_is_visible_in_the_counts():
     assert (card <= whole.cardinality[own]).all() and (card < whole.cardinality[own]).any()
 
 
-@pytest.mark.parametrize("track", ["asc_018", "dsc_142"])
-def test_demo_track_tiled_equals_untiled(root, track):
-    """The demo's tracks (ingested as the workflow does) in 500 m tiles, the shipped band."""
+def demo_points(root, track):
+    """A demo track's points, ingested as the workflow does."""
     import rasterio
     import shapely
     import yaml
@@ -107,6 +106,13 @@ def test_demo_track_tiled_equals_untiled(root, track):
     points, _ = ingest_track(
         sorted(folder.glob("*.csv")), cfg, track_name=track, working_crs=crs, study_area=area
     )
+    return points
+
+
+@pytest.mark.parametrize("track", ["asc_018", "dsc_142"])
+def test_demo_track_tiled_equals_untiled(root, track):
+    """The demo's tracks in 500 m tiles, the shipped band."""
+    points = demo_points(root, track)
     v = points["velocity_mm_yr"].to_numpy(np.float64)
     xy = points[["x_m", "y_m"]].to_numpy(np.float64)
     for scale in ("sample", "robust"):
@@ -115,3 +121,57 @@ def test_demo_track_tiled_equals_untiled(root, track):
         assert np.array_equal(card, whole.cardinality)
         np.testing.assert_allclose(z, whole.z, rtol=0, atol=1e-12)
     assert len(np.unique(point_tiles(xy, 500.0), axis=0)) >= 9
+
+
+def _check_fields(points, params, tile_size_m, halo_m):
+    from slidemap.hotspots.pipeline import analyse_points
+    from slidemap.hotspots.spatialtiles import hotspot_fields_tiled
+
+    whole, info = analyse_points(points, params)
+    settings, fields = hotspot_fields_tiled(points, params, tile_size_m, halo_m=halo_m)
+    for key, value in settings.items():
+        assert value == info[key] or (value != value and info[key] != info[key]), key
+    for key in ("v_background_mm_yr", "v_hp_mm_yr", "gi_n"):
+        assert np.array_equal(fields[key], whole[key].to_numpy()), key
+    np.testing.assert_allclose(fields["gi_z"], whole["gi_z"].to_numpy(), rtol=0, atol=1e-12)
+    return settings
+
+
+@pytest.mark.parametrize("track", ["asc_018", "dsc_142"])
+def test_demo_highpass_settings_and_gistar_tiled_equal_analyse_points(root, track):
+    from slidemap.hotspots.pipeline import HotspotParams
+
+    points = demo_points(root, track)
+    # the shipped defaults: 1500 m high-pass, radii from the 8th neighbour, robust Gi*
+    settings = _check_fields(points, HotspotParams(), 700.0, halo_m=1600.0)
+    assert settings["search_radius_why"].startswith("auto")
+    # seed 002's fixed method: no high-pass, 200 m band, sample Gi*
+    seed002 = HotspotParams.from_config({"preset": "seed002"})
+    assert not seed002.highpass_radius_m and seed002.gi_scale == "sample"
+    _check_fields(points, seed002, 700.0, halo_m=400.0)
+
+
+def test_synthetic_track_with_a_ramp_tiled_equals_analyse_points():
+    import pandas as pd
+
+    from slidemap.hotspots.pipeline import HotspotParams
+
+    v, xy = clustered_track(5, n=9000)
+    v = v + 3e-3 * (xy[:, 0] - xy[:, 0].min()) + 1.5 * np.sin(xy[:, 1] / 700.0)  # ramp + wave
+    points = pd.DataFrame({"x_m": xy[:, 0], "y_m": xy[:, 1], "velocity_mm_yr": v})
+    params = HotspotParams(highpass_radius_m=1000.0)
+    _check_fields(points, params, 600.0, halo_m=1100.0)
+
+
+def test_too_small_a_halo_is_refused():
+    import pandas as pd
+
+    from slidemap.hotspots.pipeline import HotspotParams
+    from slidemap.hotspots.spatialtiles import hotspot_fields_tiled
+
+    v, xy = clustered_track(6, n=3000)
+    points = pd.DataFrame({"x_m": xy[:, 0], "y_m": xy[:, 1], "velocity_mm_yr": v})
+    with pytest.raises(ValueError, match="high-pass radius"):
+        hotspot_fields_tiled(points, HotspotParams(), 500.0, halo_m=1000.0)
+    with pytest.raises(ValueError, match="neighbour of .* beyond the 5 m halo"):
+        hotspot_fields_tiled(points, HotspotParams(highpass_radius_m=None), 500.0, halo_m=5.0)

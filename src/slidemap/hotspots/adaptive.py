@@ -148,16 +148,72 @@ def local_median_field(
     gx = _node_axes(xy[:, 0].min(), xy[:, 0].max(), spacing)
     gy = _node_axes(xy[:, 1].min(), xy[:, 1].max(), spacing)
     nodes = np.column_stack([np.repeat(gx, gy.size), np.tile(gy, gx.size)])
-    members = cKDTree(xy).query_ball_point(nodes, r=float(radius_m))
-    med = np.full(nodes.shape[0], np.nan)
-    for n, idx in enumerate(members):
-        if len(idx) >= min_points:
-            med[n] = np.median(v[idx])
+    med = node_medians(xy, v, nodes, radius_m, min_points)
     grid = med.reshape(gx.size, gy.size)
     if not np.isfinite(grid).any():
         return np.zeros(v.size)
-    grid = _fill_nearest(grid)
-    # bilinear interpolation at the points
+    return interpolate_nodes(xy, _fill_nearest(grid), gx, gy, spacing)
+
+
+def node_medians(
+    xy: np.ndarray, values: np.ndarray, nodes: np.ndarray, radius_m: float, min_points: int
+) -> np.ndarray:
+    """Median of the values within ``radius_m`` of each node (NaN below ``min_points``).
+
+    Parameters
+    ----------
+    xy, values
+        Points (n × 2, metres) and their values (n,); every point within ``radius_m`` of a
+        node must be among them (a tile's points and its halo).
+    nodes
+        Node coordinates (m × 2) in metres.
+    radius_m
+        Disc radius in metres.
+    min_points
+        Least number of points in a disc for its median to count.
+
+    Returns
+    -------
+    numpy.ndarray
+        Medians (m,) in the unit of ``values``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    med = np.full(len(nodes), np.nan)
+    if len(nodes) == 0 or v.size == 0:
+        return med
+    members = cKDTree(np.asarray(xy, dtype=np.float64)).query_ball_point(
+        np.asarray(nodes, dtype=np.float64), r=float(radius_m)
+    )
+    for n, idx in enumerate(members):
+        if len(idx) >= min_points:
+            med[n] = np.median(v[idx])
+    return med
+
+
+def interpolate_nodes(
+    xy: np.ndarray, grid: np.ndarray, gx: np.ndarray, gy: np.ndarray, spacing: float
+) -> np.ndarray:
+    """Bilinear interpolation of a node grid (``grid[i, j]`` at ``(gx[i], gy[j])``) at points.
+
+    Parameters
+    ----------
+    xy
+        Points (n × 2) in metres.
+    grid
+        Node values (len(gx) × len(gy)), all finite.
+    gx, gy
+        Node axes in metres (regular, ``spacing`` apart).
+    spacing
+        Node spacing in metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        Values at the points (n,); points outside the nodes take the nearest edge value.
+        Each point's value depends on its coordinates and the grid only (elementwise), so
+        any subset of the points gets the same values.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
     fx = np.clip((xy[:, 0] - gx[0]) / spacing, 0.0, gx.size - 1.0)
     fy = np.clip((xy[:, 1] - gy[0]) / spacing, 0.0, gy.size - 1.0)
     i0 = np.minimum(np.floor(fx).astype(np.int64), gx.size - 2)
@@ -197,6 +253,22 @@ def robust_plane(xy: np.ndarray, values: np.ndarray, *, iterations: int = 20) ->
     v = np.asarray(values, dtype=np.float64)
     if v.size < 3:
         return np.full(v.size, np.median(v) if v.size else 0.0)
+    return evaluate_plane(xy, plane_coefficients(xy, v, iterations=iterations))
+
+
+def plane_coefficients(
+    xy: np.ndarray, values: np.ndarray, *, iterations: int = 20
+) -> tuple[float, float, float, float, float, float]:
+    """Fit :func:`robust_plane` (at least 3 points) and return its parameters.
+
+    Returns
+    -------
+    tuple
+        ``(cx, cy, scale, a, b, c)``: the plane is ``a + b (x − cx)/scale + c (y − cy)/scale``
+        (metres in, the unit of ``values`` out); see :func:`evaluate_plane`.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
     centre = xy.mean(axis=0)
     scale = max(float(np.abs(xy - centre).max()), 1.0)
     design = np.column_stack([np.ones(v.size), (xy - centre) / scale])
@@ -206,7 +278,17 @@ def robust_plane(xy: np.ndarray, values: np.ndarray, *, iterations: int = 20) ->
         w = 1.0 / np.maximum(np.abs(v - design @ coef), eps)
         sw = np.sqrt(w)
         coef = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)[0]
-    return design @ coef
+    return (float(centre[0]), float(centre[1]), scale, *(float(c) for c in coef))
+
+
+def evaluate_plane(xy: np.ndarray, plane: tuple[float, ...]) -> np.ndarray:
+    """Values (n,) of a :func:`plane_coefficients` plane at points (n × 2, metres).
+
+    Elementwise, so any subset of the points (a tile) gets bit-identical values.
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    cx, cy, scale, a, b, c = plane
+    return a + ((xy[:, 0] - cx) / scale) * b + ((xy[:, 1] - cy) / scale) * c
 
 
 def highpass_velocity(

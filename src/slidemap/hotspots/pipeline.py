@@ -8,12 +8,14 @@ the polygons. The workflow scripts call these; the benchmark and the tests too.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -272,11 +274,14 @@ class HotspotParams:
         return cls(**known, extra=extra)
 
 
-def _radius(value: float | str, xy: np.ndarray, neighbours: int, key: str) -> tuple[float, str]:
-    """Resolve a radius setting: a number of metres, or ``"auto"`` from a neighbour count."""
+def _radius(value: float | str, knn: Any, neighbours: int, key: str) -> tuple[float, str]:
+    """Resolve a radius setting: metres, or ``"auto"`` from a neighbour count.
+
+    ``knn(k)`` gives the median distance to the k-th nearest point (m).
+    """
     if value != "auto":
         return float(value), f"set by hotspots.{key}"
-    r = knn_radius(xy, neighbours)
+    r = knn(neighbours)
     if not np.isfinite(r) or r <= 0:
         return FALLBACK_RADIUS_M, (
             f"auto: too few distinct points for a {neighbours}-neighbour radius; "
@@ -285,7 +290,13 @@ def _radius(value: float | str, xy: np.ndarray, neighbours: int, key: str) -> tu
     return r, f"auto: median distance to the {neighbours}th nearest point"
 
 
-def resolve_settings(points: pd.DataFrame, params: HotspotParams) -> tuple[dict, pd.DataFrame]:
+def resolve_settings(
+    points: pd.DataFrame,
+    params: HotspotParams,
+    *,
+    highpassed: tuple[np.ndarray, np.ndarray] | None = None,
+    knn: Any = None,
+) -> tuple[dict, pd.DataFrame]:
     """Derive a track's hot-spot settings from its points (noise, threshold, radii).
 
     Parameters
@@ -294,6 +305,12 @@ def resolve_settings(points: pd.DataFrame, params: HotspotParams) -> tuple[dict,
         The track's points (``x_m``, ``y_m``, ``velocity_mm_yr``).
     params
         Hot-spot settings.
+    highpassed
+        ``(v_hp, background)`` (mm/yr) computed elsewhere (tile by tile,
+        :mod:`slidemap.hotspots.spatialtiles`); None = :func:`highpass_velocity` here.
+    knn
+        ``k -> radius`` (m) replacing :func:`~slidemap.hotspots.adaptive.knn_radius` of the
+        points (the tiled computation); None = computed here.
 
     Returns
     -------
@@ -309,7 +326,12 @@ def resolve_settings(points: pd.DataFrame, params: HotspotParams) -> tuple[dict,
     xy = points[["x_m", "y_m"]].to_numpy(np.float64)
     v = points["velocity_mm_yr"].to_numpy(np.float64)
     warnings: list[str] = []
-    if params.highpass_radius_m:
+    if knn is None:  # each k once (band, kernel and the density figure share k = 8)
+        knn = functools.lru_cache(maxsize=None)(lambda k: knn_radius(xy, k))
+
+    if highpassed is not None:
+        v_hp, background = highpassed
+    elif params.highpass_radius_m:
         v_hp, background = highpass_velocity(xy, v, float(params.highpass_radius_m))
     else:
         v_hp, background = v.copy(), np.zeros_like(v)
@@ -331,19 +353,19 @@ def resolve_settings(points: pd.DataFrame, params: HotspotParams) -> tuple[dict,
                 f"level ({sigma:.2f} mm/yr): expect false candidates; use 'auto' or raise it."
             )
     band, band_why = _radius(
-        params.search_radius_m, xy, params.search_neighbours, "search_radius_m"
+        params.search_radius_m, knn, params.search_neighbours, "search_radius_m"
     )
     kernel, kernel_why = _radius(
-        params.kernel_radius_m, xy, params.kernel_neighbours, "kernel_radius_m"
+        params.kernel_radius_m, knn, params.kernel_neighbours, "kernel_radius_m"
     )
-    r8 = knn_radius(xy, 8)
+    r8 = knn(8)
     density = 8.0 / (math.pi * r8 * r8) * 1e6 if np.isfinite(r8) and r8 > 0 else math.nan
     per_100m_band = density * math.pi * 0.01 if np.isfinite(density) else math.nan
     if np.isfinite(per_100m_band) and per_100m_band < 5.0:
         warnings.append(
             f"sparse points: {per_100m_band:.1f} points per 100 m disc (fewer than 5); slides "
             "smaller than about "
-            f"{2 * knn_radius(xy, 5):.0f} m cannot hold the 5 points a candidate needs."
+            f"{2 * knn(5):.0f} m cannot hold the 5 points a candidate needs."
         )
     if np.isfinite(sigma) and sigma > 5.0:
         warnings.append(
