@@ -27,6 +27,8 @@ __all__ = [
     "read_json",
     "write_gpkg",
     "write_geoparquet",
+    "point_geoparquet_table",
+    "with_bbox",
     "FIXED_GPKG_DATE",
 ]
 
@@ -231,7 +233,7 @@ def _plain_points(geoms: np.ndarray) -> bool:
     )
 
 
-def _point_wkb(frame: Any, xy_columns: tuple[str, str] | None) -> tuple[Any, list[float]] | None:
+def _point_wkb(frame: Any, xy_columns: tuple[str, str] | None) -> tuple[Any, np.ndarray] | None:
     """Encode a GeoDataFrame's 2-D points as ISO WKB (a ``pyarrow`` binary array) + bbox.
 
     Built from the coordinates with numpy (21 bytes per point: byte order, type 1, x, y)
@@ -239,7 +241,7 @@ def _point_wkb(frame: Any, xy_columns: tuple[str, str] | None) -> tuple[Any, lis
     given (checked against the geometries on a sample of 1000 rows), else from the
     geometries. Returns None when any geometry is missing, empty, not a Point or 3-D, or the
     columns are not the geometries' coordinates (the caller then lets GeoPandas encode), else
-    the array and ``[xmin, ymin, xmax, ymax]`` (CRS units).
+    the array and the coordinates (n × 2, CRS units).
     """
     import pyarrow as pa
     import shapely
@@ -265,8 +267,7 @@ def _point_wkb(frame: Any, xy_columns: tuple[str, str] | None) -> tuple[Any, lis
     offsets = np.arange(0, 21 * (n + 1), 21, dtype=np.int32 if 21 * n < 2**31 else np.int64)
     kind = pa.binary() if offsets.dtype == np.int32 else pa.large_binary()
     array = pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(wkb)])
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
-    return array, [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
+    return array, xy
 
 
 def _version() -> str:
@@ -307,19 +308,71 @@ def write_geoparquet(
         shapely points (~0.5 s per million); they must be the geometries' coordinates
         (a sample of 1000 rows is checked, else GeoPandas encodes).
     """
-    import pandas as pd
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    name = frame.geometry.name
-    encoded = None
-    if list(frame.columns[frame.dtypes == "geometry"]) == [name]:
-        encoded = _point_wkb(frame, xy_columns)
-    if encoded is None:
-        with atomic_path(path) as tmp:
+    encoded = point_geoparquet_table(frame, xy_columns)
+    with atomic_path(path) as tmp:
+        if encoded is None:
             frame.to_parquet(tmp, index=False, compression=compression)
-        return
-    wkb, bbox = encoded
+        else:
+            pq.write_table(encoded[0], tmp, compression=compression)
+
+
+def with_bbox(table: Any, xy: np.ndarray) -> Any:
+    """Set the GeoParquet ``bbox`` of a table's rows (a slice of a table) from their x, y.
+
+    Parameters
+    ----------
+    table
+        A table of :func:`point_geoparquet_table` or a slice of it.
+    xy
+        The coordinates (rows × 2, CRS units) of those rows.
+
+    Returns
+    -------
+    pyarrow.Table
+        The same rows with the ``geo`` metadata's ``bbox`` of these rows.
+    """
+    geo = json.loads(table.schema.metadata[b"geo"])
+    column = geo["columns"][geo["primary_column"]]
+    column.pop("bbox", None)
+    if len(xy):
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        column["bbox"] = [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]
+    return table.replace_schema_metadata(
+        {**table.schema.metadata, b"geo": json.dumps(geo).encode()}
+    )
+
+
+def point_geoparquet_table(
+    frame: Any, xy_columns: tuple[str, str] | None = None
+) -> tuple[Any, np.ndarray] | None:
+    """Build the GeoParquet table (WKB, ``geo`` metadata) of a point GeoDataFrame with numpy.
+
+    Parameters
+    ----------
+    frame
+        A ``geopandas.GeoDataFrame`` of 2-D points (one geometry column); its index is
+        dropped.
+    xy_columns
+        See :func:`write_geoparquet`.
+
+    Returns
+    -------
+    (pyarrow.Table, numpy.ndarray) or None
+        The table and the points' coordinates (n × 2, CRS units); None when the frame is
+        not made of plain 2-D points (then GeoPandas must encode it).
+    """
+    import pandas as pd
+    import pyarrow as pa
+
+    name = frame.geometry.name
+    if list(frame.columns[frame.dtypes == "geometry"]) != [name]:
+        return None
+    encoded = _point_wkb(frame, xy_columns)
+    if encoded is None:
+        return None
+    wkb, xy = encoded
     plain = pd.DataFrame(frame, copy=False)
     plain[name] = pd.arrays.ArrowExtensionArray(wkb)
     table = pa.Table.from_pandas(plain, preserve_index=False)
@@ -330,8 +383,6 @@ def write_geoparquet(
         column["crs"] = crs.to_json_dict()
         _drop_member_ids(column["crs"])
         field_meta[b"ARROW:extension:metadata"] = json.dumps({"crs": crs.to_json_dict()}).encode()
-    if np.isfinite(bbox).all():
-        column["bbox"] = bbox
     geo = {
         "primary_column": name,
         "columns": {name: column},
@@ -343,5 +394,4 @@ def write_geoparquet(
     table = table.replace_schema_metadata(
         {**table.schema.metadata, b"geo": json.dumps(geo).encode()}
     )
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression=compression)
+    return with_bbox(table, xy), xy

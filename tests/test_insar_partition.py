@@ -1,0 +1,87 @@
+"""A track's points as one GeoParquet file per spatial tile (slidemap.insar.partition)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+from test_hotspots_spatialtiles import demo_points
+
+from slidemap.errors import InputDataError
+from slidemap.hotspots.gistar import getis_ord_gi_star, gistar_scale
+from slidemap.hotspots.spatialtiles import gistar_tile, halo_mask, point_tiles
+from slidemap.insar.partition import read_partitioned, read_tile_with_halo, write_partitioned
+
+
+@pytest.fixture(scope="module")
+def track(root):
+    return demo_points(root, "asc_018")
+
+
+def test_tiles_read_back_as_the_track(track, tmp_path):
+    manifest = write_partitioned(track, tmp_path / "t", 400.0, threads=2)
+    assert sum(manifest["tiles"].values()) == len(track) and len(manifest["tiles"]) >= 20
+    back = read_partitioned(tmp_path / "t")
+    assert_geodataframe_equal(back, track.reset_index(drop=True))
+    # each file holds exactly the points of its tile
+    xy = track[["x_m", "y_m"]].to_numpy()
+    tiles = point_tiles(xy, 400.0)
+    name = next(iter(manifest["tiles"]))
+    i, j = (int(p[1:]) for p in name.split("_"))
+    part = read_partitioned(tmp_path / "t", [name])
+    assert len(part) == manifest["tiles"][name] == int(((tiles == [i, j]).all(axis=1)).sum())
+
+
+@pytest.mark.parametrize("halo_m", [150.0, 400.0, 650.0])
+def test_tile_with_halo_is_the_whole_tracks_selection(track, tmp_path, halo_m):
+    write_partitioned(track, tmp_path / "t", 400.0)
+    xy = track[["x_m", "y_m"]].to_numpy()
+    tiles = point_tiles(xy, 400.0)
+    for tile in [tuple(int(v) for v in t) for t in np.unique(tiles, axis=0)[::7]]:
+        own = (tiles == tile).all(axis=1)
+        want = halo_mask(xy, tile, 400.0, halo_m) | own
+        got, core = read_tile_with_halo(tmp_path / "t", tile, halo_m)
+        assert got["pid"].tolist() == track["pid"][want].tolist()  # same rows, track order
+        assert core.tolist() == own[want].tolist()
+
+
+def test_gistar_from_the_tile_files_equals_the_whole_track(track, tmp_path):
+    write_partitioned(track, tmp_path / "t", 500.0)
+    v = track["velocity_mm_yr"].to_numpy(np.float64)
+    xy = track[["x_m", "y_m"]].to_numpy(np.float64)
+    whole = getis_ord_gi_star(v, xy, 100.0, scale="robust")
+    centre, spread = gistar_scale(v, "robust")  # the merge's figures
+    pid_row = {p: k for k, p in enumerate(track["pid"])}
+    for tile in {tuple(int(x) for x in t) for t in point_tiles(xy, 500.0)}:
+        pts, core = read_tile_with_halo(tmp_path / "t", tile, 100.0)
+        z, card = gistar_tile(
+            pts["velocity_mm_yr"].to_numpy(np.float64),
+            pts[["x_m", "y_m"]].to_numpy(np.float64),
+            core,
+            100.0,
+            centre=centre,
+            spread=spread,
+            n_total=v.size,
+        )
+        rows = np.array([pid_row[p] for p in pts["pid"][core]])
+        assert np.array_equal(card, whole.cardinality[rows])
+        np.testing.assert_allclose(z, whole.z[rows], rtol=0, atol=1e-12)
+
+
+def test_an_interrupted_write_is_refused_and_stale_tiles_go(track, tmp_path):
+    folder = tmp_path / "t"
+    write_partitioned(track, folder, 300.0)
+    (folder / "tiles.json").unlink()  # as if the job died before the manifest
+    with pytest.raises(InputDataError, match="not written completely"):
+        read_partitioned(folder)
+    write_partitioned(track.iloc[:50], folder, 300.0)  # fewer tiles: the others are removed
+    files = {p.stem for p in folder.glob("*.parquet")}
+    assert files == set(read_partitioned.__globals__["_manifest"](folder)["tiles"])
+    assert len(read_partitioned(folder)) == 50
+
+
+def test_points_whose_columns_are_not_their_geometry_still_write_exactly(track, tmp_path):
+    odd = track.copy()
+    odd.loc[odd.index[0], "x_m"] += 0.5  # x_m no longer the geometry's x: GeoPandas encodes
+    write_partitioned(odd, tmp_path / "t", 400.0, threads=2)
+    assert_geodataframe_equal(read_partitioned(tmp_path / "t"), odd.reset_index(drop=True))
