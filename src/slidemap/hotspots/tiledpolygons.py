@@ -1,0 +1,277 @@
+"""Candidate polygons of a track from its density raster cut into tiles (issue 14, item 1).
+
+:func:`~slidemap.hotspots.candidates.track_polygons` labels the 4-connected regions of the
+density mask, keeps those with enough moving points and area, and polygonizes them. A
+national density raster does not fit one job, so here each tile is labelled alone
+(:func:`tile_regions`: labels, per-label cell count, peak density and first cell, and the
+labels along the tile's four edges), one small merge joins labels that touch across a tile
+edge with a union-find and numbers the joined regions by their first cell in raster order —
+the numbering ``scipy.ndimage.label`` gives the whole raster (:func:`merge_regions`) — and
+each tile then polygonizes its cells under the joined labels; the merge unions the pieces of
+each region. :func:`track_polygons_tiled` runs that chain in one process and returns the
+same table as ``track_polygons``: same regions, ids, statistics, and polygons equal as point
+sets (a region crossing a tile edge comes back with its vertices in another order).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from slidemap.hotspots.regions import label_regions
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import pandas as pd
+
+    from slidemap.raster import Grid
+
+__all__ = ["tile_regions", "merge_regions", "track_polygons_tiled"]
+
+
+def tile_regions(
+    mask: np.ndarray, layer: np.ndarray, origin: tuple[int, int], width: int
+) -> dict[str, np.ndarray]:
+    """Tile pass: label one tile's mask alone and summarise its labels for the merge.
+
+    Parameters
+    ----------
+    mask
+        bool (rows × cols) of the tile: cells at or above the density threshold.
+    layer
+        The tile's density (z per km²), for each label's peak.
+    origin
+        Grid row and column of the tile's first cell.
+    width
+        Grid width (cells), for the global raster index of a cell.
+
+    Returns
+    -------
+    dict
+        ``labels`` (int32, the tile's own 1..n), ``first`` (global raster index of each
+        label's first cell, int64), ``cells`` (cells per label), ``peak`` (max density per
+        label) and ``top``/``bottom``/``left``/``right`` (labels along each edge).
+    """
+    labels, n = label_regions(mask)
+    flat = np.flatnonzero(labels)
+    lab = labels.ravel()[flat]
+    rows, cols = np.divmod(flat, labels.shape[1])
+    index = (rows + origin[0]) * width + (cols + origin[1])
+    first = np.full(n + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, lab, index)
+    peak = np.full(n + 1, -np.inf)
+    np.maximum.at(peak, lab, np.asarray(layer, dtype=np.float64).ravel()[flat])
+    return {
+        "labels": labels,
+        "first": first[1:],
+        "cells": np.bincount(lab, minlength=n + 1)[1:],
+        "peak": peak[1:],
+        "top": labels[0].copy(),
+        "bottom": labels[-1].copy(),
+        "left": labels[:, 0].copy(),
+        "right": labels[:, -1].copy(),
+    }
+
+
+def _find(parent: np.ndarray, a: int) -> int:
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:  # path compression
+        parent[a], a = root, parent[a]
+    return root
+
+
+def merge_regions(
+    summaries: list[dict[str, np.ndarray]], tile_rows: int, tile_cols: int
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Merge: join labels across tile edges, number the regions in raster order.
+
+    Parameters
+    ----------
+    summaries
+        :func:`tile_regions` of every tile, row-major over the layout.
+    tile_rows, tile_cols
+        Layout size (tiles).
+
+    Returns
+    -------
+    luts, regions
+        Per tile a lookup ``local label -> region id`` (index 0 -> 0); and per region
+        (ids 1..n, index 0 unused) ``cells`` and ``peak``.
+    """
+    offsets = np.cumsum([0] + [s["first"].size for s in summaries])
+    total = int(offsets[-1])
+    parent = np.arange(total + 1)  # node 0 = background
+
+    def node(t: int, labels: np.ndarray) -> np.ndarray:
+        return np.where(labels > 0, labels + offsets[t], 0)
+
+    for t in range(len(summaries)):
+        r, c = divmod(t, tile_cols)
+        pairs = []
+        if c + 1 < tile_cols:
+            pairs.append((node(t, summaries[t]["right"]), node(t + 1, summaries[t + 1]["left"])))
+        if r + 1 < tile_rows:
+            below = t + tile_cols
+            pairs.append((node(t, summaries[t]["bottom"]), node(below, summaries[below]["top"])))
+        for a, b in pairs:  # 4-connectivity: only the cell straight across the edge
+            both = (a > 0) & (b > 0)
+            for u, v in set(zip(a[both].tolist(), b[both].tolist(), strict=True)):
+                ru, rv = _find(parent, u), _find(parent, v)
+                if ru != rv:
+                    parent[max(ru, rv)] = min(ru, rv)
+    roots = np.array([_find(parent, u) for u in range(total + 1)])
+    first = np.concatenate([[np.iinfo(np.int64).max]] + [s["first"] for s in summaries])
+    cells = np.concatenate([[0]] + [s["cells"] for s in summaries]).astype(np.int64)
+    peak = np.concatenate([[-np.inf]] + [s["peak"] for s in summaries])
+    uniq, inverse = np.unique(roots[1:], return_inverse=True)
+    start = np.full(uniq.size, np.iinfo(np.int64).max)
+    np.minimum.at(start, inverse, first[1:])
+    rank = np.empty(uniq.size, np.int64)
+    rank[np.argsort(start, kind="stable")] = np.arange(1, uniq.size + 1)
+    region = np.concatenate([[0], rank[inverse]])  # node -> region id (raster order)
+    n = uniq.size
+    region_cells = np.bincount(region[1:], weights=cells[1:], minlength=n + 1).astype(np.int64)
+    region_peak = np.full(n + 1, -np.inf)
+    np.maximum.at(region_peak, region[1:], peak[1:])
+    luts = [region[offsets[t] : offsets[t + 1] + 1].copy() for t in range(len(summaries))]
+    for lut in luts:
+        lut[0] = 0
+    return luts, {"cells": region_cells, "peak": region_peak}
+
+
+def track_polygons_tiled(
+    density: np.ndarray,
+    grid: Grid,
+    points: pd.DataFrame,
+    tile_size_cells: int,
+    *,
+    track: str,
+    density_threshold: float,
+    min_points: int,
+    min_area_m2: float,
+    hull_buffer_m: float | None = None,
+    hull_concavity: float = 1.0,
+) -> gpd.GeoDataFrame:
+    """:func:`~slidemap.hotspots.candidates.track_polygons` computed tile by tile.
+
+    Parameters
+    ----------
+    density
+        float (2 × rows × cols): hot and cold density (z per km²; NaN outside).
+    grid
+        Grid of ``density``.
+    points
+        The track's hot-spot points (as for ``track_polygons``).
+    tile_size_cells
+        Tile edge (cells).
+    track
+        Track name.
+    density_threshold
+        Density (z per km²) at or above which a cell belongs to a spot.
+    min_points
+        Least number of moving points inside a polygon.
+    min_area_m2
+        Least polygon area in m².
+    hull_buffer_m
+        None, or the hull widening in metres (as for ``track_polygons``).
+    hull_concavity
+        Concavity of the hull.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The polygons table of ``track_polygons`` (same columns and rows).
+    """
+    import dataclasses
+
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+    from affine import Affine
+
+    from slidemap.hotspots.candidates import POLYGON_COLUMNS
+    from slidemap.hotspots.regions import hull_outlines, polygonize_labels, region_statistics
+    from slidemap.raster import iter_windows
+
+    windows = list(iter_windows(grid.height, grid.width, tile_size_cells))
+    tile_rows = -(-grid.height // tile_size_cells)
+    tile_cols = -(-grid.width // tile_size_cells)
+    x = points["x_m"].to_numpy(np.float64)
+    y = points["y_m"].to_numpy(np.float64)
+    v = points["velocity_mm_yr"].to_numpy(np.float64)
+    v_sign = points["v_hp_mm_yr"].to_numpy(np.float64) if "v_hp_mm_yr" in points else v
+    moving = points["moving"].to_numpy(bool)
+    trend = points["trend_class"] if "trend_class" in points else None
+    row, col, inside = grid.cell_of(x, y)
+    frames = []
+    for band, kind in enumerate(("hot", "cold")):
+        layer = np.asarray(density[band])
+        summaries = []
+        for w in windows:  # tile jobs: label each tile alone
+            sl = np.s_[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+            part = layer[sl]
+            mask = np.isfinite(part) & (part >= density_threshold)
+            summaries.append(tile_regions(mask, part, (w.row_off, w.col_off), grid.width))
+        luts, regions = merge_regions(summaries, tile_rows, tile_cols)  # the merge
+        n = regions["cells"].size - 1
+        if n == 0:
+            continue
+        # each point's region: its cell's tile label through that tile's lookup
+        lab_pt = np.zeros(x.size, np.int64)
+        t_of = (row // tile_size_cells) * tile_cols + col // tile_size_cells
+        for t, w in enumerate(windows):
+            sel = inside & (t_of == t)
+            local = summaries[t]["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
+            lab_pt[sel] = luts[t][local]
+        stats = region_statistics(lab_pt, n, v, moving, trend)
+        stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
+        stats["max_density"] = regions["peak"][1:]
+        good = (stats["n_moving"] >= min_points) & (stats["area_m2"] >= min_area_m2)
+        keep_ids = stats.index[good].to_numpy()
+        if keep_ids.size == 0:
+            continue
+        keep = np.zeros(n + 1, bool)
+        keep[keep_ids] = True
+        pieces: dict[int, list] = {}
+        for t, w in enumerate(windows):  # tile jobs: polygonize the kept regions' cells
+            ids = luts[t][summaries[t]["labels"]]
+            ids = np.where(keep[ids], ids, 0).astype(np.int32)
+            tgrid = dataclasses.replace(
+                grid,
+                transform=grid.transform * Affine.translation(w.col_off, w.row_off),
+                width=int(w.width),
+                height=int(w.height),
+            )
+            for rid, geom in polygonize_labels(ids, tgrid).items():
+                pieces.setdefault(int(rid), []).append(geom)
+        geoms = gpd.GeoSeries(  # the merge: one polygon per region
+            [shapely.union_all(pieces[int(r)]) for r in keep_ids], index=keep_ids, crs=grid.crs
+        )
+        if hull_buffer_m is not None:
+            sign_ok = v_sign > 0 if kind == "hot" else v_sign < 0
+            geoms = hull_outlines(
+                geoms,
+                lab_pt,
+                moving & sign_ok,
+                x,
+                y,
+                buffer_m=hull_buffer_m,
+                concavity=hull_concavity,
+            )
+        sub = stats.loc[keep_ids].copy()
+        sub["kind"] = kind
+        sub["geometry"] = geoms.to_numpy()
+        if hull_buffer_m is not None:
+            sub["area_m2"] = shapely.area(sub["geometry"].to_numpy())
+        frames.append(sub)
+    if frames:
+        out = pd.concat(frames, ignore_index=True)
+    else:
+        out = pd.DataFrame({c: [] for c in POLYGON_COLUMNS if c != "track"} | {"geometry": []})
+    out["track"] = track
+    out["poly_id"] = np.arange(1, len(out) + 1)
+    gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
+    return gdf[[*POLYGON_COLUMNS, "geometry"]]
