@@ -103,3 +103,49 @@ def test_demo_polygons_tiled_equal_track_polygons(demo_density, hull, size):
         tiled[numeric].to_numpy(float), whole[numeric].to_numpy(float), rtol=1e-12, atol=1e-9
     )
     assert tiled.geometry.geom_equals(whole.geometry).all()
+
+
+@pytest.mark.parametrize("preset", ["adaptive", "seed002"])
+def test_whole_hotspot_chain_from_tiles_equals_track_hotspots(root, preset):
+    """Settings + Gi* per point tile, density per map tile, polygons per map tile: the
+    candidate polygons of track_hotspots (the demo track, shipped defaults and seed002)."""
+    from slidemap.hotspots.density import grid_from_raster, hot_cold_density
+    from slidemap.hotspots.pipeline import HotspotParams, track_hotspots
+    from slidemap.hotspots.spatialtiles import hotspot_fields_tiled
+
+    points = demo_points(root, "dsc_142")
+    params = HotspotParams.from_config({"preset": preset})
+    grid = grid_from_raster(root / "resources" / "demo" / "dem.tif", 20.0)
+    pts, dens, polys, info = track_hotspots(points, grid, params, track="dsc_142")
+    assert len(polys) >= 3
+    # point tiles of 600 m with a halo of the high-pass radius (or the band)
+    halo = max(params.highpass_radius_m or 0.0, 400.0)
+    settings, fields = hotspot_fields_tiled(points, params, 600.0, halo_m=halo)
+    tiled = pts.copy()  # trend classes are per point: taken as they are
+    tiled["v_hp_mm_yr"], tiled["gi_z"] = fields["v_hp_mm_yr"], fields["gi_z"]
+    tiled["moving"] = np.abs(fields["v_hp_mm_yr"]) >= settings["stability_threshold_mm_yr"]
+    if params.trend_evidence:
+        tiled["moving"] &= (pts["trend_class"] != "uncorrelated").to_numpy()
+    assert tiled["moving"].equals(pts["moving"])
+    z = np.where(tiled["moving"], tiled["gi_z"], 0.0)
+    if params.density_points != "moving":
+        z = tiled["gi_z"].to_numpy()
+    xy = tiled[["x_m", "y_m"]].to_numpy()
+    # map tiles of 64 cells: each dask block is a tile job (points within radius + 1 cell)
+    tiled_dens = hot_cold_density(xy, z, grid, info["kernel_radius_m"], chunk_size=64)
+    np.testing.assert_allclose(tiled_dens, dens, rtol=1e-6, atol=1e-9)
+    out = track_polygons_tiled(
+        tiled_dens,
+        grid,
+        tiled,
+        64,
+        track="dsc_142",
+        density_threshold=info["density_threshold_per_km2"],
+        min_points=params.min_points,
+        min_area_m2=params.min_area_m2,
+        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
+        hull_concavity=params.outline_concavity,
+    )
+    exact = ["poly_id", "kind", "n_points", "n_moving"]
+    assert out[exact].equals(polys[exact])
+    assert out.geometry.geom_equals(polys.geometry).all()
