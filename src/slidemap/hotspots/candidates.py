@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -203,31 +204,70 @@ def track_polygons(
         kept_labels = lut[labels]
         kept |= kept_labels > 0
         geoms = polygonize_labels(kept_labels, grid).loc[keep_ids]
-        if hull_buffer_m is not None:
-            sign_ok = v_sign > 0 if kind == "hot" else v_sign < 0
-            geoms = hull_outlines(
+        frames.append(
+            band_polygons(
+                stats,
+                keep_ids,
                 geoms,
+                kind,
                 lab_pt,
-                moving & sign_ok,
+                moving & (v_sign > 0 if kind == "hot" else v_sign < 0),
                 x,
                 y,
-                buffer_m=hull_buffer_m,
-                concavity=hull_concavity,
+                hull_buffer_m=hull_buffer_m,
+                hull_concavity=hull_concavity,
             )
-        sub = stats.loc[keep_ids].copy()
-        sub["kind"] = kind
-        sub["geometry"] = geoms.to_numpy()
-        if hull_buffer_m is not None:
-            sub["area_m2"] = shapely.area(sub["geometry"].to_numpy())
-        frames.append(sub)
+        )
+    return polygon_table(frames, track, grid.crs), kept
+
+
+def band_polygons(
+    stats: pd.DataFrame,
+    keep_ids: np.ndarray,
+    geoms: gpd.GeoSeries,
+    kind: str,
+    lab_pt: np.ndarray,
+    outline_points: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    hull_buffer_m: float | None,
+    hull_concavity: float,
+) -> pd.DataFrame:
+    """Rows of one band's kept regions: statistics, ``kind`` and the (hull-cut) polygons.
+
+    ``geoms``: the regions' polygons indexed by ``keep_ids``; ``lab_pt``: each point's
+    region; ``outline_points``: the points that outline a region (moving, of the band's
+    sign); ``x``, ``y``: the points (m); hull settings (m) as for :func:`track_polygons`.
+    """
+    if hull_buffer_m is not None:
+        geoms = hull_outlines(
+            geoms,
+            lab_pt,
+            outline_points,
+            x,
+            y,
+            buffer_m=hull_buffer_m,
+            concavity=hull_concavity,
+        )
+    sub = stats.loc[keep_ids].copy()
+    sub["kind"] = kind
+    sub["geometry"] = geoms.to_numpy()
+    if hull_buffer_m is not None:
+        sub["area_m2"] = shapely.area(sub["geometry"].to_numpy())
+    return sub
+
+
+def polygon_table(frames: list[pd.DataFrame], track: str, crs: Any) -> gpd.GeoDataFrame:
+    """Assemble the polygons table (:data:`POLYGON_COLUMNS` + geometry) from bands' rows."""
     if frames:
         out = pd.concat(frames, ignore_index=True)
     else:
         out = pd.DataFrame({c: [] for c in POLYGON_COLUMNS if c != "track"} | {"geometry": []})
     out["track"] = track
     out["poly_id"] = np.arange(1, len(out) + 1)
-    gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
-    return gdf[[*POLYGON_COLUMNS, "geometry"]], kept
+    gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=crs)
+    return gdf[[*POLYGON_COLUMNS, "geometry"]]
 
 
 def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:

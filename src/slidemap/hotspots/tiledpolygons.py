@@ -188,12 +188,11 @@ def track_polygons_tiled(
     import dataclasses
 
     import geopandas as gpd
-    import pandas as pd
     import shapely
     from affine import Affine
 
-    from slidemap.hotspots.candidates import POLYGON_COLUMNS
-    from slidemap.hotspots.regions import hull_outlines, polygonize_labels, region_statistics
+    from slidemap.hotspots.candidates import band_polygons, polygon_table
+    from slidemap.hotspots.regions import polygonize_labels, region_statistics
     from slidemap.raster import iter_windows
 
     windows = list(iter_windows(grid.height, grid.width, tile_size_cells))
@@ -250,28 +249,18 @@ def track_polygons_tiled(
         geoms = gpd.GeoSeries(  # the merge: one polygon per region
             [shapely.union_all(pieces[int(r)]) for r in keep_ids], index=keep_ids, crs=grid.crs
         )
-        if hull_buffer_m is not None:
-            sign_ok = v_sign > 0 if kind == "hot" else v_sign < 0
-            geoms = hull_outlines(
+        frames.append(
+            band_polygons(
+                stats,
+                keep_ids,
                 geoms,
+                kind,
                 lab_pt,
-                moving & sign_ok,
+                moving & (v_sign > 0 if kind == "hot" else v_sign < 0),
                 x,
                 y,
-                buffer_m=hull_buffer_m,
-                concavity=hull_concavity,
+                hull_buffer_m=hull_buffer_m,
+                hull_concavity=hull_concavity,
             )
-        sub = stats.loc[keep_ids].copy()
-        sub["kind"] = kind
-        sub["geometry"] = geoms.to_numpy()
-        if hull_buffer_m is not None:
-            sub["area_m2"] = shapely.area(sub["geometry"].to_numpy())
-        frames.append(sub)
-    if frames:
-        out = pd.concat(frames, ignore_index=True)
-    else:
-        out = pd.DataFrame({c: [] for c in POLYGON_COLUMNS if c != "track"} | {"geometry": []})
-    out["track"] = track
-    out["poly_id"] = np.arange(1, len(out) + 1)
-    gdf = gpd.GeoDataFrame(out, geometry="geometry", crs=grid.crs)
-    return gdf[[*POLYGON_COLUMNS, "geometry"]]
+        )
+    return polygon_table(frames, track, grid.crs)
