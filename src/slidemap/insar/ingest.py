@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,15 @@ from slidemap.insar.layouts import TrackSettings
 from slidemap.insar.schema import DROP_REASONS
 from slidemap.io import write_geoparquet, write_json
 
-__all__ = ["ingest_track", "write_points", "OUTPUT_COLUMNS"]
+__all__ = [
+    "ingest_track",
+    "combine_batches",
+    "finish_track",
+    "TrackPart",
+    "TRACK_REASONS",
+    "write_points",
+    "OUTPUT_COLUMNS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +90,7 @@ _OUT = {
 }
 
 
-def _check_same_dates(batches: Sequence[Batch]) -> None:
+def check_same_dates(batches: Sequence[Batch]) -> None:
     """Raise unless every batch of a track carries the same acquisition dates."""
     ref = batches[0]
     for b in batches[1:]:
@@ -210,8 +219,92 @@ def ingest_track(
         read_batch(p, settings, working_crs=working_crs, study_area=study_area, threads=threads)
         for p in paths
     ]
-    _check_same_dates(batches)
+    check_same_dates(batches)
+    part = combine_batches(batches, settings, threads=threads, crs=working_crs)
+    return finish_track(
+        part,
+        [(b.info, b.rows_read, Counter(b.dropped)) for b in batches],
+        dates=batches[0].dates,
+        settings=settings,
+        track_name=track_name,
+        working_crs=working_crs,
+        study_area=study_area,
+        paths=paths,
+        t0=t0,
+    )
 
+
+@dataclass
+class TrackPart:
+    """The points of some batches (or of one tile of them) after the track's row rules.
+
+    Attributes
+    ----------
+    points
+        The kept points in pid order (the output table of :func:`ingest_track`).
+    reasons
+        Per batch (same order): rows dropped by the track's rules (``duplicate_id``,
+        ``conflicting_duplicate_id``, ``outside_study_area``, ``low_coherence``).
+    n_unique
+        Distinct ids among the valid rows.
+    extent
+        ``[xmin, ymin, xmax, ymax]`` (m) of the first copies of the ids; None without rows.
+    n_inside
+        Rows left before the coherence rule (unique ids inside the study area).
+    ids
+        With ``keep_ids``: every valid row sorted by (pid, file, line) as a table of ``pid``,
+        ``file`` (batch index), ``line`` and ``reason`` (index into :data:`TRACK_REASONS`,
+        -1 = kept); what a tiled ingest needs to settle ids repeated across tiles.
+    """
+
+    points: gpd.GeoDataFrame
+    reasons: list[Counter]
+    n_unique: int
+    extent: list[float] | None
+    n_inside: int
+    ids: pa.Table | None = None
+
+
+#: Drop reasons of the track's rules (after the per-file ones of read_batch), in their order.
+TRACK_REASONS = ("duplicate_id", "conflicting_duplicate_id", "outside_study_area", "low_coherence")
+
+
+def combine_batches(
+    batches: Sequence[Batch],
+    settings: TrackSettings,
+    *,
+    crs: str,
+    threads: int = 1,
+    keep_ids: bool = False,
+) -> TrackPart:
+    """Apply the track's rules to validated batches: duplicates, study area, coherence.
+
+    Parameters
+    ----------
+    batches
+        The batches in file-name order (all with the same dates; some may hold no row).
+    settings
+        The track's settings (``duplicate_ids``, ``min_coherence``, ``velocity_positive``).
+    crs
+        Working CRS of the coordinates (projected, metres).
+    threads
+        Threads for gathering the displacement block.
+    keep_ids
+        Also return every valid row's id, batch, line and reason (:attr:`TrackPart.ids`).
+
+    Returns
+    -------
+    TrackPart
+        The kept points and the account of the rows these rules dropped. Raises nothing for
+        an empty result (the caller knows whether the part is the whole track).
+
+    Raises
+    ------
+    InputDataError
+        A repeated id with different values (``duplicate_ids: error``), or ``min_coherence``
+        set for files without a coherence column.
+    """
+    paths = [b.path for b in batches]
     # one table of every valid row, in file then line order
     keys = [k for k in _OUT if all(k in b.values for b in batches)]
     keys += [k for k in OPTIONAL_VALUES if k not in keys and any(k in b.values for b in batches)]
@@ -257,22 +350,18 @@ def ingest_track(
         )
 
     # every row gets at most one reason, in the order of DROP_REASONS
-    reason = np.full(len(order), "", dtype=object)
-    reason[repeat & ~differs] = "duplicate_id"
-    reason[differs] = "conflicting_duplicate_id"
-    n_unique = int((reason == "").sum())
-    reason[(reason == "") & ~inside[order]] = "outside_study_area"
-    if not (reason == "").any():
-        extent = None
-        if n_unique:
-            first = ~repeat
-            xs, ys = values["x_m"][order[first]], values["y_m"][order[first]]
-            extent = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
-        early = Counter()
-        for batch in batches:
-            early.update(batch.dropped)
-        raise _nothing_inside(paths, n_unique, extent, study_area, working_crs, early)
-    if settings.min_coherence is not None:
+    reason = np.full(len(order), -1, dtype=np.int8)
+    reason[repeat & ~differs] = 0
+    reason[differs] = 1
+    n_unique = int((reason < 0).sum())
+    extent = None
+    if n_unique:
+        first = ~repeat
+        xs, ys = values["x_m"][order[first]], values["y_m"][order[first]]
+        extent = [float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())]
+    reason[(reason < 0) & ~inside[order]] = 2
+    n_inside = int((reason < 0).sum())
+    if settings.min_coherence is not None and n_inside:
         if "coherence" not in values:
             raise InputDataError(
                 paths[0],
@@ -281,32 +370,20 @@ def ingest_track(
                 "min_coherence: null.",
             )
         low = ~(values["coherence"][order] >= settings.min_coherence)
-        reason[(reason == "") & low] = "low_coherence"
-        if not (reason == "").any():
-            raise InputDataError(
-                paths[0].parent,
-                f"every point of track '{track_name}' in the study area has a coherence below "
-                f"min_coherence = {settings.min_coherence} (or none).",
-                f"lower '{settings.key('min_coherence')}'.",
-            )
+        reason[(reason < 0) & low] = 3
 
-    # the account: per file and overall
-    dropped = Counter()
-    per_file = [Counter(b.dropped) for b in batches]
-    for b in batches:
-        dropped.update(b.dropped)
-    for r in ("duplicate_id", "conflicting_duplicate_id", "outside_study_area", "low_coherence"):
+    reasons = [Counter() for _ in batches]
+    for r in range(len(TRACK_REASONS)):
         hit = reason == r
         if hit.any():
-            dropped[r] += int(hit.sum())
             for i, n in zip(*np.unique(file_idx[order[hit]], return_counts=True), strict=True):
-                per_file[int(i)][r] += int(n)
+                reasons[int(i)][TRACK_REASONS[r]] += int(n)
 
-    keep = order[reason == ""]
+    keep = order[reason < 0]
     sign = -1.0 if settings.velocity_positive == "away_from_satellite" else 1.0
     dnames = [f"d_{day:%Y%m%d}" for day in batches[0].dates]
     points = _assemble(
-        pid=sorted_pid.filter(pa.array(reason == "")),
+        pid=sorted_pid.filter(pa.array(reason < 0)),
         values=values,
         disp=disp,
         keep=keep,
@@ -314,22 +391,87 @@ def ingest_track(
         source=pd.Categorical.from_codes(file_idx[keep], categories=[p.name for p in paths]),
         dnames=dnames,
         sign=sign,
-        crs=working_crs,
+        crs=crs,
         threads=threads,
     )
+    ids = None
+    if keep_ids:
+        ids = pa.table(
+            {
+                "pid": sorted_pid,
+                "file": file_idx[order],
+                "line": line[order].astype(np.int64),
+                "reason": reason,
+            }
+        )
+    return TrackPart(points, reasons, n_unique, extent, n_inside, ids)
 
-    rows_read = sum(b.rows_read for b in batches)
+
+def finish_track(
+    part: TrackPart,
+    files: Sequence[tuple[Mapping[str, Any], int, Counter]],
+    *,
+    dates: Sequence[Any],
+    settings: TrackSettings,
+    track_name: str,
+    working_crs: str,
+    study_area: shapely.Geometry,
+    paths: Sequence[Path],
+    t0: float,
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Check a whole track's rows and build its summary (see :func:`ingest_track`).
+
+    Parameters
+    ----------
+    part
+        The whole track after :func:`combine_batches` (or the merge of its tiles).
+    files
+        Per batch (file-name order): its facts (``Batch.info``), rows read and the rows
+        :func:`~slidemap.insar.batch.read_batch` dropped per reason.
+    dates, settings, track_name, working_crs, study_area, paths
+        The track's dates, settings, name, working CRS, study area and CSV files.
+    t0
+        ``time.perf_counter()`` at the start (for the log line, s).
+
+    Raises
+    ------
+    InputDataError
+        No valid point left in the study area, or none above ``min_coherence``.
+    """
+    points = part.points
+    if not part.n_inside:
+        early = Counter()
+        for _, _, dropped in files:
+            early.update(dropped)
+        raise _nothing_inside(paths, part.n_unique, part.extent, study_area, working_crs, early)
+    if not len(points):  # every point inside is below min_coherence
+        raise InputDataError(
+            paths[0].parent,
+            f"every point of track '{track_name}' in the study area has a coherence below "
+            f"min_coherence = {settings.min_coherence} (or none).",
+            f"lower '{settings.key('min_coherence')}'.",
+        )
+
+    # the account: per file and overall
+    dropped = Counter()
+    per_file = []
+    for (_, _, early), late in zip(files, part.reasons, strict=True):
+        counts = Counter(early) + Counter(late)
+        dropped.update(counts)
+        per_file.append(counts)
+
+    rows_read = sum(n for _, n, _ in files)
     all_dropped = {r: int(dropped.get(r, 0)) for r in DROP_REASONS}
-    files = [
+    file_facts = [
         {
-            **b.info,
-            "rows_read": b.rows_read,
-            "rows_kept": b.rows_read - sum(counts.values()),
+            **info,
+            "rows_read": n,
+            "rows_kept": n - sum(counts.values()),
             "dropped": {r: int(counts[r]) for r in DROP_REASONS if counts[r]},
         }
-        for b, counts in zip(batches, per_file, strict=True)
+        for (info, n, _), counts in zip(files, per_file, strict=True)
     ]
-    los_sources = sorted({b.info["los_source"] for b in batches})
+    los_sources = sorted({info["los_source"] for info, _, _ in files})
     v = points["velocity_mm_yr"].to_numpy()
     summary = {
         "track": track_name,
@@ -339,9 +481,9 @@ def ingest_track(
         "rows_read": rows_read,
         "rows_kept": len(points),
         "dropped": all_dropped,
-        "files": files,
-        "dates": [d.isoformat() for d in batches[0].dates],
-        "n_dates": len(batches[0].dates),
+        "files": file_facts,
+        "dates": [d.isoformat() for d in dates],
+        "n_dates": len(dates),
         "los_source": los_sources[0] if len(los_sources) == 1 else "mixed",
         "heading_deg": settings.heading_deg,
         "incidence_deg": settings.incidence_deg,

@@ -1,0 +1,519 @@
+"""InSAR ingest cut into batch and tile jobs (issue 14, items 1 and 2; ``insar.tile_size_m``).
+
+The whole-track ingest (:func:`~slidemap.insar.ingest.ingest_track`) is one job that reads
+every CSV batch of a track. With a tile size the same work is three kinds of jobs, whose
+composition is that function's output, row for row and count for count:
+
+1. :func:`ingest_batch_job` (one per CSV file): reads and validates the file
+   (:func:`~slidemap.insar.batch.read_batch`) and writes its valid rows as one Parquet piece
+   per spatial tile (tiles of :func:`~slidemap.hotspots.spatialtiles.point_tiles`, fixed by
+   the working CRS) plus ``batch.json`` (the file's facts, its rows read and dropped, dates,
+   the tiles it touches), written last. A new EGMS burst is one new job.
+2. :func:`ingest_tile_job` (one per tile): the pieces of the batches that touch the tile go
+   through the track's rules (:func:`~slidemap.insar.ingest.combine_batches`: duplicate
+   ids, study area, coherence). Copies of one id with identical values share their
+   coordinates and so their tile; the tile keeps every row's id, batch, line and reason.
+   A tile's job depends only on the batches that touch it, so a new batch reruns the tiles
+   its points fall in and no other.
+3. :func:`merge_tiles_job` (one per track): settles ids repeated across tiles (copies at
+   different positions, which ``ingest_track`` counts as conflicting duplicates or refuses),
+   adds up the account, raises the whole-track errors and writes ``points.parquet`` and
+   ``summary.json`` exactly as the whole-track rule does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import shapely
+
+from slidemap.errors import InputDataError
+from slidemap.insar.batch import Batch, read_batch
+from slidemap.insar.ingest import (
+    TRACK_REASONS,
+    TrackPart,
+    check_same_dates,
+    combine_batches,
+    finish_track,
+    write_points,
+)
+from slidemap.insar.layouts import TrackSettings
+from slidemap.insar.partition import tile_name
+
+__all__ = ["ingest_batch_job", "ingest_tile_job", "merge_tiles_job", "batch_tiles", "BATCH_JSON"]
+
+log = logging.getLogger(__name__)
+
+#: The batch folder's manifest (written last: a folder without it is incomplete).
+BATCH_JSON = "batch.json"
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    """Read a batch folder's ``batch.json``; refuse a folder without it."""
+    from slidemap.io import read_json
+
+    path = Path(folder) / BATCH_JSON
+    if not path.exists():
+        raise InputDataError(
+            folder,
+            f"no {BATCH_JSON}: the batch's tiles were not written completely.",
+            "rerun the ingest_batch rule of this batch (snakemake reruns an incomplete job).",
+        )
+    return read_json(path)
+
+
+def batch_tiles(folder: str | Path) -> list[str]:
+    """Names (``x{i}_y{j}``) of the tiles a batch folder holds rows of, sorted."""
+    return sorted(_read_manifest(Path(folder))["tiles"])
+
+
+def ingest_batch_job(
+    csv_path: str | Path,
+    track_cfg: Mapping[str, Any],
+    *,
+    track_name: str,
+    working_crs: str,
+    study_area: shapely.Geometry,
+    tile_size_m: float,
+    folder: str | Path,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Read one CSV batch and write its valid rows as one Parquet piece per tile.
+
+    Parameters
+    ----------
+    csv_path
+        The batch.
+    track_cfg, track_name
+        The track's settings (``insar.tracks.<name>``) and name.
+    working_crs
+        Working CRS (projected, metres).
+    study_area
+        Study area polygon in the working CRS (rows outside are kept here, marked, and
+        counted by the tile jobs as ``ingest_track`` counts them).
+    tile_size_m
+        Tile edge (m, ``insar.tile_size_m``).
+    folder
+        Output folder: ``x{i}_y{j}.parquet`` per touched tile (columns ``pid``, ``line``,
+        ``inside``, ``v_<value>`` float64, ``d<k>`` float32 displacements in mm as read) and
+        ``batch.json``, written last.
+    threads
+        Threads for parsing and for writing the pieces.
+
+    Returns
+    -------
+    dict
+        The manifest written to ``batch.json``.
+    """
+    import pyarrow.parquet as pq
+
+    from slidemap.hotspots.spatialtiles import point_tiles
+    from slidemap.io import atomic_path, write_json
+
+    t0 = time.perf_counter()
+    settings = TrackSettings.from_config(track_cfg, track_name)
+    csv_path = Path(csv_path)
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / BATCH_JSON).unlink(missing_ok=True)
+    for stale in out.glob("x*_y*.parquet"):
+        stale.unlink()
+    shapely.prepare(study_area)
+    batch = read_batch(
+        csv_path, settings, working_crs=working_crs, study_area=study_area, threads=threads
+    )
+    xy = np.column_stack([batch.values["x_m"], batch.values["y_m"]])
+    tiles = point_tiles(xy, tile_size_m)
+    keys, inverse = np.unique(tiles, axis=0, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    order = np.argsort(inverse, kind="stable")  # rows of a tile stay in line order
+    bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    columns = {
+        "pid": batch.pid,
+        "line": pa.array(batch.line.astype(np.int64)),
+        "inside": pa.array(batch.inside.astype(bool)),
+        **{f"v_{k}": pa.array(np.asarray(v, np.float64)) for k, v in batch.values.items()},
+        **{f"d{j}": pa.array(batch.disp[j]) for j in range(batch.disp.shape[0])},
+    }
+    table = pa.table(columns).take(pa.array(order))
+    manifest_tiles = {}
+    for t, key in enumerate(keys):
+        b0, b1 = int(bounds[t]), int(bounds[t + 1])
+        name = tile_name((key[0], key[1]))
+        with atomic_path(out / f"{name}.parquet") as tmp:
+            pq.write_table(table.slice(b0, b1 - b0), tmp, compression="zstd")
+        manifest_tiles[name] = b1 - b0
+    manifest = {
+        "file": csv_path.name,
+        "path": str(csv_path),
+        "rows_read": batch.rows_read,
+        "dropped": dict(batch.dropped),
+        "info": batch.info,
+        "dates": [d.isoformat() for d in batch.dates],
+        "tile_size_m": float(tile_size_m),
+        "tiles": manifest_tiles,
+    }
+    write_json(manifest, out / BATCH_JSON)
+    log.info(
+        "batch %s: %d rows read, %d valid, in %d tile(s) of %g m (%.1f s)",
+        csv_path.name,
+        batch.rows_read,
+        len(batch),
+        len(manifest_tiles),
+        tile_size_m,
+        time.perf_counter() - t0,
+    )
+    return manifest
+
+
+def _dates(manifest: Mapping[str, Any]) -> list:
+    import datetime as dt
+
+    return [dt.date.fromisoformat(d) for d in manifest["dates"]]
+
+
+def _tile_batch(folder: Path, manifest: Mapping[str, Any], tile: str) -> Batch:
+    """Return one batch's rows in one tile as a :class:`Batch` (none if it has none there)."""
+    import pyarrow.parquet as pq
+
+    dates = _dates(manifest)
+    if tile in manifest["tiles"]:
+        table = pq.read_table(folder / f"{tile}.parquet")
+    else:
+        return Batch(
+            path=Path(manifest["path"]),
+            pid=pa.chunked_array([], type=pa.large_string()),
+            values={},
+            disp=np.zeros((len(dates), 0), np.float32),
+            line=np.zeros(0, np.int64),
+            inside=np.zeros(0, bool),
+            dates=dates,
+            rows_read=0,
+        )
+    values = {
+        name[2:]: table.column(name).to_numpy() for name in table.column_names if name[:2] == "v_"
+    }
+    disp = np.empty((len(dates), table.num_rows), np.float32)
+    for j in range(len(dates)):
+        disp[j] = table.column(f"d{j}").to_numpy()
+    return Batch(
+        path=Path(manifest["path"]),
+        pid=table.column("pid").cast(pa.large_string()),
+        values=values,
+        disp=disp,
+        line=table.column("line").to_numpy(),
+        inside=table.column("inside").to_numpy(zero_copy_only=False),
+        dates=dates,
+        rows_read=0,
+        info=manifest["info"],
+    )
+
+
+def ingest_tile_job(
+    batch_folders: Sequence[str | Path],
+    tile: str,
+    track_cfg: Mapping[str, Any],
+    *,
+    track_name: str,
+    working_crs: str,
+    points_path: str | Path,
+    ids_path: str | Path,
+    account_path: str | Path,
+    threads: int = 1,
+) -> TrackPart:
+    """Apply the track's rules to the rows of one tile from the batches that touch it.
+
+    Parameters
+    ----------
+    batch_folders
+        Folders of :func:`ingest_batch_job` (those whose ``batch.json`` lists the tile).
+    tile
+        Tile name ``x{i}_y{j}``.
+    track_cfg, track_name
+        The track's settings and name.
+    working_crs
+        Working CRS (projected, metres).
+    points_path
+        Output GeoParquet of the tile's kept points (the columns of ``points.parquet``).
+    ids_path
+        Output Parquet: every valid row of the tile (``pid``, ``file`` name, ``line``,
+        ``reason`` index into :data:`~slidemap.insar.ingest.TRACK_REASONS`, -1 = kept).
+    account_path
+        Output JSON: rows dropped per file and reason, ids, extent, rows inside.
+    threads
+        Threads for gathering displacements.
+
+    Returns
+    -------
+    TrackPart
+        The tile's part of the track.
+    """
+    from slidemap.io import atomic_path, write_geoparquet, write_json
+
+    settings = TrackSettings.from_config(track_cfg, track_name)
+    folders = [Path(f) for f in batch_folders]
+    manifests = [_read_manifest(f) for f in folders]
+    pairs = sorted(zip(manifests, folders, strict=True), key=lambda p: (p[0]["file"], p[0]["path"]))
+    batches = [_tile_batch(folder, m, tile) for m, folder in pairs]
+    if not any(len(b) for b in batches):
+        raise InputDataError(
+            folders[0].parent if folders else tile,
+            f"no batch of track '{track_name}' holds rows in tile {tile}.",
+            "rerun the workflow: the tile list comes from the batches' batch.json.",
+        )
+    check_same_dates(batches)
+    part = combine_batches(batches, settings, crs=working_crs, threads=threads, keep_ids=True)
+    names = [m["file"] for m, _ in pairs]
+    write_geoparquet(part.points, points_path, compression="zstd", xy_columns=("x_m", "y_m"))
+    ids = part.ids
+    ids = ids.set_column(
+        ids.column_names.index("file"),
+        "file",
+        pa.DictionaryArray.from_arrays(
+            pa.array(ids.column("file").to_numpy()), pa.array(names, pa.string())
+        ),
+    )
+    import pyarrow.parquet as pq
+
+    with atomic_path(ids_path) as tmp:
+        pq.write_table(ids, tmp, compression="zstd")
+    write_json(
+        {
+            "tile": tile,
+            "reasons": {n: dict(c) for n, c in zip(names, part.reasons, strict=True) if c},
+            "n_unique": part.n_unique,
+            "extent": part.extent,
+            "n_inside": part.n_inside,
+            "rows_kept": len(part.points),
+        },
+        account_path,
+    )
+    log.info(
+        "tile %s: %d rows from %d batch(es), %d kept",
+        tile,
+        ids.num_rows,
+        sum(1 for b in batches if len(b)),
+        len(part.points),
+    )
+    return part
+
+
+def _cross_tile(
+    ids: pa.Table, settings: TrackSettings, names: list[str], paths: list[Path]
+) -> tuple[np.ndarray, dict[tuple[str, str], int], int, int]:
+    """Settle ids found in more than one tile (copies at different positions).
+
+    ``ids`` holds every valid row of the track (``pid``, ``file`` (global batch index),
+    ``line``, ``reason``, ``tile`` index). As in :func:`~slidemap.insar.ingest.ingest_track`
+    the first copy (file-name, then line order) keeps its reason, copies in its own tile keep
+    theirs (the tile compared them with it), and every copy in another tile is a conflicting
+    duplicate. Returns the (tile, row-in-tile's kept order) mask of kept points to drop as
+    a set of ``(tile, pid)`` flags, the reason moves per (file, reason), and the corrections
+    of the unique-id and inside counts.
+    """
+    from slidemap.insar.fastcsv import sort_strings
+
+    pid = ids.column("pid")
+    order = sort_strings(pid)
+    spid = pid.take(pa.array(order))
+    n = len(order)
+    tile = ids.column("tile").to_numpy()[order]
+    same = np.zeros(n, bool)
+    if n > 1:
+        import pyarrow.compute as pc
+
+        eq = pc.equal(spid.slice(1), spid.slice(0, n - 1))
+        same[1:] = pc.fill_null(eq, False).to_numpy(zero_copy_only=False)
+    group = np.cumsum(~same) - 1
+    # groups spanning more than one tile
+    tmin = np.minimum.reduceat(tile, np.flatnonzero(~same)) if n else tile
+    tmax = np.maximum.reduceat(tile, np.flatnonzero(~same)) if n else tile
+    multi = (tmin != tmax)[group]
+    moves: Counter = Counter()
+    if not multi.any():
+        return np.zeros(0, np.int64), moves, 0, 0
+    rows = order[multi]
+    sub = pa.table(
+        {
+            "g": group[multi],
+            "file": ids.column("file").to_numpy()[rows],
+            "line": ids.column("line").to_numpy()[rows],
+            "tile": tile[multi],
+            "reason": ids.column("reason").to_numpy()[rows],
+            "row": rows,
+        }
+    ).to_pandas()
+    sub = sub.sort_values(["g", "file", "line"], kind="stable")
+    first = ~sub["g"].duplicated()
+    first_tile = sub["tile"].where(first).ffill().astype(np.int64)
+    other = (~first) & (sub["tile"] != first_tile)
+    if other.any() and settings.duplicate_ids == "error":
+        k = sub.index[other.to_numpy()][0]
+        row = sub.loc[k]
+        head = sub[(sub["g"] == row["g"]) & first].iloc[0]
+        raise InputDataError(
+            paths[int(row["file"])],
+            f"point id '{pid[int(row['row'])].as_py()}' "
+            f"also appears in {paths[int(head['file'])]} line {int(head['line'])} at another "
+            f"position (x_m/y_m differ); {int(other.sum())} repeated id(s) of the track differ "
+            "like this.",
+            "remove one of the copies (overlapping batches must agree), or set "
+            f"'{settings.key('duplicate_ids')}: first' to keep the first copy (files in name "
+            "order) and count the others as conflicting_duplicate_id.",
+            row=int(row["line"]),
+        )
+    moved = sub[other]
+    for (f, r), count in moved.groupby(["file", "reason"]).size().items():
+        if r >= 0:
+            moves[(names[int(f)], TRACK_REASONS[int(r)])] -= int(count)
+        moves[(names[int(f)], "conflicting_duplicate_id")] += int(count)
+    # first copies of their tile's group that are not the track's first copy: were unique
+    tile_first = ~sub.duplicated(["g", "tile"])
+    lost_unique = int((tile_first & other).sum())
+    lost_inside = int(((moved["reason"] < 0) | (moved["reason"] == 3)).sum())
+    drop_rows = moved.loc[moved["reason"] < 0, "row"].to_numpy()
+    return drop_rows, moves, lost_unique, lost_inside
+
+
+def merge_tiles_job(
+    batch_folders: Sequence[str | Path],
+    tile_files: Sequence[tuple[str | Path, str | Path, str | Path]],
+    track_cfg: Mapping[str, Any],
+    *,
+    track_name: str,
+    working_crs: str,
+    study_area: shapely.Geometry,
+    points_path: str | Path,
+    summary_path: str | Path,
+) -> tuple[Any, dict[str, Any]]:
+    """Merge a track's tiles into ``points.parquet`` and ``summary.json``.
+
+    Parameters
+    ----------
+    batch_folders
+        Every batch folder of the track (:func:`ingest_batch_job`).
+    tile_files
+        Per tile: its points, ids and account files (:func:`ingest_tile_job`).
+    track_cfg, track_name, working_crs, study_area
+        As for :func:`~slidemap.insar.ingest.ingest_track`.
+    points_path, summary_path
+        Outputs (see :func:`~slidemap.insar.ingest.write_points`).
+
+    Returns
+    -------
+    points, summary
+        Equal to :func:`~slidemap.insar.ingest.ingest_track` on the batches' CSV files.
+    """
+    import geopandas as gpd
+    import pyarrow.parquet as pq
+
+    from slidemap.insar.fastcsv import sort_strings
+    from slidemap.io import read_json
+
+    t0 = time.perf_counter()
+    settings = TrackSettings.from_config(track_cfg, track_name)
+    manifests = sorted(
+        (_read_manifest(Path(f)) for f in batch_folders), key=lambda m: (m["file"], m["path"])
+    )
+    if not manifests:
+        raise InputDataError(
+            track_cfg.get("path"),
+            f"track '{track_name}' has no CSV batch.",
+            f"put the track's *.csv files in its folder ('{settings.key('path')}').",
+        )
+    names = [m["file"] for m in manifests]
+    paths = [Path(m["path"]) for m in manifests]
+    check_same_dates(
+        [SimpleNamespace(path=p, dates=_dates(m)) for p, m in zip(paths, manifests, strict=True)]
+    )
+    index = {name: i for i, name in enumerate(names)}
+
+    # the light id table of every tile: ids repeated across tiles
+    tables, accounts, frames = [], [], []
+    for t, (_, ids_file, account_file) in enumerate(tile_files):
+        ids = pq.read_table(ids_file)
+        files = ids.column("file").combine_chunks()
+        global_file = np.array([index[n] for n in files.dictionary.to_pylist()], np.int32)
+        tables.append(
+            pa.table(
+                {
+                    "pid": ids.column("pid"),
+                    "file": global_file[files.indices.to_numpy(zero_copy_only=False)],
+                    "line": ids.column("line"),
+                    "reason": ids.column("reason"),
+                    "tile": np.full(ids.num_rows, t, np.int32),
+                }
+            )
+        )
+        accounts.append(read_json(account_file))
+    all_ids = pa.concat_tables(tables) if tables else None
+    reasons = [Counter() for _ in names]
+    for account in accounts:
+        for name, counts in account["reasons"].items():
+            reasons[index[name]].update(counts)
+    drop_rows = np.zeros(0, np.int64)
+    lost_unique = lost_inside = 0
+    if all_ids is not None and all_ids.num_rows:
+        drop_rows, moves, lost_unique, lost_inside = _cross_tile(all_ids, settings, names, paths)
+        for (name, reason), count in moves.items():
+            reasons[index[name]][reason] += count
+
+    # the kept points; later copies of ids repeated across tiles leave (duplicate_ids: first)
+    drop_keys = set()
+    if len(drop_rows):
+        pid_col, tile_col = all_ids.column("pid"), all_ids.column("tile").to_numpy()
+        drop_keys = {(int(tile_col[r]), pid_col[int(r)].as_py()) for r in drop_rows}
+    for t, (points_file, _, _) in enumerate(tile_files):
+        frame = gpd.read_parquet(points_file)
+        if drop_keys:
+            gone = [(t, p) in drop_keys for p in frame["pid"]]
+            frame = frame[~np.asarray(gone, bool)]
+        frames.append(frame)
+    if frames:
+        points = pd.concat(frames, ignore_index=True)
+        order = sort_strings(pa.chunked_array([pa.array(points["pid"], pa.large_string())]))
+        points = points.iloc[order].reset_index(drop=True)
+        points["source_file"] = pd.Categorical(points["source_file"].astype(str), categories=names)
+        points = gpd.GeoDataFrame(points, geometry="geometry", crs=working_crs)
+    else:  # no valid row in any batch: finish_track raises
+        points = gpd.GeoDataFrame({"pid": []}, geometry=gpd.GeoSeries([], crs=working_crs))
+
+    extents = [a["extent"] for a in accounts if a["extent"] is not None]
+    extent = None
+    if extents:
+        e = np.asarray(extents, float)
+        extent = [
+            float(e[:, 0].min()),
+            float(e[:, 1].min()),
+            float(e[:, 2].max()),
+            float(e[:, 3].max()),
+        ]
+    part = TrackPart(
+        points=points,
+        reasons=reasons,
+        n_unique=sum(a["n_unique"] for a in accounts) - lost_unique,
+        extent=extent,
+        n_inside=sum(a["n_inside"] for a in accounts) - lost_inside,
+    )
+    points, summary = finish_track(
+        part,
+        [(m["info"], m["rows_read"], Counter(m["dropped"])) for m in manifests],
+        dates=_dates(manifests[0]),
+        settings=settings,
+        track_name=track_name,
+        working_crs=working_crs,
+        study_area=study_area,
+        paths=paths,
+        t0=t0,
+    )
+    write_points(points, summary, points_path, summary_path)
+    return points, summary

@@ -1,0 +1,184 @@
+"""Tiled ingest (batch jobs -> tile jobs -> merge) == the whole-track ingest_track.
+
+The reference is :func:`slidemap.insar.ingest.ingest_track` on the same CSV files; both
+outputs go through the same writer and are compared as the files read back (every column,
+dtype, row order) and as summaries (every count, per file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from ingest_helpers import (
+    WORKING_CRS,
+    egms_track,
+    generic_track,
+    make_points,
+    study_area,
+    to_egms,
+    to_generic,
+    write_csv,
+)
+from pandas.testing import assert_frame_equal
+
+from slidemap.errors import InputDataError
+from slidemap.hotspots.spatialtiles import point_tiles
+from slidemap.insar.ingest import ingest_track, write_points
+from slidemap.insar.partition import tile_name
+from slidemap.insar.tiledingest import (
+    batch_tiles,
+    ingest_batch_job,
+    ingest_tile_job,
+    merge_tiles_job,
+)
+from slidemap.io import read_json
+
+AREA = study_area()
+KW = {"track_name": "t", "working_crs": WORKING_CRS}
+
+
+def tiled(paths, cfg, tile_size_m, out: Path):
+    """Run the batch, tile and merge jobs in order (what the rules of insar_tiles.smk do)."""
+    folders = []
+    for p in paths:
+        folder = out / "batches" / Path(p).stem
+        ingest_batch_job(p, cfg, study_area=AREA, tile_size_m=tile_size_m, folder=folder, **KW)
+        folders.append(folder)
+    tiles = sorted({t for f in folders for t in batch_tiles(f)})
+    files = []
+    for t in tiles:
+        touching = [f for f in folders if t in batch_tiles(f)]
+        names = tuple(out / "tiles" / f"{t}{ext}" for ext in (".parquet", ".ids.parquet", ".json"))
+        (out / "tiles").mkdir(parents=True, exist_ok=True)
+        ingest_tile_job(
+            touching, t, cfg, points_path=names[0], ids_path=names[1], account_path=names[2], **KW
+        )
+        files.append(names)
+    merge_tiles_job(
+        folders,
+        files,
+        cfg,
+        study_area=AREA,
+        points_path=out / "points.parquet",
+        summary_path=out / "summary.json",
+        **KW,
+    )
+    return gpd.read_parquet(out / "points.parquet"), read_json(out / "summary.json"), tiles
+
+
+def whole(paths, cfg, out: Path):
+    points, summary = ingest_track([str(p) for p in paths], cfg, study_area=AREA, **KW)
+    out.mkdir(parents=True, exist_ok=True)
+    write_points(points, summary, out / "points.parquet", out / "summary.json")
+    return gpd.read_parquet(out / "points.parquet"), read_json(out / "summary.json")
+
+
+def assert_same(paths, cfg, tile_size_m, tmp_path):
+    ref, ref_summary = whole(paths, cfg, tmp_path / "whole")
+    got, got_summary, tiles = tiled(paths, cfg, tile_size_m, tmp_path / f"tiled_{tile_size_m}")
+    assert_frame_equal(got, ref, check_exact=True)
+    assert got_summary == ref_summary
+    return ref, ref_summary, tiles
+
+
+@pytest.mark.parametrize("tile_size_m", [3000.0, 12000.0, 1e6])
+def test_overlapping_batches_outside_points_and_low_coherence(tmp_path, tile_size_m):
+    pts, _ = make_points(400, seed=3, outside=20)
+    egms = to_egms(pts)
+    a = write_csv(egms.iloc[:250], tmp_path / "b1.csv")
+    b = write_csv(egms.iloc[180:], tmp_path / "b2.csv")  # 70 ids in both (burst overlap)
+    c = write_csv(egms.iloc[::7], tmp_path / "b0.csv")  # a third batch first in name order
+    ref, summary, tiles = assert_same(
+        [b, c, a], egms_track(min_coherence=0.5), tile_size_m, tmp_path
+    )
+    assert summary["dropped"]["duplicate_id"] > 70 and summary["dropped"]["low_coherence"] > 0
+    assert summary["dropped"]["outside_study_area"] > 0
+    # the tiles are those of the points' positions (outside points included: counted there)
+    expected = {tile_name(t) for t in point_tiles(_xy(egms), tile_size_m)}
+    assert set(tiles) == expected
+    if tile_size_m == 3000.0:
+        assert len(tiles) > 50
+
+
+def _xy(egms):
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs("EPSG:3035", WORKING_CRS, always_xy=True)
+    return np.column_stack(tr.transform(egms["easting"].to_numpy(), egms["northing"].to_numpy()))
+
+
+def test_generic_layout_with_dropped_invalid_rows(tmp_path):
+    pts, _ = make_points(200, seed=5, geometry=(192.0, 39.0))
+    frame = to_generic(pts)
+    frame.loc[[3, 50, 120], "VEL"] = np.nan
+    a = write_csv(frame.iloc[:120], tmp_path / "a.csv", sep=";")
+    b = write_csv(frame.iloc[100:], tmp_path / "b.csv", sep=";")
+    cfg = generic_track(invalid_rows="drop")
+    _, summary, _ = assert_same([a, b], cfg, 5000.0, tmp_path)
+    assert summary["dropped"]["invalid_velocity"] == 3  # rows 3, 50 (a.csv) and 120 (b.csv)
+    assert summary["dropped"]["duplicate_id"] == 20  # rows 100..119 are in both
+
+
+def _moved_copies(tmp_path, only_moved=False):
+    """Three batches; P000005 and P000007 repeated at another position (another tile), P000009
+    repeated at the same position with another velocity (same tile), P000011 moved to a
+    position outside the study area, P000002 moved and repeated identically after that."""
+    pts, _ = make_points(60, seed=11)
+    egms = to_egms(pts)
+    a = write_csv(egms.iloc[:30], tmp_path / "b1.csv")
+    changed = egms.iloc[:40].copy()
+    changed.loc[[5, 7, 2], "easting"] += 20000.0
+    if not only_moved:
+        changed.loc[9, "mean_velocity"] += 1.0
+        changed.loc[11, "easting"] -= 300000.0
+    b = write_csv(changed, tmp_path / "b2.csv")
+    c = write_csv(changed.iloc[:3], tmp_path / "b3.csv")  # P000002 again, as moved in b2
+    return [a, b, c]
+
+
+@pytest.mark.parametrize("tile_size_m", [4000.0, 1e6])
+def test_ids_repeated_across_tiles_keep_the_first_copy(tmp_path, tile_size_m):
+    paths = _moved_copies(tmp_path)
+    ref, summary, _ = assert_same(paths, egms_track(duplicate_ids="first"), tile_size_m, tmp_path)
+    assert summary["dropped"]["conflicting_duplicate_id"] == 6  # 5, 7, 9, 11, 2 in b2; 2 in b3
+    assert (ref.loc[ref.pid.isin(["P000005", "P000002"]), "source_file"] == "b1.csv").all()
+
+
+@pytest.mark.parametrize("only_moved", [False, True])
+def test_ids_repeated_across_tiles_are_refused_by_default(tmp_path, only_moved):
+    paths = _moved_copies(tmp_path, only_moved)
+    with pytest.raises(InputDataError) as whole_err:
+        ingest_track([str(p) for p in paths], egms_track(), study_area=AREA, **KW)
+    with pytest.raises(InputDataError) as tiled_err:
+        tiled(paths, egms_track(), 4000.0, tmp_path / "t")
+    for err in (whole_err.value, tiled_err.value):
+        assert "b2.csv" in str(err) and "duplicate_ids: first" in str(err)
+    if only_moved:  # found by the merge: the first moved id, with the first copy's line
+        assert "'P000002'" in str(tiled_err.value) and "b1.csv line 4" in str(tiled_err.value)
+        assert "another position" in str(tiled_err.value) and "4 repeated" in str(
+            tiled_err.value
+        )  # 2 twice, 5, 7
+    else:  # the copy with another velocity at the same position: found by its tile's job
+        assert "'P000009'" in str(tiled_err.value) and "b1.csv line 11" in str(tiled_err.value)
+
+
+def test_every_point_outside_is_the_same_error(tmp_path):
+    pts, _ = make_points(30, seed=2, outside=30)
+    a = write_csv(to_egms(pts), tmp_path / "b1.csv")
+    with pytest.raises(InputDataError) as whole_err:
+        ingest_track([str(a)], egms_track(), study_area=AREA, **KW)
+    with pytest.raises(InputDataError) as tiled_err:
+        tiled([a], egms_track(), 5000.0, tmp_path / "t")
+    assert str(tiled_err.value) == str(whole_err.value)
+
+
+def test_a_folder_without_its_manifest_is_refused(tmp_path):
+    pts, _ = make_points(30, seed=2)
+    a = write_csv(to_egms(pts), tmp_path / "b1.csv")
+    folder = tmp_path / "batches" / "b1"
+    ingest_batch_job(a, egms_track(), study_area=AREA, tile_size_m=5000.0, folder=folder, **KW)
+    (folder / "batch.json").unlink()
+    with pytest.raises(InputDataError, match="not written completely"):
+        batch_tiles(folder)
