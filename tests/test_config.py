@@ -61,7 +61,7 @@ def test_demo_config_validates_and_gets_defaults(demo_config, schema):
 
 def test_minimal_config_gets_all_defaults(schema):
     cfg = validate_config({"dem": {"path": "x.tif"}}, schema)
-    assert cfg["insar"] == {"tracks": {}}
+    assert cfg["insar"] == {"tile_size_m": None, "tracks": {}}
     assert cfg["layers"]["lithology"]["path"] is None
     assert cfg["layers"]["extra"] == {}
 

@@ -1,0 +1,124 @@
+"""The tiled ingest rules (insar.tile_size_m) through Snakemake on the study of
+test_ingest_workflow (demo DEM, two seeded tracks): the same points.parquet and summary.json
+as ingest_track on the same files, and a new batch in one corner reruns its own job, the
+tiles its points fall in and the merge -- no other tile, nothing of the other track."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import test_ingest_workflow
+import yaml
+from pandas.testing import assert_frame_equal
+from pyproj import Transformer
+from test_ingest_workflow import TARGETS, run_snakemake
+
+from slidemap.grid import study_area_polygon, working_crs
+from slidemap.hotspots.spatialtiles import point_tiles
+from slidemap.insar.ingest import ingest_track, write_points
+from slidemap.insar.partition import tile_name
+from slidemap.io import read_json
+
+pytestmark = pytest.mark.workflow
+
+TILE_M = 1500.0
+study = test_ingest_workflow.study  # the fixture: demo DEM, tracks asc (2 batches) and dsc
+
+
+def scheduled(log: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a Snakemake run printed (checkpoints included)."""
+    import re
+
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log):
+        m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip())
+        if m:
+            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+            pairs = [kv.split("=", 1) for kv in wc.group(1).split(", ")] if wc else []
+            jobs.append((m.group(1), dict(pairs)))
+    return jobs
+
+
+def _reference(folder: Path, track: str, out: Path) -> tuple[gpd.GeoDataFrame, dict]:
+    """ingest_track on the track's CSV files, written and read back like the rule's output."""
+    cfg = yaml.safe_load((folder / "study.yaml").read_text())
+    dem = folder / "data" / "dem.tif"
+    crs = working_crs(dem, None)
+    track_cfg = {**cfg["insar"]["tracks"][track]}
+    track_cfg["path"] = str(folder / track_cfg["path"])
+    csvs = sorted((folder / "tracks" / track).glob("*.csv"))
+    points, summary = ingest_track(
+        csvs,
+        track_cfg,
+        track_name=track,
+        working_crs=crs.to_string(),
+        study_area=study_area_polygon(dem, crs, None),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_points(points, summary, out / "points.parquet", out / "summary.json")
+    return gpd.read_parquet(out / "points.parquet"), read_json(out / "summary.json")
+
+
+def _assert_equal_to_reference(folder: Path, track: str, out: Path) -> None:
+    ref, ref_summary = _reference(folder, track, out)
+    got = gpd.read_parquet(folder / f"results/mini/insar/{track}/points.parquet")
+    summary = read_json(folder / f"results/mini/insar/{track}/summary.json")
+    assert_frame_equal(got, ref, check_exact=True)
+    assert summary == ref_summary
+
+
+def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(study, tmp_path):
+    cfg = yaml.safe_load((study / "study.yaml").read_text())
+    cfg["insar"]["tile_size_m"] = TILE_M
+    (study / "study.yaml").write_text(yaml.safe_dump(cfg))
+
+    out = run_snakemake(study, "--cores", "2", *TARGETS)
+    jobs = scheduled(out)
+    batches = sorted((wc["track"], wc["batch"]) for rule, wc in jobs if rule == "ingest_batch")
+    assert batches == [("asc", "batch_1"), ("asc", "batch_2"), ("dsc", "all")]
+    asc_tiles = sorted(
+        wc["itile"] for rule, wc in jobs if rule == "ingest_tile" and wc["track"] == "asc"
+    )
+    assert len(asc_tiles) >= 6, asc_tiles
+    assert sorted(r for r, _ in jobs if r == "ingest_merge") == ["ingest_merge"] * 2
+    assert not [r for r, _ in jobs if r == "ingest_track"]
+    for track in ("asc", "dsc"):
+        _assert_equal_to_reference(study, track, tmp_path / f"ref_{track}")
+    assert (study / "results/mini/logs/ingest_tile/asc").is_dir()
+    assert (study / "results/mini/benchmarks/ingest_batch/asc/batch_1.tsv").exists()
+    assert "Nothing to be done" in run_snakemake(study, "-n", *TARGETS)
+
+    # a new batch in the south-west corner: 12 new points and 6 copies of existing ones there
+    egms = pd.concat(
+        [pd.read_csv(study / "tracks" / "asc" / f"batch_{i}.csv") for i in (1, 2)]
+    ).drop_duplicates("pid")
+    to_work = Transformer.from_crs("EPSG:3035", "EPSG:32717", always_xy=True)
+    x, y = to_work.transform(egms["easting"].to_numpy(), egms["northing"].to_numpy())
+    x0, y0 = np.floor(x.min() / TILE_M) * TILE_M, np.floor(y.min() / TILE_M) * TILE_M
+    corner = (x < x0 + 2 * TILE_M) & (y < y0 + 2 * TILE_M)
+    copies = egms[corner].head(6)
+    new = copies.copy().iloc[[0] * 12]
+    rng = np.random.default_rng(5)
+    new["pid"] = [f"N{i:05d}" for i in range(12)]
+    new["easting"] = copies["easting"].iloc[0] + np.round(rng.uniform(-100, 100, 12), 2)
+    new["northing"] = copies["northing"].iloc[0] + np.round(rng.uniform(-100, 100, 12), 2)
+    batch = pd.concat([copies, new])
+    batch.to_csv(study / "tracks" / "asc" / "batch_3.csv", index=False)
+    bx, by = to_work.transform(batch["easting"].to_numpy(), batch["northing"].to_numpy())
+    touched = sorted({tile_name(t) for t in point_tiles(np.column_stack([bx, by]), TILE_M)})
+    assert 1 <= len(touched) < len(asc_tiles)
+
+    jobs = scheduled(run_snakemake(study, "--cores", "2", *TARGETS))
+    assert [wc for r, wc in jobs if r == "ingest_batch"] == [{"track": "asc", "batch": "batch_3"}]
+    rerun = sorted(wc["itile"] for r, wc in jobs if r == "ingest_tile")
+    assert rerun == touched
+    assert all(wc["track"] == "asc" for r, wc in jobs if r == "ingest_tile")
+    assert [wc for r, wc in jobs if r == "ingest_merge"] == [{"track": "asc"}]
+    assert {r for r, _ in jobs} == {"ingest_batch", "ingest_tile", "ingest_merge"}
+    _assert_equal_to_reference(study, "asc", tmp_path / "ref_asc_3")
+    summary = read_json(study / "results/mini/insar/asc/summary.json")
+    assert summary["rows_kept"] == 312 and summary["dropped"]["duplicate_id"] == 56

@@ -1,0 +1,48 @@
+# Helpers of the tiled ingest rules (insar_tiles.smk): the batches of a track, the batches
+# that touch a tile (read from their batch.json after the ingest_batch checkpoint), memory.
+from slidemap.insar.tiledingest import batch_tiles
+
+INSAR_TILE_M = config["insar"]["tile_size_m"]
+
+
+def track_batches(track):
+    """Batch names of a track: the stems of the CSV files in its folder, in name order."""
+    folder = Path(config["insar"]["tracks"][track]["path"])
+    return sorted(p.stem for p in folder.glob("*.csv"))
+
+
+def get_batch_csv(wildcards):
+    """The CSV file of one batch."""
+    folder = Path(config["insar"]["tracks"][wildcards.track]["path"])
+    return str(folder / f"{wildcards.batch}.csv")
+
+
+def batch_folder(track, batch):
+    """The tile folder of one batch (waits for its ingest_batch job: a checkpoint)."""
+    return checkpoints.ingest_batch.get(track=track, batch=batch).output.folder
+
+
+def get_tile_batches(wildcards):
+    """The batch folders that hold rows in one tile."""
+    folders = (batch_folder(wildcards.track, b) for b in track_batches(wildcards.track))
+    return [f for f in folders if wildcards.itile in batch_tiles(f)]
+
+
+def get_track_tiles(wildcards):
+    """Every batch folder and every tile's outputs of one track (for ingest_merge)."""
+    folders = [batch_folder(wildcards.track, b) for b in track_batches(wildcards.track)]
+    tiles = sorted({t for f in folders for t in batch_tiles(f)})
+    base = f"{RESULTS}/insar/{wildcards.track}/tiles"
+    return {
+        "batches": folders,
+        "points": [f"{base}/{t}.parquet" for t in tiles],
+        "ids": [f"{base}/{t}.ids.parquet" for t in tiles],
+        "accounts": [f"{base}/{t}.json" for t in tiles],
+    }
+
+
+def tile_mem_mb(wildcards, input, attempt):
+    """ingest_tile's memory: 800 MB + 20 x the tile's zstd Parquet pieces (MiB), x attempt."""
+    pieces = [Path(f) / f"{wildcards.itile}.parquet" for f in input.batches]
+    size = sum(p.stat().st_size for p in pieces if p.exists()) / 2**20
+    return int((800 + 20 * size) * attempt)
