@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from slidemap.hotspots.gistar import gistar_scale, gistar_z, neighbour_pairs
+from slidemap.insar.partition import point_tiles
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,26 +48,6 @@ __all__ = [
 #: Relative and absolute widening of a halo (float rounding of the tile edges must never
 #: drop a point within the band; extra halo points only cost time).
 _HALO_REL, _HALO_ABS = 1e-9, 1e-6
-
-
-def point_tiles(xy: np.ndarray, tile_size_m: float) -> np.ndarray:
-    """Tile index ``(i, j)`` of each point: ``floor(x / s)``, ``floor(y / s)``.
-
-    Parameters
-    ----------
-    xy
-        Coordinates (n × 2) in metres of the working CRS.
-    tile_size_m
-        Tile edge ``s`` in metres.
-
-    Returns
-    -------
-    numpy.ndarray
-        int64 (n × 2): column index i (x) and row index j (y) of each point's tile.
-    """
-    if not tile_size_m > 0:
-        raise ValueError(f"tile_size_m must be > 0, got {tile_size_m}")
-    return np.floor(np.asarray(xy, dtype=np.float64) / float(tile_size_m)).astype(np.int64)
 
 
 def halo_mask(

@@ -1,6 +1,6 @@
 """A track's points as one GeoParquet file per spatial tile (issue 14, items 1 and 2).
 
-The tiles are those of :func:`slidemap.hotspots.spatialtiles.point_tiles`: squares of
+The tiles are those of :func:`point_tiles`: squares of
 ``tile_size_m`` fixed by the working CRS, so a point's tile never depends on the other points
 and a new batch adds rows to the tiles it covers only. The folder holds ``x{i}_y{j}.parquet``
 per non-empty tile (the rows in track order: ascending ``pid``) and ``tiles.json``, written
@@ -22,9 +22,35 @@ import numpy as np
 
 from slidemap.errors import InputDataError
 
-__all__ = ["tile_name", "write_partitioned", "read_partitioned", "read_tile_with_halo"]
+__all__ = [
+    "point_tiles",
+    "tile_name",
+    "write_partitioned",
+    "read_partitioned",
+    "read_tile_with_halo",
+]
 
 MANIFEST = "tiles.json"
+
+
+def point_tiles(xy: np.ndarray, tile_size_m: float) -> np.ndarray:
+    """Tile index ``(i, j)`` of each point: ``floor(x / s)``, ``floor(y / s)``.
+
+    Parameters
+    ----------
+    xy
+        Coordinates (n × 2) in metres of the working CRS.
+    tile_size_m
+        Tile edge ``s`` in metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 (n × 2): column index i (x) and row index j (y) of each point's tile.
+    """
+    if not tile_size_m > 0:
+        raise ValueError(f"tile_size_m must be > 0, got {tile_size_m}")
+    return np.floor(np.asarray(xy, dtype=np.float64) / float(tile_size_m)).astype(np.int64)
 
 
 def tile_name(tile: tuple[int, int]) -> str:
@@ -63,7 +89,6 @@ def write_partitioned(
     """
     import pyarrow.parquet as pq
 
-    from slidemap.hotspots.spatialtiles import point_tiles
     from slidemap.io import (
         atomic_path,
         point_geoparquet_table,
@@ -179,7 +204,7 @@ def read_tile_with_halo(
     points, core
         The points in pid order and a bool array marking the tile's own points.
     """
-    from slidemap.hotspots.spatialtiles import halo_mask, point_tiles
+    from slidemap.hotspots.spatialtiles import halo_mask
 
     folder = Path(folder)
     size = float(_manifest(folder)["tile_size_m"])

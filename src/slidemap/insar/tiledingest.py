@@ -6,7 +6,7 @@ composition is that function's output, row for row and count for count:
 
 1. :func:`ingest_batch_job` (one per CSV file): reads and validates the file
    (:func:`~slidemap.insar.batch.read_batch`) and writes its valid rows as one Parquet piece
-   per spatial tile (tiles of :func:`~slidemap.hotspots.spatialtiles.point_tiles`, fixed by
+   per spatial tile (tiles of :func:`~slidemap.insar.partition.point_tiles`, fixed by
    the working CRS) plus ``batch.json`` (the file's facts, its rows read and dropped, dates,
    the tiles it touches), written last. A new EGMS burst is one new job.
 2. :func:`ingest_tile_job` (one per tile): the pieces of the batches that touch the tile go
@@ -27,6 +27,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -38,6 +39,7 @@ import shapely
 
 from slidemap.errors import InputDataError
 from slidemap.insar.batch import Batch, read_batch
+from slidemap.insar.fastcsv import take_columns
 from slidemap.insar.ingest import (
     TRACK_REASONS,
     TrackPart,
@@ -47,7 +49,7 @@ from slidemap.insar.ingest import (
     write_points,
 )
 from slidemap.insar.layouts import TrackSettings
-from slidemap.insar.partition import tile_name
+from slidemap.insar.partition import point_tiles, tile_name
 
 __all__ = ["ingest_batch_job", "ingest_tile_job", "merge_tiles_job", "batch_tiles", "BATCH_JSON"]
 
@@ -55,6 +57,8 @@ log = logging.getLogger(__name__)
 
 #: The batch folder's manifest (written last: a folder without it is incomplete).
 BATCH_JSON = "batch.json"
+#: Parquet codec of the batch pieces (intermediate files read once by their tile's job).
+PIECE_CODEC = "lz4"
 
 
 def _read_manifest(folder: Path) -> dict[str, Any]:
@@ -116,7 +120,6 @@ def ingest_batch_job(
     """
     import pyarrow.parquet as pq
 
-    from slidemap.hotspots.spatialtiles import point_tiles
     from slidemap.io import atomic_path, write_json
 
     t0 = time.perf_counter()
@@ -131,27 +134,34 @@ def ingest_batch_job(
     batch = read_batch(
         csv_path, settings, working_crs=working_crs, study_area=study_area, threads=threads
     )
-    xy = np.column_stack([batch.values["x_m"], batch.values["y_m"]])
-    tiles = point_tiles(xy, tile_size_m)
-    keys, inverse = np.unique(tiles, axis=0, return_inverse=True)
-    inverse = np.asarray(inverse).reshape(-1)
-    order = np.argsort(inverse, kind="stable")  # rows of a tile stay in line order
-    bounds = np.searchsorted(inverse[order], np.arange(len(keys) + 1))
+    # one int64 key per tile, rows grouped by tile (a stable sort keeps each tile's rows in
+    # line order), then every column gathered once: the displacements by compiled code
+    tiles = point_tiles(np.column_stack([batch.values["x_m"], batch.values["y_m"]]), tile_size_m)
+    lo = tiles.min(axis=0) if len(tiles) else np.zeros(2, np.int64)
+    span = int(tiles[:, 1].max() - lo[1] + 1) if len(tiles) else 1
+    flat = (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1])
+    order = np.argsort(flat, kind="stable")
+    codes, starts = np.unique(flat[order], return_index=True)
+    bounds = np.append(starts, len(order))
+    disp = take_columns(batch.disp, order, threads=threads)
     columns = {
-        "pid": batch.pid,
-        "line": pa.array(batch.line.astype(np.int64)),
-        "inside": pa.array(batch.inside.astype(bool)),
-        **{f"v_{k}": pa.array(np.asarray(v, np.float64)) for k, v in batch.values.items()},
-        **{f"d{j}": pa.array(batch.disp[j]) for j in range(batch.disp.shape[0])},
+        "pid": batch.pid.take(pa.array(order)),
+        "line": pa.array(batch.line.astype(np.int64)[order]),
+        "inside": pa.array(batch.inside.astype(bool)[order]),
+        **{f"v_{k}": pa.array(np.asarray(v, np.float64)[order]) for k, v in batch.values.items()},
+        **{f"d{j}": pa.array(disp[j]) for j in range(disp.shape[0])},
     }
-    table = pa.table(columns).take(pa.array(order))
-    manifest_tiles = {}
-    for t, key in enumerate(keys):
+    table = pa.table(columns)
+    names = [tile_name((c // span + lo[0], c % span + lo[1])) for c in codes]
+
+    def write(t: int) -> None:
         b0, b1 = int(bounds[t]), int(bounds[t + 1])
-        name = tile_name((key[0], key[1]))
-        with atomic_path(out / f"{name}.parquet") as tmp:
-            pq.write_table(table.slice(b0, b1 - b0), tmp, compression="zstd")
-        manifest_tiles[name] = b1 - b0
+        with atomic_path(out / f"{names[t]}.parquet") as tmp:
+            pq.write_table(table.slice(b0, b1 - b0), tmp, compression=PIECE_CODEC)
+
+    with ThreadPoolExecutor(max_workers=max(1, int(threads))) as pool:
+        list(pool.map(write, range(len(names))))
+    manifest_tiles = {n: int(bounds[t + 1] - bounds[t]) for t, n in enumerate(names)}
     manifest = {
         "file": csv_path.name,
         "path": str(csv_path),
