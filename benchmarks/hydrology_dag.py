@@ -24,57 +24,20 @@ request. Exits 1 if any check fails.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from dagrun import declared_memory, measured, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = Path(__file__).resolve().parent / "factors.py"  # its make_dem, run by path
 COPY = ["Snakefile", "workflow", "scripts", "config", "envs"]
 OUTPUTS = ("sca.tif", "twi.tif", "spi.tif", "streams.gpkg")
-
-
-def snakemake(work: Path, *args: str) -> str:
-    """Run Snakemake in ``work``; return its output (raise with it on failure)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args], cwd=work, capture_output=True, text=True
-    )
-    if proc.returncode:
-        raise RuntimeError(proc.stdout[-5000:] + proc.stderr[-5000:])
-    return proc.stdout + proc.stderr
-
-
-def declared_memory(out: str) -> dict[str, int]:
-    """Read the largest ``mem_mb`` each rule was given from a run's output.
-
-    (Evaluated when the job is scheduled: a request that grows with the size of an input
-    made by an earlier job counts that input; a dry run would see it missing.)
-    """
-    memory: dict[str, int] = defaultdict(int)
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
-        rule = re.match(r"(?:local)?rule (\w+):", block)
-        mem = re.search(r"\bmem_mb=(\d+)", block)
-        if rule and mem:
-            memory[rule.group(1)] = max(memory[rule.group(1)], int(mem.group(1)))
-    return memory
-
-
-def measured(results: Path) -> dict[str, list[tuple[float, float]]]:
-    """Read (wall s, max_rss MB) of every job, by rule, from the benchmark files."""
-    jobs: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for tsv in sorted((results / "benchmarks").glob("*/*.tsv")):
-        head, row = tsv.read_text().splitlines()[:2]
-        values = dict(zip(head.split("\t"), row.split("\t"), strict=True))
-        rss = float(values["max_rss"]) if values["max_rss"] not in ("", "NA", "-") else 0.0
-        jobs[tsv.parent.name].append((float(values["s"]), rss))
-    return jobs
 
 
 def main() -> None:
