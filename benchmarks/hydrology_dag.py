@@ -24,15 +24,12 @@ request. Exits 1 if any check fails.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-from dagrun import declared_memory, measured, snakemake
+from dagrun import finish, prepare_workdir, print_runs, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = Path(__file__).resolve().parent / "factors.py"  # its make_dem, run by path
@@ -41,7 +38,6 @@ OUTPUTS = ("sca.tif", "twi.tif", "spi.tif", "streams.gpkg")
 
 
 def main() -> None:
-    import yaml
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=8192, help="DEM edge (cells)")
@@ -50,12 +46,7 @@ def main() -> None:
     parser.add_argument("--mem-mb", type=int, default=8000, help="--resources mem_mb")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="slidemap-hydrodag-"))
-    work.mkdir(parents=True, exist_ok=True)
-    for name in COPY:
-        src, dst = ROOT / name, work / name
-        if not dst.exists():
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    work = prepare_workdir(args.workdir, "slidemap-hydrodag-", ROOT, COPY)
     dem = work / "dem.tif"
     if not dem.exists():
         code = (
@@ -66,7 +57,6 @@ def main() -> None:
         subprocess.run(
             [sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(ROOT / "src")}
         )
-    cores = str(args.cores)
     runs = {}
     for study, tile in (("whole", None), ("tiled", args.tile_size)):
         config = {
@@ -77,34 +67,14 @@ def main() -> None:
                 "hydrology": {"method": "d8", "tile_size_cells": tile},
             },
         }
-        cfg = work / f"{study}.yaml"
-        cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
         targets = [f"results/{study}/factors/{name}" for name in OUTPUTS]
-        common = ["--configfile", str(cfg), "--cores", cores]
-        t0 = time.perf_counter()
-        out = snakemake(work, *targets, *common, "--resources", f"mem_mb={args.mem_mb}")
-        wall = time.perf_counter() - t0
-        runs[study] = (wall, declared_memory(out), measured(work / "results" / study))
+        _, runs[study] = run_study(work, study, config, targets, args.cores, args.mem_mb)
 
     print(
         f"DEM {args.size} x {args.size} = {args.size**2 / 1e6:.1f} M cells; tiles of "
-        f"{args.tile_size}; --cores {cores} --resources mem_mb={args.mem_mb}\n"
+        f"{args.tile_size}; --cores {args.cores} --resources mem_mb={args.mem_mb}\n"
     )
-    over = []
-    print(
-        f"{'run':6s} {'rule':18s} {'jobs':>5s} {'max s':>8s} {'sum s':>8s} "
-        f"{'peak MB':>8s} {'mem_mb':>7s}"
-    )
-    for study, (wall, declared, jobs) in runs.items():
-        for rule, rows in jobs.items():
-            peak = max(r for _, r in rows)
-            print(
-                f"{study:6s} {rule:18s} {len(rows):5d} {max(s for s, _ in rows):8.1f} "
-                f"{sum(s for s, _ in rows):8.1f} {peak:8.0f} {declared.get(rule, 0):7d}"
-            )
-            if rule in declared and peak > declared[rule]:
-                over.append((study, rule, peak, declared[rule]))
-        print(f"{study:6s} snakemake wall time {wall:.1f} s\n")
+    over = print_runs(runs)
 
     import geopandas as gpd
     import rasterio
@@ -122,12 +92,7 @@ def main() -> None:
         a.drop(columns="geometry").equals(b.drop(columns="geometry"))
         and a.geometry.geom_equals_exact(b.geometry, 0).all()
     )
-    checks["every job under its declared mem_mb"] = not over
-    for label, ok in checks.items():
-        print(f"{label}: {ok}")
-    for study, rule, peak, mem in over:
-        print(f"  over: {study} {rule} peak {peak:.0f} MB > mem_mb {mem}")
-    sys.exit(0 if all(checks.values()) else 1)
+    finish(checks, over)
 
 
 if __name__ == "__main__":

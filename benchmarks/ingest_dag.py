@@ -27,14 +27,11 @@ batch's tiles, and that no job exceeded its memory request. Exits 1 if a check f
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from dagrun import jobs_run, measured, snakemake
+from dagrun import finish, jobs_run, prepare_workdir, print_runs, run_study, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ["Snakefile", "workflow", "scripts", "config", "envs"]
@@ -113,7 +110,6 @@ def corner_batch(folder: Path, share: float = 0.02) -> Path:
 
 def main() -> None:
     import geopandas as gpd
-    import yaml
     from pandas.testing import assert_frame_equal
 
     from slidemap.io import read_json
@@ -127,12 +123,7 @@ def main() -> None:
     parser.add_argument("--mem-mb", type=int, default=8000, help="--resources mem_mb")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
     args = parser.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="slidemap-ingestdag-"))
-    work.mkdir(parents=True, exist_ok=True)
-    for name in COPY:
-        src, dst = ROOT / name, work / name
-        if not dst.exists():
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+    work = prepare_workdir(args.workdir, "slidemap-ingestdag-", ROOT, COPY)
     t0 = time.perf_counter()
     folder = make_inputs(work, args.rows, args.dates, args.batches)
     print(f"inputs: {args.batches} files in {folder} ({time.perf_counter() - t0:.0f} s)")
@@ -140,7 +131,7 @@ def main() -> None:
         study: [f"results/{study}/insar/{TRACK}/{f}" for f in ("points.parquet", "summary.json")]
         for study in ("whole", "tiled")
     }
-    runs = {}
+    runs, jobs = {}, {}
     for study, tile in (("whole", None), ("tiled", args.tile_size)):
         config = {
             "study_area": {"name": study},
@@ -150,12 +141,8 @@ def main() -> None:
                 "tracks": {TRACK: {"path": str(folder), "format": "egms"}},
             },
         }
-        cfg = work / f"{study}.yaml"
-        cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
-        common = ["--configfile", str(cfg), "--cores", str(args.cores)]
-        t = time.perf_counter()
-        out = snakemake(work, *targets[study], *common, "--resources", f"mem_mb={args.mem_mb}")
-        runs[study] = (time.perf_counter() - t, jobs_run(out), measured(work / "results" / study))
+        out, runs[study] = run_study(work, study, config, targets[study], args.cores, args.mem_mb)
+        jobs[study] = jobs_run(out)
 
     checks = {}
     whole_pts, tiled_pts = (gpd.read_parquet(work / targets[k][0]) for k in ("whole", "tiled"))
@@ -187,26 +174,9 @@ def main() -> None:
         f"tiles of {args.tile_size / 1000:g} km; --cores {args.cores} "
         f"--resources mem_mb={args.mem_mb}\n"
     )
-    over = []
-    print(
-        f"{'run':6s} {'rule':14s} {'jobs':>5s} {'max s':>8s} {'sum s':>8s} {'peak MB':>8s} "
-        f"{'mem_mb':>7s}"
-    )
-    for study, (wall, jobs, bench) in runs.items():
-        declared = {}
-        for rule, _, mem in jobs:
-            declared[rule] = max(declared.get(rule, 0), mem)
-        for rule, rows in bench.items():
-            peak = max(r for _, r in rows)
-            print(
-                f"{study:6s} {rule:14s} {len(rows):5d} {max(s for s, _ in rows):8.1f} "
-                f"{sum(s for s, _ in rows):8.1f} {peak:8.0f} {declared.get(rule, 0):7d}"
-            )
-            if rule in declared and peak > declared[rule]:
-                over.append((study, rule, peak, declared[rule]))
-        print(f"{study:6s} snakemake wall time {wall:.1f} s\n")
+    over = print_runs(runs, width=14)
     counts = {r: sum(1 for j in rerun if j[0] == r) for r in sorted({j[0] for j in rerun})}
-    n_tiles = sum(1 for j in runs["tiled"][1] if j[0] == "ingest_tile")
+    n_tiles = sum(1 for j in jobs["tiled"] if j[0] == "ingest_tile")
     print(
         f"corner batch ({corner.name}): reran {counts} in {rerun_wall:.1f} s; the batch touches "
         f"{len(new_tiles)} of {n_tiles} tiles"
@@ -219,12 +189,7 @@ def main() -> None:
     checks["rows accounted"] = summary["rows_read"] == summary["rows_kept"] + sum(
         summary["dropped"].values()
     )
-    checks["every job under its declared mem_mb"] = not over
-    for label, ok in checks.items():
-        print(f"{label}: {ok}")
-    for study, rule, peak, mem in over:
-        print(f"  over: {study} {rule} peak {peak:.0f} MB > mem_mb {mem}")
-    sys.exit(0 if all(checks.values()) else 1)
+    finish(checks, over)
 
 
 if __name__ == "__main__":
