@@ -31,7 +31,8 @@ def third_party_imports(*folders: str) -> set[str]:
                     found.update(alias.name.split(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                     found.add(node.module.split(".")[0])
-    local = {p.stem for p in (ROOT / "tests").rglob("*.py")} | {"slidemap", "conftest"}
+    local = {p.stem for d in ("tests", "benchmarks") for p in (ROOT / d).rglob("*.py")}
+    local |= {"slidemap", "conftest"}
     return {m for m in found if m not in sys.stdlib_module_names and m not in local}
 
 
