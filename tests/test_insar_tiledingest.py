@@ -182,3 +182,28 @@ def test_a_folder_without_its_manifest_is_refused(tmp_path):
     (folder / "batch.json").unlink()
     with pytest.raises(InputDataError, match="not written completely"):
         batch_tiles(folder)
+
+
+@pytest.mark.parametrize("tile_size_m", [3000.0, 1e6])
+def test_a_batch_without_coherence_beside_one_with_it(tmp_path, tile_size_m):
+    pts, _ = make_points(200, seed=9)
+    egms = to_egms(pts)
+    a = write_csv(egms.iloc[:120], tmp_path / "a.csv")
+    b = write_csv(egms.iloc[120:].drop(columns="temporal_coherence"), tmp_path / "b.csv")
+    cfg = egms_track(min_coherence=0.5)
+    ref, summary, _ = assert_same([a, b], cfg, tile_size_m, tmp_path)
+    # b's own rows have no coherence: dropped as low_coherence, as ingest_track does
+    assert set(ref["source_file"]) == {"a.csv"}
+    assert summary["dropped"]["low_coherence"] >= 80
+
+
+def test_min_coherence_without_any_coherence_column_is_the_same_error(tmp_path):
+    pts, _ = make_points(40, seed=4)
+    a = write_csv(to_egms(pts).drop(columns="temporal_coherence"), tmp_path / "a.csv")
+    cfg = egms_track(min_coherence=0.5)
+    with pytest.raises(InputDataError) as whole_err:
+        ingest_track([str(a)], cfg, study_area=AREA, **KW)
+    with pytest.raises(InputDataError) as tiled_err:
+        tiled([a], cfg, 3000.0, tmp_path / "t")
+    assert str(tiled_err.value) == str(whole_err.value)
+    assert "no coherence column" in str(tiled_err.value)

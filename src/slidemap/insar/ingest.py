@@ -56,6 +56,7 @@ __all__ = [
     "finish_track",
     "TrackPart",
     "TRACK_REASONS",
+    "no_coherence_column",
     "write_points",
     "OUTPUT_COLUMNS",
 ]
@@ -234,6 +235,16 @@ def ingest_track(
     )
 
 
+def no_coherence_column(path: Path, settings: TrackSettings) -> InputDataError:
+    """Build the error raised when ``min_coherence`` is set for files without coherence."""
+    return InputDataError(
+        path,
+        f"'{settings.key('min_coherence')}' is set but the files have no coherence column.",
+        f"map the coherence column with '{settings.key('columns')}.coherence', or set "
+        "min_coherence: null.",
+    )
+
+
 @dataclass
 class TrackPart:
     """The points of some batches (or of one tile of them) after the track's row rules.
@@ -363,12 +374,7 @@ def combine_batches(
     n_inside = int((reason < 0).sum())
     if settings.min_coherence is not None and n_inside:
         if "coherence" not in values:
-            raise InputDataError(
-                paths[0],
-                f"'{settings.key('min_coherence')}' is set but the files have no coherence column.",
-                f"map the coherence column with '{settings.key('columns')}.coherence', or set "
-                "min_coherence: null.",
-            )
+            raise no_coherence_column(paths[0], settings)
         low = ~(values["coherence"][order] >= settings.min_coherence)
         reason[(reason < 0) & low] = 3
 

@@ -46,6 +46,7 @@ from slidemap.insar.ingest import (
     check_same_dates,
     combine_batches,
     finish_track,
+    no_coherence_column,
     write_points,
 )
 from slidemap.insar.layouts import TrackSettings
@@ -169,6 +170,7 @@ def ingest_batch_job(
         "dropped": dict(batch.dropped),
         "info": batch.info,
         "dates": [d.isoformat() for d in batch.dates],
+        "values": sorted(batch.values),
         "tile_size_m": float(tile_size_m),
         "tiles": manifest_tiles,
     }
@@ -192,23 +194,11 @@ def _dates(manifest: Mapping[str, Any]) -> list:
 
 
 def _tile_batch(folder: Path, manifest: Mapping[str, Any], tile: str) -> Batch:
-    """Return one batch's rows in one tile as a :class:`Batch` (none if it has none there)."""
+    """Return one batch's rows in one tile (listed in its manifest) as a :class:`Batch`."""
     import pyarrow.parquet as pq
 
     dates = _dates(manifest)
-    if tile in manifest["tiles"]:
-        table = pq.read_table(folder / f"{tile}.parquet")
-    else:
-        return Batch(
-            path=Path(manifest["path"]),
-            pid=pa.chunked_array([], type=pa.large_string()),
-            values={},
-            disp=np.zeros((len(dates), 0), np.float32),
-            line=np.zeros(0, np.int64),
-            inside=np.zeros(0, bool),
-            dates=dates,
-            rows_read=0,
-        )
+    table = pq.read_table(folder / f"{tile}.parquet")
     values = {
         name[2:]: table.column(name).to_numpy() for name in table.column_names if name[:2] == "v_"
     }
@@ -272,9 +262,17 @@ def ingest_tile_job(
     settings = TrackSettings.from_config(track_cfg, track_name)
     folders = [Path(f) for f in batch_folders]
     manifests = [_read_manifest(f) for f in folders]
-    pairs = sorted(zip(manifests, folders, strict=True), key=lambda p: (p[0]["file"], p[0]["path"]))
+    pairs = sorted(
+        ((m, f) for m, f in zip(manifests, folders, strict=True) if tile in m["tiles"]),
+        key=lambda p: (p[0]["file"], p[0]["path"]),
+    )
     batches = [_tile_batch(folder, m, tile) for m, folder in pairs]
-    if not any(len(b) for b in batches):
+    if settings.min_coherence is not None:
+        # as for the whole track: rows of a batch without coherence have none (NaN, dropped
+        # as low_coherence) when another batch has the column; the merge raises when none has
+        for b in batches:
+            b.values.setdefault("coherence", np.full(len(b), np.nan))
+    if not batches:
         raise InputDataError(
             folders[0].parent if folders else tile,
             f"no batch of track '{track_name}' holds rows in tile {tile}.",
@@ -514,6 +512,9 @@ def merge_tiles_job(
         extent=extent,
         n_inside=sum(a["n_inside"] for a in accounts) - lost_inside,
     )
+    has_coherence = any("coherence" in m["values"] for m in manifests)
+    if settings.min_coherence is not None and part.n_inside and not has_coherence:
+        raise no_coherence_column(paths[0], settings)
     points, summary = finish_track(
         part,
         [(m["info"], m["rows_read"], Counter(m["dropped"])) for m in manifests],
