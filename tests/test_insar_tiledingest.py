@@ -207,3 +207,21 @@ def test_min_coherence_without_any_coherence_column_is_the_same_error(tmp_path):
         tiled([a], cfg, 3000.0, tmp_path / "t")
     assert str(tiled_err.value) == str(whole_err.value)
     assert "no coherence column" in str(tiled_err.value)
+
+
+def test_a_batch_whose_rows_are_all_invalid(tmp_path):
+    pts, _ = make_points(30, seed=3)
+    egms = to_egms(pts)
+    a = write_csv(egms.iloc[:20], tmp_path / "a.csv")
+    bad = egms.iloc[20:].copy()
+    bad["mean_velocity"] = np.nan
+    b = write_csv(bad, tmp_path / "b.csv")
+    cfg = egms_track(invalid_rows="drop")
+    _, summary, _ = assert_same([a, b], cfg, 5000.0, tmp_path)  # b touches no tile
+    assert summary["dropped"]["invalid_velocity"] == 10 and summary["rows_kept"] == 20
+    with pytest.raises(InputDataError) as whole_err:
+        ingest_track([str(b)], cfg, study_area=AREA, **KW)
+    with pytest.raises(InputDataError) as tiled_err:
+        tiled([b], cfg, 5000.0, tmp_path / "only_b")
+    assert str(tiled_err.value) == str(whole_err.value)
+    assert "no valid point is left in b.csv" in str(tiled_err.value)
