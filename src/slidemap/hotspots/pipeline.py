@@ -31,13 +31,7 @@ from slidemap.hotspots.candidates import (
 )
 from slidemap.hotspots.density import hot_cold_density
 from slidemap.hotspots.gistar import getis_ord_gi_star
-from slidemap.hotspots.trend import (
-    classify_trends,
-    date_columns,
-    decimal_years,
-    seasonal_amplitude,
-    trend_frame,
-)
+from slidemap.hotspots.trend import point_trends
 from slidemap.io import write_geoparquet as write_geoparquet_file
 from slidemap.io import write_gpkg
 from slidemap.raster import Grid
@@ -417,29 +411,9 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     """
     info: dict = {"timings_s": {}}
     tic = time.perf_counter()
-    cols = date_columns(points.columns)
-    if cols:
-        t = decimal_years([c[2:] for c in cols])
-        disp = points[cols].to_numpy(dtype=np.float32)
-        res = classify_trends(
-            disp,
-            t,
-            alpha=params.trend_alpha,
-            min_dates=params.trend_min_dates,
-            min_segment=params.trend_min_segment,
-            max_breakpoints=params.trend_max_breakpoints,
-            seasonal=params.trend_seasonal,
-        )
-        seasonal_mm = seasonal_amplitude(disp, t, min_dates=params.trend_min_dates)
-        del disp
-        trend = trend_frame(res, cols[0][2:])
-    else:
-        log.warning("no d_YYYYMMDD columns: trend classes are left missing")
-        res = classify_trends(np.zeros((len(points), 0)), np.zeros(0))
-        trend = trend_frame(res, None)
-        seasonal_mm = np.full(len(points), np.nan)
+    trend, seasonal_mm, n_dates = point_trends(points, params)
     info["timings_s"]["trend"] = time.perf_counter() - tic
-    info["n_dates"] = len(cols)
+    info["n_dates"] = n_dates
     info["trend_counts"] = {
         k: int(v) for k, v in trend["trend_class"].value_counts(dropna=False).items() if pd.notna(k)
     }

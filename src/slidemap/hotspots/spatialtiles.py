@@ -42,6 +42,7 @@ __all__ = [
     "gistar_tile",
     "gistar_tiled",
     "knn_distances_tile",
+    "knn_ranks",
     "hotspot_fields_tiled",
 ]
 
@@ -235,6 +236,15 @@ def knn_distances_tile(
     return dist
 
 
+def knn_ranks(params: HotspotParams) -> list[int]:
+    """Neighbour ranks whose k-th-neighbour distances the settings use, ascending.
+
+    The "auto" radii take the median k-th-neighbour distance of ``search_neighbours`` and
+    ``kernel_neighbours``; the summary reports the 5th and 8th.
+    """
+    return sorted({params.search_neighbours, params.kernel_neighbours, 8, 5})
+
+
 def hotspot_fields_tiled(
     points: pd.DataFrame, params: HotspotParams, tile_size_m: float, *, halo_m: float
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -299,7 +309,7 @@ def hotspot_fields_tiled(
         nodes = np.column_stack([np.repeat(gx, gy.size), np.tile(gy, gx.size)])
         node_tile = point_tiles(nodes, tile_size_m)
         med = np.full(len(nodes), np.nan)
-    ks = sorted({params.search_neighbours, params.kernel_neighbours, 8, 5})
+    ks = knn_ranks(params)
     knn_d = {k: np.full(n, np.nan) for k in ks}
     # tile jobs, pass 1: node medians of the tile's nodes, k-th-neighbour distances; a tile
     # without points of its own may still hold nodes whose discs reach points of its halo

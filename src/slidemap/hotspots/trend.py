@@ -24,13 +24,17 @@ the only loop is over the distinct patterns of missing dates, usually one).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "TREND_CLASSES",
@@ -39,6 +43,7 @@ __all__ = [
     "TrendResult",
     "classify_trends",
     "seasonal_amplitude",
+    "point_trends",
     "trend_frame",
 ]
 
@@ -431,3 +436,44 @@ def trend_frame(result: TrendResult, first_date: str | None) -> pd.DataFrame:
             "trend_n_dates": result.n_dates,
         }
     )
+
+
+def point_trends(points: pd.DataFrame, params: Any) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Trend columns and seasonal amplitude of each point of a track (or of any subset).
+
+    Each point's result depends on its own time series only, so a tile of a track gives the
+    rows of the whole track's result.
+
+    Parameters
+    ----------
+    points
+        Points with ``d_YYYYMMDD`` columns (LOS displacement, mm).
+    params
+        The hot-spot settings (``trend_alpha``, ``trend_min_dates``, ``trend_min_segment``,
+        ``trend_max_breakpoints``, ``trend_seasonal``; see ``HotspotParams``).
+
+    Returns
+    -------
+    trend, seasonal_mm, n_dates
+        :func:`trend_frame` of :func:`classify_trends` (one row per point, in order), the
+        annual amplitude (mm, :func:`seasonal_amplitude`) and the number of dates. Without
+        date columns the classes are missing (a warning is logged).
+    """
+    cols = date_columns(points.columns)
+    if not cols:
+        log.warning("no d_YYYYMMDD columns: trend classes are left missing")
+        res = classify_trends(np.zeros((len(points), 0)), np.zeros(0))
+        return trend_frame(res, None), np.full(len(points), np.nan), 0
+    t = decimal_years([c[2:] for c in cols])
+    disp = points[cols].to_numpy(dtype=np.float32)
+    res = classify_trends(
+        disp,
+        t,
+        alpha=params.trend_alpha,
+        min_dates=params.trend_min_dates,
+        min_segment=params.trend_min_segment,
+        max_breakpoints=params.trend_max_breakpoints,
+        seasonal=params.trend_seasonal,
+    )
+    seasonal_mm = seasonal_amplitude(disp, t, min_dates=params.trend_min_dates)
+    return trend_frame(res, cols[0][2:]), seasonal_mm, len(cols)

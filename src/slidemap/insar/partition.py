@@ -25,6 +25,8 @@ from slidemap.errors import InputDataError
 __all__ = [
     "point_tiles",
     "tile_name",
+    "parse_tile_name",
+    "halo_tile_names",
     "write_partitioned",
     "read_partitioned",
     "read_tile_with_halo",
@@ -56,6 +58,40 @@ def point_tiles(xy: np.ndarray, tile_size_m: float) -> np.ndarray:
 def tile_name(tile: tuple[int, int]) -> str:
     """File stem of a tile: ``x{i}_y{j}`` (i, j may be negative)."""
     return f"x{int(tile[0])}_y{int(tile[1])}"
+
+
+def parse_tile_name(name: str) -> tuple[int, int]:
+    """``(i, j)`` of a tile name ``x{i}_y{j}`` (see :func:`tile_name`)."""
+    x, y = name.split("_")
+    if x[:1] != "x" or y[:1] != "y":
+        raise ValueError(f"not a tile name (x<i>_y<j>): {name!r}")
+    return int(x[1:]), int(y[1:])
+
+
+def halo_tile_names(tile: tuple[int, int], tile_size_m: float, halo_m: float) -> list[str]:
+    """Names of the tile and of every tile a halo of ``halo_m`` around it reaches.
+
+    Parameters
+    ----------
+    tile
+        ``(i, j)`` of the tile.
+    tile_size_m
+        Tile edge (m).
+    halo_m
+        Halo width (m), widened as :func:`~slidemap.hotspots.spatialtiles.halo_mask` widens it.
+
+    Returns
+    -------
+    list of str
+        ``x{i}_y{j}`` names, the tile itself among them, row by row.
+    """
+    size = float(tile_size_m)
+    reach = int(np.floor(halo_m * (1.0 + 1e-9) / size + 1e-6 / size)) + 1  # halo_mask's reach
+    return [
+        tile_name((tile[0] + di, tile[1] + dj))
+        for di in range(-reach, reach + 1)
+        for dj in range(-reach, reach + 1)
+    ]
 
 
 def write_partitioned(
@@ -208,13 +244,7 @@ def read_tile_with_halo(
 
     folder = Path(folder)
     size = float(_manifest(folder)["tile_size_m"])
-    reach = int(np.floor(halo_m * (1.0 + 1e-9) / size + 1e-6 / size)) + 1  # halo_mask's reach
-    names = [
-        tile_name((tile[0] + di, tile[1] + dj))
-        for di in range(-reach, reach + 1)
-        for dj in range(-reach, reach + 1)
-    ]
-    frame = read_partitioned(folder, names)
+    frame = read_partitioned(folder, halo_tile_names(tile, size, halo_m))
     xy = frame[["x_m", "y_m"]].to_numpy(np.float64)
     near = halo_mask(xy, tile, size, halo_m)
     core = (point_tiles(xy, size) == np.asarray(tile)).all(axis=1)

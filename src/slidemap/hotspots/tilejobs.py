@@ -1,0 +1,124 @@
+"""Hot-spot work of one spatial tile, from the tiled ingest's files (issue 14, item 1).
+
+The tiled ingest (``insar.tile_size_m``) leaves a track as one GeoParquet file per tile
+(``insar/{track}/tiles/x{i}_y{j}.parquet``, the contract columns, rows in pid order). The
+hot-spot stage splits into work that depends only on a tile's points and its halo, and
+merges over the whole track (the robust plane, the noise level, the radii, Gi*'s scale; see
+:func:`~slidemap.hotspots.spatialtiles.hotspot_fields_tiled`). This module holds the tile
+side:
+
+- :func:`pass1_tile_job`: trend classes and seasonal amplitude of the tile's points (each
+  point's own series) and the k-th-neighbour distances that the "auto" radii are the median
+  of (from the tile + halo). It depends on no track statistic, so a new batch reruns it only
+  for the tiles the batch touches and their halo neighbours.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from slidemap.hotspots.spatialtiles import halo_mask, knn_distances_tile, knn_ranks
+from slidemap.hotspots.trend import point_trends
+from slidemap.insar.partition import halo_tile_names, parse_tile_name
+
+__all__ = ["pass1_tile_job", "read_tile_points"]
+
+log = logging.getLogger(__name__)
+
+
+def read_tile_points(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a tile's points (a GeoParquet file of the tiled ingest) without geometries.
+
+    Parameters
+    ----------
+    path
+        The tile's file.
+    columns
+        Columns to read (None: every column but the geometry).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows in file order (pid order).
+    """
+    import pyarrow.parquet as pq
+
+    if columns is None:
+        columns = [c for c in pq.read_schema(path).names if c != "geometry"]
+    return pq.read_table(path, columns=columns).to_pandas()
+
+
+def pass1_tile_job(
+    tile: str,
+    files: Mapping[str, str | Path],
+    params: Any,
+    *,
+    tile_size_m: float,
+    halo_m: float,
+    out_path: str | Path,
+) -> dict[str, Any]:
+    """Trend classes, seasonal amplitude and k-th-neighbour distances of one tile's points.
+
+    Parameters
+    ----------
+    tile
+        Tile name ``x{i}_y{j}``.
+    files
+        Tile name -> points file of the tile and of the neighbour tiles that hold points
+        (:func:`~slidemap.insar.partition.halo_tile_names` of ``halo_m``; missing ones hold
+        none).
+    params
+        Hot-spot settings (``HotspotParams``: the trend keys, ``search_neighbours``,
+        ``kernel_neighbours``).
+    tile_size_m
+        Tile edge (m, ``insar.tile_size_m``).
+    halo_m
+        Halo (m): at least the farthest k-th neighbour of any point of the tile (checked).
+    out_path
+        Output Parquet: ``pid``, the trend columns of
+        :func:`~slidemap.hotspots.trend.trend_frame`, ``seasonal_mm`` and ``knn_<k>_m`` for
+        each rank of :func:`~slidemap.hotspots.spatialtiles.knn_ranks` (m; NaN with fewer
+        than k other points in the track).
+
+    Returns
+    -------
+    dict
+        Points, dates and seconds, for the job's log.
+    """
+    from slidemap.io import atomic_path
+
+    t0 = time.perf_counter()
+    key = parse_tile_name(tile)
+    core = read_tile_points(files[tile])
+    trend, seasonal_mm, n_dates = point_trends(core, params)
+    # the halo: the positions of the neighbour tiles' points within halo_m of the tile
+    near = [core[["x_m", "y_m"]].to_numpy(np.float64)]
+    for name in halo_tile_names(key, tile_size_m, halo_m):
+        if name != tile and name in files:
+            xy = read_tile_points(files[name], ["x_m", "y_m"]).to_numpy(np.float64)
+            near.append(xy[halo_mask(xy, key, tile_size_m, halo_m)])
+    xy = np.vstack(near)
+    own = np.zeros(len(xy), bool)
+    own[: len(core)] = True
+    out = pd.DataFrame({"pid": core["pid"].to_numpy()})
+    out = pd.concat([out, trend], axis=1)
+    out["seasonal_mm"] = seasonal_mm
+    for k in knn_ranks(params):
+        out[f"knn_{k}_m"] = knn_distances_tile(
+            xy, own, k, tile=key, tile_size_m=tile_size_m, halo_m=halo_m
+        )
+    with atomic_path(out_path) as tmp:
+        out.to_parquet(tmp, index=False)
+    return {
+        "points": len(core),
+        "halo_points": int(len(xy) - len(core)),
+        "dates": n_dates,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

@@ -1,0 +1,80 @@
+"""Hot-spot pass 1 per tile (trend classes, seasonal amplitude, k-th-neighbour distances) from
+tile files == the whole track: the trend columns of ``analyse_points`` and a brute-force k-NN
+over every point of the track."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+from scipy.spatial import cKDTree
+from test_hotspots_spatialtiles import demo_points
+
+from slidemap.hotspots.pipeline import HotspotParams, analyse_points
+from slidemap.hotspots.spatialtiles import knn_ranks
+from slidemap.hotspots.tilejobs import pass1_tile_job
+from slidemap.insar.partition import halo_tile_names, parse_tile_name, write_partitioned
+
+TILE_M = 600.0
+
+
+@pytest.fixture(scope="module")
+def demo_track(root):
+    return demo_points(root, "asc_018")
+
+
+def run_pass1(points, params, folder, halo_m):
+    """Partition the track, run pass 1 for every tile, return the outputs in pid order."""
+    manifest = write_partitioned(points, folder / "tiles", TILE_M)
+    files = {name: folder / "tiles" / f"{name}.parquet" for name in manifest["tiles"]}
+    parts = []
+    for name in sorted(files):
+        near = set(halo_tile_names(parse_tile_name(name), TILE_M, halo_m))
+        out = folder / "pass1" / f"{name}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        summary = pass1_tile_job(
+            name,
+            {n: f for n, f in files.items() if n in near},
+            params,
+            tile_size_m=TILE_M,
+            halo_m=halo_m,
+            out_path=out,
+        )
+        assert summary["points"] == manifest["tiles"][name]
+        parts.append(pd.read_parquet(out))
+    merged = pd.concat(parts, ignore_index=True)
+    return merged.sort_values("pid", kind="stable", ignore_index=True), len(files)
+
+
+def test_pass1_tiles_equal_the_whole_track(demo_track, tmp_path):
+    params = HotspotParams()
+    got, n_tiles = run_pass1(demo_track, params, tmp_path, halo_m=1500.0)
+    assert n_tiles >= 12
+    assert got["pid"].tolist() == demo_track["pid"].tolist()
+    whole, _ = analyse_points(demo_track, params)
+    trend_cols = [c for c in whole.columns if c.startswith("trend_")] + ["seasonal_mm"]
+    # classes, models, break dates and date counts identical; the statistics to rounding
+    # (a block of series is fitted with one BLAS product, whose last bit can depend on the
+    # block a row is in)
+    got["trend_break_date"] = got["trend_break_date"].astype("datetime64[s]")  # Parquet: ms
+    assert_frame_equal(
+        got[trend_cols].reset_index(drop=True),
+        whole[trend_cols].reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-12,
+        atol=1e-12,
+    )
+    for col in ("trend_class", "trend_nonlinear_model", "trend_break_date", "trend_n_dates"):
+        assert got[col].equals(whole[col].reset_index(drop=True)), col
+    xy = demo_track[["x_m", "y_m"]].to_numpy(np.float64)
+    for k in knn_ranks(params):
+        brute = np.sort(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)), axis=1)
+        np.testing.assert_allclose(got[f"knn_{k}_m"], brute[:, k], rtol=0, atol=1e-9)
+        tree = cKDTree(xy).query(xy, k=k + 1)[0][:, k]
+        np.testing.assert_array_equal(got[f"knn_{k}_m"], tree)
+
+
+def test_a_halo_shorter_than_a_neighbour_distance_is_refused(demo_track, tmp_path):
+    with pytest.raises(ValueError, match="halo"):
+        run_pass1(demo_track, HotspotParams(), tmp_path, halo_m=5.0)
