@@ -75,6 +75,15 @@ def whole(paths, cfg, out: Path):
     return gpd.read_parquet(out / "points.parquet"), read_json(out / "summary.json")
 
 
+def both_errors(paths, cfg, tile_size_m, out: Path) -> tuple[str, str]:
+    """The messages of ingest_track and of the tiled jobs on the same (bad) input."""
+    with pytest.raises(InputDataError) as whole_err:
+        ingest_track([str(p) for p in paths], cfg, study_area=AREA, **KW)
+    with pytest.raises(InputDataError) as tiled_err:
+        tiled(paths, cfg, tile_size_m, out)
+    return str(whole_err.value), str(tiled_err.value)
+
+
 def assert_same(paths, cfg, tile_size_m, tmp_path):
     ref, ref_summary = whole(paths, cfg, tmp_path / "whole")
     got, got_summary, tiles = tiled(paths, cfg, tile_size_m, tmp_path / f"tiled_{tile_size_m}")
@@ -149,29 +158,21 @@ def test_ids_repeated_across_tiles_keep_the_first_copy(tmp_path, tile_size_m):
 @pytest.mark.parametrize("only_moved", [False, True])
 def test_ids_repeated_across_tiles_are_refused_by_default(tmp_path, only_moved):
     paths = _moved_copies(tmp_path, only_moved)
-    with pytest.raises(InputDataError) as whole_err:
-        ingest_track([str(p) for p in paths], egms_track(), study_area=AREA, **KW)
-    with pytest.raises(InputDataError) as tiled_err:
-        tiled(paths, egms_track(), 4000.0, tmp_path / "t")
-    for err in (whole_err.value, tiled_err.value):
-        assert "b2.csv" in str(err) and "duplicate_ids: first" in str(err)
+    whole_err, tiled_err = both_errors(paths, egms_track(), 4000.0, tmp_path / "t")
+    for err in (whole_err, tiled_err):
+        assert "b2.csv" in err and "duplicate_ids: first" in err
     if only_moved:  # found by the merge: the first moved id, with the first copy's line
-        assert "'P000002'" in str(tiled_err.value) and "b1.csv line 4" in str(tiled_err.value)
-        assert "another position" in str(tiled_err.value) and "4 repeated" in str(
-            tiled_err.value
-        )  # 2 twice, 5, 7
+        assert "'P000002'" in tiled_err and "b1.csv line 4" in tiled_err
+        assert "another position" in tiled_err and "4 repeated" in tiled_err  # 2 twice, 5, 7
     else:  # the copy with another velocity at the same position: found by its tile's job
-        assert "'P000009'" in str(tiled_err.value) and "b1.csv line 11" in str(tiled_err.value)
+        assert "'P000009'" in tiled_err and "b1.csv line 11" in tiled_err
 
 
 def test_every_point_outside_is_the_same_error(tmp_path):
     pts, _ = make_points(30, seed=2, outside=30)
     a = write_csv(to_egms(pts), tmp_path / "b1.csv")
-    with pytest.raises(InputDataError) as whole_err:
-        ingest_track([str(a)], egms_track(), study_area=AREA, **KW)
-    with pytest.raises(InputDataError) as tiled_err:
-        tiled([a], egms_track(), 5000.0, tmp_path / "t")
-    assert str(tiled_err.value) == str(whole_err.value)
+    whole_err, tiled_err = both_errors([a], egms_track(), 5000.0, tmp_path / "t")
+    assert tiled_err == whole_err
 
 
 def test_a_folder_without_its_manifest_is_refused(tmp_path):
@@ -201,12 +202,9 @@ def test_min_coherence_without_any_coherence_column_is_the_same_error(tmp_path):
     pts, _ = make_points(40, seed=4)
     a = write_csv(to_egms(pts).drop(columns="temporal_coherence"), tmp_path / "a.csv")
     cfg = egms_track(min_coherence=0.5)
-    with pytest.raises(InputDataError) as whole_err:
-        ingest_track([str(a)], cfg, study_area=AREA, **KW)
-    with pytest.raises(InputDataError) as tiled_err:
-        tiled([a], cfg, 3000.0, tmp_path / "t")
-    assert str(tiled_err.value) == str(whole_err.value)
-    assert "no coherence column" in str(tiled_err.value)
+    whole_err, tiled_err = both_errors([a], cfg, 3000.0, tmp_path / "t")
+    assert tiled_err == whole_err
+    assert "no coherence column" in tiled_err
 
 
 def test_a_batch_whose_rows_are_all_invalid(tmp_path):
@@ -219,9 +217,6 @@ def test_a_batch_whose_rows_are_all_invalid(tmp_path):
     cfg = egms_track(invalid_rows="drop")
     _, summary, _ = assert_same([a, b], cfg, 5000.0, tmp_path)  # b touches no tile
     assert summary["dropped"]["invalid_velocity"] == 10 and summary["rows_kept"] == 20
-    with pytest.raises(InputDataError) as whole_err:
-        ingest_track([str(b)], cfg, study_area=AREA, **KW)
-    with pytest.raises(InputDataError) as tiled_err:
-        tiled([b], cfg, 5000.0, tmp_path / "only_b")
-    assert str(tiled_err.value) == str(whole_err.value)
-    assert "no valid point is left in b.csv" in str(tiled_err.value)
+    whole_err, tiled_err = both_errors([b], cfg, 5000.0, tmp_path / "only_b")
+    assert tiled_err == whole_err
+    assert "no valid point is left in b.csv" in tiled_err

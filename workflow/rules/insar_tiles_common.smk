@@ -1,6 +1,8 @@
 # Helpers of the tiled ingest rules (insar_tiles.smk): the batches of a track, the batches
 # that touch a tile (read from their batch.json after the ingest_batch checkpoint), memory.
-from slidemap.insar.tiledingest import batch_tiles
+from functools import lru_cache
+
+from slidemap.insar.tiledingest import BATCH_JSON, batch_tiles
 
 INSAR_TILE_M = config["insar"]["tile_size_m"]
 
@@ -22,16 +24,27 @@ def batch_folder(track, batch):
     return checkpoints.ingest_batch.get(track=track, batch=batch).output.folder
 
 
+@lru_cache(maxsize=None)
+def _tiles_of(folder, mtime_ns):
+    """The tiles of a batch folder, read once per version of its batch.json."""
+    return frozenset(batch_tiles(folder))
+
+
+def folder_tiles(folder):
+    """The tiles a batch folder holds rows of (every tile job asks: the file is read once)."""
+    return _tiles_of(folder, (Path(folder) / BATCH_JSON).stat().st_mtime_ns)
+
+
 def get_tile_batches(wildcards):
     """The batch folders that hold rows in one tile."""
     folders = (batch_folder(wildcards.track, b) for b in track_batches(wildcards.track))
-    return [f for f in folders if wildcards.itile in batch_tiles(f)]
+    return [f for f in folders if wildcards.itile in folder_tiles(f)]
 
 
 def get_track_tiles(wildcards):
     """Every batch folder and every tile's outputs of one track (for ingest_merge)."""
     folders = [batch_folder(wildcards.track, b) for b in track_batches(wildcards.track)]
-    tiles = sorted({t for f in folders for t in batch_tiles(f)})
+    tiles = sorted({t for f in folders for t in folder_tiles(f)})
     base = f"{RESULTS}/insar/{wildcards.track}/tiles"
     return {
         "batches": folders,

@@ -317,16 +317,16 @@ def ingest_tile_job(
 
 def _cross_tile(
     ids: pa.Table, settings: TrackSettings, names: list[str], paths: list[Path]
-) -> tuple[np.ndarray, dict[tuple[str, str], int], int, int]:
+) -> tuple[np.ndarray, Counter, int, int]:
     """Settle ids found in more than one tile (copies at different positions).
 
     ``ids`` holds every valid row of the track (``pid``, ``file`` (global batch index),
     ``line``, ``reason``, ``tile`` index). As in :func:`~slidemap.insar.ingest.ingest_track`
     the first copy (file-name, then line order) keeps its reason, copies in its own tile keep
     theirs (the tile compared them with it), and every copy in another tile is a conflicting
-    duplicate. Returns the (tile, row-in-tile's kept order) mask of kept points to drop as
-    a set of ``(tile, pid)`` flags, the reason moves per (file, reason), and the corrections
-    of the unique-id and inside counts.
+    duplicate. Returns the ``ids`` rows of kept copies to drop (``duplicate_ids: first``), the
+    count changes per (file name, reason), and how many ids the tiles counted as unique and
+    as inside too many.
     """
     from slidemap.insar.fastcsv import sort_strings
 
