@@ -182,6 +182,16 @@ def _candidate_basis(
     return q0, q_lin, t_norm, q_extra, np.asarray(codes)[keep], np.asarray(breaks)[keep]
 
 
+def _rows_times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` summed row by row in a fixed order (no BLAS blocking).
+
+    BLAS may round a row's products differently with the number of rows in the block (its
+    kernels tile the rows); this product gives each row the same bits whatever block it is
+    in, at ~3x the time of BLAS for these thin matrices (a few ms per 100,000 series).
+    """
+    return np.einsum("ij,jk->ik", a, b)
+
+
 def _fit_block(
     d: np.ndarray,
     t: np.ndarray,
@@ -199,9 +209,11 @@ def _fit_block(
     df1 = n_dates - p0 - 1
     df2 = n_dates - p0 - 2
     d = np.asarray(d, dtype=np.float64)
-    r0 = d - (d @ q0) @ q0.T  # residual of the nuisance-only model
+    # row by row (einsum, not BLAS): a point's statistics do not depend on the block it is
+    # fitted in, so a tile of a track gives the whole track's values bit for bit
+    r0 = d - _rows_times(_rows_times(d, q0), q0.T)  # residual of the nuisance-only model
     rss0 = np.einsum("ij,ij->i", r0, r0)
-    c_lin = r0 @ q_lin
+    c_lin = np.einsum("ij,j->i", r0, q_lin)
     rss1 = np.maximum(rss0 - c_lin**2, 0.0)
     # guard exact fits (synthetic series): a tiny floor relative to the signal
     floor = 1e-20 * np.maximum(rss0, 1e-300)
@@ -223,7 +235,7 @@ def _fit_block(
             "model": np.full(d.shape[0], -1, np.int8),
             "break": nan,
         }
-    c_ex = r0 @ q_extra  # m × E projections on the non-linear regressors
+    c_ex = _rows_times(r0, q_extra)  # m × E projections on the non-linear regressors
     c2 = c_ex * c_ex
     best = np.argmax(c2, axis=1)
     c2_best = np.take_along_axis(c2, best[:, None], axis=1)[:, 0]
@@ -290,8 +302,9 @@ def seasonal_amplitude(
         tg = t[mask]
         w = 2.0 * np.pi * tg
         design = np.column_stack([np.ones_like(tg), tg, np.cos(w), np.sin(w)])
-        coef, *_ = np.linalg.lstsq(design, d[np.ix_(rows, mask)].T, rcond=None)
-        out[rows] = np.hypot(coef[2], coef[3])
+        # the least-squares operator applied row by row (see _rows_times)
+        coef = _rows_times(d[np.ix_(rows, mask)], np.linalg.pinv(design).T)
+        out[rows] = np.hypot(coef[:, 2], coef[:, 3])
     return out
 
 
