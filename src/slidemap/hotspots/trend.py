@@ -183,7 +183,7 @@ def _candidate_basis(
 
 
 def _rows_times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` summed row by row in a fixed order (no BLAS blocking).
+    """Multiply ``a @ b`` summing row by row in a fixed order (no BLAS blocking).
 
     BLAS may round a row's products differently with the number of rows in the block (its
     kernels tile the rows); this product gives each row the same bits whatever block it is
