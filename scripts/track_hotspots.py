@@ -12,6 +12,7 @@ from slidemap.hotspots.pipeline import (
     write_geoparquet,
     write_layer,
 )
+from slidemap.hotspots.tilejobs import join_trends
 from slidemap.io import write_json
 from slidemap.logs import run_logged
 from slidemap.raster import write_cog
@@ -25,8 +26,18 @@ def main(smk) -> None:
     grid = grid_from_raster(smk.input.grid, params.cell_size_m)
     points = read_track_points(smk.input.points, grid.crs)
     valid = study_area_mask(smk.input.grid, grid)
+    # tiled ingest: the tile jobs fitted the trends (rule tile_trends)
+    trends = (
+        join_trends(points, smk.input.trends, smk.params.tile_size_m) if smk.input.trends else None
+    )
     pts, density, polygons, info = track_hotspots(
-        points, grid, params, track=smk.wildcards.track, valid=valid, threads=smk.threads
+        points,
+        grid,
+        params,
+        track=smk.wildcards.track,
+        valid=valid,
+        threads=smk.threads,
+        trends=trends,
     )
     info["track"] = smk.wildcards.track
     info["grid"] = {"cell_size_m": grid.resolution_m, "height": grid.height, "width": grid.width}

@@ -74,3 +74,55 @@ def test_pass1_tiles_equal_the_whole_track(demo_track, tmp_path):
 def test_a_halo_shorter_than_a_neighbour_distance_is_refused(demo_track, tmp_path):
     with pytest.raises(ValueError, match="halo"):
         run_pass1(demo_track, HotspotParams(), tmp_path, halo_m=5.0)
+
+
+def tile_trends(points, params, folder):
+    """Partition a track, run pass 1 (trends only) per tile; return the output files."""
+    manifest = write_partitioned(points, folder / "tiles", TILE_M)
+    outs = []
+    for name in sorted(manifest["tiles"]):
+        out = folder / "trends" / f"{name}.trends.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        files = {name: folder / "tiles" / f"{name}.parquet"}
+        pass1_tile_job(name, files, params, tile_size_m=TILE_M, halo_m=0.0, out_path=out, ranks=[])
+        outs.append(out)
+    return outs
+
+
+def test_track_hotspots_from_tile_trends_equals_the_whole_track(root, demo_track, tmp_path):
+    """The merge of the tiled DAG (trends from the tile jobs) == track_hotspots, bit for bit."""
+    from slidemap.hotspots.density import grid_from_raster
+    from slidemap.hotspots.pipeline import track_hotspots
+    from slidemap.hotspots.tilejobs import join_trends
+
+    params = HotspotParams()
+    grid = grid_from_raster(root / "resources" / "demo" / "dem.tif", 20.0)
+    files = tile_trends(demo_track, params, tmp_path)
+    assert len(files) >= 12
+    assert all(pd.read_parquet(f).columns[-1] == "seasonal_mm" for f in files)  # no k-NN
+    # a copy of an id in another tile (what duplicate_ids: first leaves in a tile file) is
+    # not the point's row: spoil one and add it to another tile's file
+    first, last = pd.read_parquet(files[0]), pd.read_parquet(files[-1])
+    stray = first.iloc[[0]].assign(trend_slope_mm_yr=99.0, seasonal_mm=-1.0)
+    pd.concat([last, stray], ignore_index=True).to_parquet(files[-1], index=False)
+    trends = join_trends(demo_track, files, TILE_M)
+    got = track_hotspots(demo_track, grid, params, track="asc", trends=trends)
+    want = track_hotspots(demo_track, grid, params, track="asc")
+    assert_frame_equal(got[0], want[0], check_exact=True)
+    np.testing.assert_array_equal(got[1], want[1])  # density (NaN == NaN)
+    assert len(want[2]) >= 5 and want[3]["n_moving"] >= 100  # a test with content
+    assert_frame_equal(got[2], want[2], check_exact=True)  # polygons
+    for info in (got[3], want[3]):
+        info.pop("timings_s")
+    assert got[3] == want[3]
+
+
+def test_a_point_missing_from_the_tile_trends_is_named(demo_track, tmp_path):
+    from slidemap.errors import InputDataError
+    from slidemap.hotspots.tilejobs import join_trends
+
+    files = tile_trends(demo_track, HotspotParams(), tmp_path)
+    part = pd.read_parquet(files[3])
+    part.iloc[1:].to_parquet(files[3], index=False)
+    with pytest.raises(InputDataError, match=f"point '{part['pid'].iloc[0]}'.*rerun"):
+        join_trends(demo_track, files, TILE_M)

@@ -1,7 +1,8 @@
 """The tiled ingest rules (insar.tile_size_m) through Snakemake on the study of
 test_ingest_workflow (demo DEM, two seeded tracks): the same points.parquet and summary.json
-as ingest_track on the same files, and a new batch in one corner reruns its own job, the
-tiles its points fall in and the merge -- no other tile, nothing of the other track."""
+as ingest_track on the same files, the same hot-spot outputs as track_hotspots with its own
+trend fits, and a new batch in one corner reruns its own job, the tiles its points fall in
+(ingest and trends) and the merges -- no other tile, nothing of the other track."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pandas.testing import assert_frame_equal
 from pyproj import Transformer
 from test_ingest_workflow import TARGETS, run_snakemake
 
+from slidemap.config import load_schema, validate_config
 from slidemap.grid import study_area_polygon, working_crs
 from slidemap.hotspots.spatialtiles import point_tiles
 from slidemap.insar.ingest import ingest_track, write_points
@@ -26,6 +28,8 @@ from slidemap.io import read_json
 pytestmark = pytest.mark.workflow
 
 TILE_M = 1500.0
+HOT_FILES = ("points.parquet", "density.tif", "polygons.gpkg", "summary.json")
+HOT_TARGETS = [f"results/mini/hotspots/{t}/{f}" for t in ("asc", "dsc") for f in HOT_FILES]
 study = test_ingest_workflow.study  # the fixture: demo DEM, tracks asc (2 batches) and dsc
 
 
@@ -71,12 +75,51 @@ def _assert_equal_to_reference(folder: Path, track: str, out: Path) -> None:
     assert summary == ref_summary
 
 
+def _assert_hotspots_equal_to_reference(folder: Path, track: str) -> None:
+    """The rule's outputs == track_hotspots fitting the trends itself on the same points."""
+    import rasterio
+
+    from slidemap.hotspots.density import grid_from_raster
+    from slidemap.hotspots.pipeline import (
+        HotspotParams,
+        read_track_points,
+        study_area_mask,
+        track_hotspots,
+    )
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = yaml.safe_load((folder / "study.yaml").read_text())
+    cfg = validate_config(cfg, load_schema(root / "workflow/schemas/config.schema.yaml"))
+    params = HotspotParams.from_config(cfg["hotspots"])
+    res = folder / "results/mini"
+    grid = grid_from_raster(res / "grid/dem.tif", params.cell_size_m)
+    points = read_track_points(res / f"insar/{track}/points.parquet", grid.crs)
+    pts, density, polygons, info = track_hotspots(
+        points, grid, params, track=track, valid=study_area_mask(res / "grid/dem.tif", grid)
+    )
+    got = gpd.read_parquet(res / f"hotspots/{track}/points.parquet")
+    assert_frame_equal(
+        got.drop(columns="geometry"),
+        pts.drop(columns="geometry").astype(got.drop(columns="geometry").dtypes.to_dict()),
+        check_exact=True,
+    )
+    assert got.geometry.equals(pts.geometry.reset_index(drop=True))
+    with rasterio.open(res / f"hotspots/{track}/density.tif") as src:
+        np.testing.assert_array_equal(src.read(), density)
+    polys = gpd.read_file(res / f"hotspots/{track}/polygons.gpkg")
+    assert len(polys) == len(polygons) == info["n_polygons"]
+    assert polys.geometry.geom_equals_exact(polygons.geometry.reset_index(drop=True), 0).all()
+    summary = read_json(res / f"hotspots/{track}/summary.json")
+    assert summary["n_moving"] == info["n_moving"]
+    assert summary["trend_counts"] == info["trend_counts"]
+
+
 def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(study, tmp_path):
     cfg = yaml.safe_load((study / "study.yaml").read_text())
     cfg["insar"]["tile_size_m"] = TILE_M
     (study / "study.yaml").write_text(yaml.safe_dump(cfg))
 
-    out = run_snakemake(study, "--cores", "2", *TARGETS)
+    out = run_snakemake(study, "--cores", "2", *TARGETS, *HOT_TARGETS)
     jobs = scheduled(out)
     batches = sorted((wc["track"], wc["batch"]) for rule, wc in jobs if rule == "ingest_batch")
     assert batches == [("asc", "batch_1"), ("asc", "batch_2"), ("dsc", "all")]
@@ -86,11 +129,16 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     assert len(asc_tiles) >= 6, asc_tiles
     assert sorted(r for r, _ in jobs if r == "ingest_merge") == ["ingest_merge"] * 2
     assert not [r for r, _ in jobs if r == "ingest_track"]
+    trends = sorted(wc["itile"] for r, wc in jobs if r == "tile_trends" and wc["track"] == "asc")
+    assert trends == asc_tiles  # every ingest tile's trends fitted by its own job
+    assert sorted(wc["track"] for r, wc in jobs if r == "track_hotspots") == ["asc", "dsc"]
     for track in ("asc", "dsc"):
         _assert_equal_to_reference(study, track, tmp_path / f"ref_{track}")
+        _assert_hotspots_equal_to_reference(study, track)
     assert (study / "results/mini/logs/ingest_tile/asc").is_dir()
     assert (study / "results/mini/benchmarks/ingest_batch/asc/batch_1.tsv").exists()
-    assert "Nothing to be done" in run_snakemake(study, "-n", *TARGETS)
+    assert (study / f"results/mini/benchmarks/tile_trends/asc/{asc_tiles[0]}.tsv").exists()
+    assert "Nothing to be done" in run_snakemake(study, "-n", *TARGETS, *HOT_TARGETS)
 
     # a new batch in the south-west corner: 12 new points and 6 copies of existing ones there
     egms = pd.concat(
@@ -112,13 +160,22 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     touched = sorted({tile_name(t) for t in point_tiles(np.column_stack([bx, by]), TILE_M)})
     assert 1 <= len(touched) < len(asc_tiles)
 
-    jobs = scheduled(run_snakemake(study, "--cores", "2", *TARGETS))
+    jobs = scheduled(run_snakemake(study, "--cores", "2", *TARGETS, *HOT_TARGETS))
     assert [wc for r, wc in jobs if r == "ingest_batch"] == [{"track": "asc", "batch": "batch_3"}]
     rerun = sorted(wc["itile"] for r, wc in jobs if r == "ingest_tile")
     assert rerun == touched
     assert all(wc["track"] == "asc" for r, wc in jobs if r == "ingest_tile")
     assert [wc for r, wc in jobs if r == "ingest_merge"] == [{"track": "asc"}]
-    assert {r for r, _ in jobs} == {"ingest_batch", "ingest_tile", "ingest_merge"}
+    assert sorted(wc["itile"] for r, wc in jobs if r == "tile_trends") == touched
+    assert [wc for r, wc in jobs if r == "track_hotspots"] == [{"track": "asc"}]
+    assert {r for r, _ in jobs} == {
+        "ingest_batch",
+        "ingest_tile",
+        "ingest_merge",
+        "tile_trends",
+        "track_hotspots",
+    }
     _assert_equal_to_reference(study, "asc", tmp_path / "ref_asc_3")
+    _assert_hotspots_equal_to_reference(study, "asc")
     summary = read_json(study / "results/mini/insar/asc/summary.json")
     assert summary["rows_kept"] == 312 and summary["dropped"]["duplicate_id"] == 56

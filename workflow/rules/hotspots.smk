@@ -4,6 +4,9 @@
 # their own track only (plots show the track's own polygons), so a new CSV batch in one track
 # reruns that track's jobs and the all-track candidates, never another track's jobs.
 
+include: "hotspots_common.smk"
+
+
 HOTSPOTS = config["hotspots"]
 HOTSPOT_REFERENCE = HOTSPOTS["reference"]
 
@@ -36,6 +39,15 @@ TRACK_HOTSPOT_KEYS = [
     "seed",
     "chunk_size",
 ]
+# the keys of the trend classes alone (rule tile_trends: a change of a radius keeps them)
+TREND_KEYS = [
+    "preset",
+    "trend_alpha",
+    "trend_min_dates",
+    "trend_min_segment",
+    "trend_max_breakpoints",
+    "trend_seasonal",
+]
 CANDIDATE_KEYS = [
     "cell_size_m",
     "merge_tolerance_m",
@@ -64,10 +76,38 @@ if TRACKS:
     )
 
 
+if config["insar"]["tile_size_m"]:
+
+    # trend classes and seasonal amplitude of one ingest tile's points (each point's own
+    # series): a new batch reruns this for the tiles its points fall in, not the track
+    rule tile_trends:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/tiles/{{itile}}.parquet",
+        output:
+            trends=f"{RESULTS}/hotspots/{{track}}/tiles/{{itile}}.trends.parquet",
+        log:
+            f"{RESULTS}/logs/tile_trends/{{track}}/{{itile}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/tile_trends/{{track}}/{{itile}}.tsv"
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(800, per_input_mb=8),
+        params:
+            library=script_library("tile_trends"),
+            hotspots={key: HOTSPOTS[key] for key in TREND_KEYS},
+            tile_size_m=config["insar"]["tile_size_m"],
+        script:
+            "../../scripts/tile_trends.py"
+
+
 rule track_hotspots:
     input:
         points=f"{RESULTS}/insar/{{track}}/points.parquet",
         grid=f"{RESULTS}/grid/dem.tif",
+        # with the tiled ingest, the trend classes come from the tile jobs
+        trends=get_track_trends,
     output:
         points=f"{RESULTS}/hotspots/{{track}}/points.parquet",
         density=f"{RESULTS}/hotspots/{{track}}/density.tif",
@@ -86,6 +126,7 @@ rule track_hotspots:
     params:
         library=script_library("track_hotspots"),
         hotspots={key: HOTSPOTS[key] for key in TRACK_HOTSPOT_KEYS},
+        tile_size_m=config["insar"]["tile_size_m"],
     script:
         "../../scripts/track_hotspots.py"
 

@@ -41,10 +41,16 @@ def get_tile_batches(wildcards):
     return [f for f in folders if wildcards.itile in folder_tiles(f)]
 
 
+def track_tile_names(track):
+    """The tiles of a track: every tile a batch holds rows of (after the batch checkpoints)."""
+    folders = [batch_folder(track, b) for b in track_batches(track)]
+    return sorted({t for f in folders for t in folder_tiles(f)})
+
+
 def get_track_tiles(wildcards):
     """Every batch folder and every tile's outputs of one track (for ingest_merge)."""
     folders = [batch_folder(wildcards.track, b) for b in track_batches(wildcards.track)]
-    tiles = sorted({t for f in folders for t in folder_tiles(f)})
+    tiles = track_tile_names(wildcards.track)
     base = f"{RESULTS}/insar/{wildcards.track}/tiles"
     return {
         "batches": folders,

@@ -387,7 +387,9 @@ def resolve_settings(
     return settings, columns
 
 
-def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.DataFrame, dict]:
+def analyse_points(
+    points: pd.DataFrame, params: HotspotParams, *, trends: tuple | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Add trend classes, the moving flag and Gi* to a track's points.
 
     Parameters
@@ -396,6 +398,10 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
         The track's ingested points (``x_m``, ``y_m``, ``velocity_mm_yr``, ``d_YYYYMMDD`` …).
     params
         Hot-spot settings.
+    trends
+        ``(trend, seasonal_mm, n_dates)`` of :func:`~slidemap.hotspots.trend.point_trends`
+        computed elsewhere (the tile jobs: :func:`slidemap.hotspots.tilejobs.join_trends`),
+        in the points' order; None = computed here.
 
     Returns
     -------
@@ -411,7 +417,7 @@ def analyse_points(points: pd.DataFrame, params: HotspotParams) -> tuple[pd.Data
     """
     info: dict = {"timings_s": {}}
     tic = time.perf_counter()
-    trend, seasonal_mm, n_dates = point_trends(points, params)
+    trend, seasonal_mm, n_dates = point_trends(points, params) if trends is None else trends
     info["timings_s"]["trend"] = time.perf_counter() - tic
     info["n_dates"] = n_dates
     info["trend_counts"] = {
@@ -520,6 +526,7 @@ def track_hotspots(
     track: str,
     valid: np.ndarray | None = None,
     threads: int = 1,
+    trends: tuple | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame, dict]:
     """Run trend classes, Gi*, density and polygons for one track.
 
@@ -537,6 +544,8 @@ def track_hotspots(
         Optional boolean study-area raster on ``grid``.
     threads
         Dask threads.
+    trends
+        Trend columns computed by the tile jobs (see :func:`analyse_points`).
 
     Returns
     -------
@@ -544,7 +553,7 @@ def track_hotspots(
         ``(points, density, polygons, info)`` (see :func:`analyse_points`,
         :func:`track_density`, :func:`slidemap.hotspots.candidates.track_polygons`).
     """
-    pts, info = analyse_points(points, params)
+    pts, info = analyse_points(points, params, trends=trends)
     tic = time.perf_counter()
     dens, dinfo = track_density(
         pts, grid, params, kernel_radius_m=info["kernel_radius_m"], valid=valid, threads=threads

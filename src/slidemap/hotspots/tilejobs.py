@@ -11,13 +11,16 @@ side:
   point's own series) and the k-th-neighbour distances that the "auto" radii are the median
   of (from the tile + halo). It depends on no track statistic, so a new batch reruns it only
   for the tiles the batch touches and their halo neighbours.
+- :func:`join_trends`: the merge side of the trends: every tile's rows put back onto the
+  track's points (``insar/{track}/points.parquet``) by (tile, pid), for
+  :func:`~slidemap.hotspots.pipeline.track_hotspots` (``trends=``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,9 @@ import pandas as pd
 
 from slidemap.hotspots.spatialtiles import halo_mask, knn_distances_tile, knn_ranks
 from slidemap.hotspots.trend import point_trends
-from slidemap.insar.partition import halo_tile_names, parse_tile_name
+from slidemap.insar.partition import halo_tile_names, parse_tile_name, tile_name
 
-__all__ = ["pass1_tile_job", "read_tile_points"]
+__all__ = ["pass1_tile_job", "read_tile_points", "join_trends"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ def pass1_tile_job(
     tile_size_m: float,
     halo_m: float,
     out_path: str | Path,
+    ranks: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Trend classes, seasonal amplitude and k-th-neighbour distances of one tile's points.
 
@@ -86,6 +90,10 @@ def pass1_tile_job(
         :func:`~slidemap.hotspots.trend.trend_frame`, ``seasonal_mm`` and ``knn_<k>_m`` for
         each rank of :func:`~slidemap.hotspots.spatialtiles.knn_ranks` (m; NaN with fewer
         than k other points in the track).
+    ranks
+        Neighbour ranks to measure (None: those of
+        :func:`~slidemap.hotspots.spatialtiles.knn_ranks`); empty: trends and seasonal
+        amplitude only, from the tile's own file (no halo is read).
 
     Returns
     -------
@@ -98,9 +106,10 @@ def pass1_tile_job(
     key = parse_tile_name(tile)
     core = read_tile_points(files[tile])
     trend, seasonal_mm, n_dates = point_trends(core, params)
+    ranks = knn_ranks(params) if ranks is None else sorted(ranks)
     # the halo: the positions of the neighbour tiles' points within halo_m of the tile
     near = [core[["x_m", "y_m"]].to_numpy(np.float64)]
-    for name in halo_tile_names(key, tile_size_m, halo_m):
+    for name in halo_tile_names(key, tile_size_m, halo_m) if ranks else []:
         if name != tile and name in files:
             xy = read_tile_points(files[name], ["x_m", "y_m"]).to_numpy(np.float64)
             near.append(xy[halo_mask(xy, key, tile_size_m, halo_m)])
@@ -110,7 +119,7 @@ def pass1_tile_job(
     out = pd.DataFrame({"pid": core["pid"].to_numpy()})
     out = pd.concat([out, trend], axis=1)
     out["seasonal_mm"] = seasonal_mm
-    for k in knn_ranks(params):
+    for k in ranks:
         out[f"knn_{k}_m"] = knn_distances_tile(
             xy, own, k, tile=key, tile_size_m=tile_size_m, halo_m=halo_m
         )
@@ -122,3 +131,71 @@ def pass1_tile_job(
         "dates": n_dates,
         "seconds": round(time.perf_counter() - t0, 2),
     }
+
+
+def join_trends(
+    points: pd.DataFrame, files: Sequence[str | Path], tile_size_m: float
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """Put the tile jobs' trend columns back onto a track's points, in the points' order.
+
+    A point's row is the one of the tile its position falls in: with ``duplicate_ids:
+    first`` a tile file can still hold a copy of an id whose first copy lies in another
+    tile (the ingest merge drops it), and that copy's row is left out here.
+
+    Parameters
+    ----------
+    points
+        The track's points (``pid``, ``x_m``, ``y_m`` in metres, ``d_YYYYMMDD`` columns).
+    files
+        :func:`pass1_tile_job` outputs, named ``x{i}_y{j}.<anything>.parquet`` by tile.
+    tile_size_m
+        Tile edge (m, ``insar.tile_size_m``).
+
+    Returns
+    -------
+    trend, seasonal_mm, n_dates
+        What :func:`~slidemap.hotspots.trend.point_trends` returns for ``points``.
+
+    Raises
+    ------
+    InputDataError
+        When a point has no row in the tile files (tile outputs older than the points).
+    """
+    from slidemap.errors import InputDataError
+    from slidemap.hotspots.trend import classify_trends, date_columns, trend_frame
+    from slidemap.insar.partition import point_tiles
+
+    parts, index = [], {}
+    for f in files:
+        name = Path(f).name.split(".")[0]
+        index[parse_tile_name(name)] = len(index)
+        part = pd.read_parquet(f, columns=None)
+        part = part[[c for c in part.columns if not c.startswith("knn_")]]
+        part.insert(0, "tile", len(index) - 1)
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    tiles = point_tiles(points[["x_m", "y_m"]].to_numpy(np.float64), tile_size_m)
+    keys, inverse = np.unique(tiles, axis=0, return_inverse=True)
+    have = np.array([index.get((int(i), int(j)), -1) for i, j in keys], dtype=np.int64)
+    want = have[inverse.ravel()] if len(keys) else np.zeros(0, np.int64)
+    key = pd.MultiIndex.from_arrays([want, points["pid"].to_numpy()])
+    if table.empty:
+        row = np.full(len(points), -1)
+    else:
+        row = pd.MultiIndex.from_frame(table[["tile", "pid"]]).get_indexer(key)
+    if (row < 0).any():
+        k = int(np.flatnonzero(row < 0)[0])
+        tile = tile_name((int(tiles[k][0]), int(tiles[k][1])))
+        raise InputDataError(
+            Path(files[0]).parent / tile if files else None,
+            f"point '{points['pid'].iloc[k]}' of tile {tile} has no row in the tile trend "
+            f"files ({int((row < 0).sum())} such points).",
+            "the tile outputs are older than the track's points: rerun the workflow "
+            "(snakemake --forcerun tile_trends).",
+        )
+    picked = table.iloc[row].reset_index(drop=True)
+    seasonal = picked.pop("seasonal_mm").to_numpy(np.float64)
+    # the dtypes point_trends gives (Parquet stores the break dates in ms)
+    ref = trend_frame(classify_trends(np.zeros((0, 0)), np.zeros(0)), None)
+    trend = picked.drop(columns=["tile", "pid"])[list(ref.columns)].astype(ref.dtypes.to_dict())
+    return trend, seasonal, len(date_columns(points.columns))
