@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/ingest_dag.py [--rows 2000000] [--dates 60] [--batches 40]
                                     [--tile-size 20000] [--cores 2] [--mem-mb 8000]
-                                    [--workdir DIR]
+                                    [--workdir DIR] [--hotspots]
 
 Writes an EGMS-layout track of ``--rows`` points over a 100 x 100 km box in the Alps (the
 generator of ``benchmarks/ingest.py``), cut into ``--batches`` burst files: strips in
@@ -17,6 +17,9 @@ Then runs the real workflow for the track's points.parquet and summary.json:
    ``ingest_merge``;
 3. the tiled study again after a new batch in the south-west corner (2 % of the rows
    again plus new points there): which jobs reran, and the wall time.
+
+With ``--hotspots`` both studies also run to the track's hot spots (``track_hotspots``; tiled:
+``tile_trends`` per ingest tile first) and the hot-spot outputs are compared too.
 
 Prints per run and rule the number of jobs, the longest job, the largest peak memory
 (``max_rss`` of the benchmark files) against the largest ``mem_mb`` the run gave the rule, and
@@ -122,13 +125,19 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--mem-mb", type=int, default=8000, help="--resources mem_mb")
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here")
+    parser.add_argument("--hotspots", action="store_true", help="run to the track's hot spots")
     args = parser.parse_args()
     work = prepare_workdir(args.workdir, "slidemap-ingestdag-", ROOT, COPY)
     t0 = time.perf_counter()
     folder = make_inputs(work, args.rows, args.dates, args.batches)
     print(f"inputs: {args.batches} files in {folder} ({time.perf_counter() - t0:.0f} s)")
+    stages = ("insar", "hotspots") if args.hotspots else ("insar",)
     targets = {
-        study: [f"results/{study}/insar/{TRACK}/{f}" for f in ("points.parquet", "summary.json")]
+        study: [
+            f"results/{study}/{stage}/{TRACK}/{f}"
+            for stage in stages
+            for f in ("points.parquet", "summary.json")
+        ]
         for study in ("whole", "tiled")
     }
     runs, jobs = {}, {}
@@ -154,6 +163,12 @@ def main() -> None:
         same = False
     checks["tiled points.parquet and summary.json == ingest_track's"] = same
     del whole_pts, tiled_pts
+    if args.hotspots:
+        whole_hot, tiled_hot = (gpd.read_parquet(work / targets[k][2]) for k in ("whole", "tiled"))
+        same = whole_hot.equals(tiled_hot)
+        same &= read_json(work / targets["tiled"][3]) == read_json(work / targets["whole"][3])
+        checks["tiled hot-spot points.parquet and summary.json == untiled"] = same
+        del whole_hot, tiled_hot
 
     # a new batch in one corner, on the tiled study only
     from slidemap.insar.tiledingest import batch_tiles
@@ -185,7 +200,11 @@ def main() -> None:
     rerun_tiles = sorted(j[1]["itile"] for j in rerun if j[0] == "ingest_tile")
     checks["rerun tiles == the corner batch's tiles"] = rerun_tiles == sorted(new_tiles)
     rules = {"ingest_batch": 1, "ingest_tile": len(new_tiles), "ingest_merge": 1}
-    checks["rerun jobs: 1 batch, its tiles, 1 merge"] = counts == rules
+    if args.hotspots:
+        rules.update(tile_trends=len(new_tiles), track_hotspots=1)
+    checks["rerun jobs: 1 batch, its tiles, 1 merge (+ its tiles' trends, 1 hot-spot job)"] = (
+        counts == rules
+    )
     checks["rows accounted"] = summary["rows_read"] == summary["rows_kept"] + sum(
         summary["dropped"].values()
     )

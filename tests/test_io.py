@@ -165,3 +165,28 @@ def test_geoparquet_from_coordinate_columns_is_the_same_file(tmp_path):
     back = gpd.read_parquet(tmp_path / "bad.parquet")
     assert_geodataframe_equal(back, points.reset_index(drop=True))
     assert back.geometry.x.iloc[0] == points.geometry.x.iloc[0] != points["x_m"].iloc[0]
+
+
+def test_write_json_writes_nan_and_infinity_as_null(tmp_path):
+    """A figure that could not be computed (NaN) must not fail the job at its last write."""
+    import math
+
+    import numpy as np
+
+    from slidemap.io import read_json, write_json
+
+    obj = {
+        "a": math.nan,
+        "b": [math.inf, 1.5, (2, -math.inf)],
+        "c": np.float64("nan"),
+        "d": np.array([1.0, np.nan]),
+        "e": {"f": np.float32(2.5), "g": 3, "h": "x", "i": None, "j": True},
+    }
+    write_json(obj, tmp_path / "s.json")
+    assert read_json(tmp_path / "s.json") == {
+        "a": None,
+        "b": [None, 1.5, [2, None]],
+        "c": None,
+        "d": [1.0, None],
+        "e": {"f": 2.5, "g": 3, "h": "x", "i": None, "j": True},
+    }

@@ -137,8 +137,24 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float (numpy ones too) replaced by None."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        return _finite(obj.tolist())
+    return obj
+
+
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     """Write ``obj`` as indented, key-sorted JSON, atomically (numpy types converted).
+
+    Strict JSON: a NaN or infinite float (a figure that could not be computed, e.g. a point
+    density of coincident points) is written as ``null``.
 
     Parameters
     ----------
@@ -149,7 +165,9 @@ def write_json(obj: Any, path: str | os.PathLike) -> None:
     """
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+            json.dump(
+                _finite(obj), fh, indent=2, sort_keys=True, default=_json_default, allow_nan=False
+            )
             fh.write("\n")
 
 
