@@ -4,13 +4,12 @@ import logging
 import math
 
 from slidemap.hotspots.density import grid_from_raster
-from slidemap.hotspots.pipeline import (
-    HotspotParams,
+from slidemap.hotspots.pipeline import HotspotParams, study_area_mask, track_hotspots, write_layer
+from slidemap.hotspots.pointio import (
+    count_dates,
     read_track_points,
-    study_area_mask,
-    track_hotspots,
-    write_geoparquet,
-    write_layer,
+    stream_trends,
+    write_analysed_points,
 )
 from slidemap.hotspots.tilejobs import join_trends
 from slidemap.io import write_json
@@ -24,12 +23,14 @@ log = logging.getLogger("slidemap.track_hotspots")
 def main(smk) -> None:
     params = HotspotParams.from_config(smk.params.hotspots)
     grid = grid_from_raster(smk.input.grid, params.cell_size_m)
-    points = read_track_points(smk.input.points, grid.crs)
+    # the light columns whole; the series are streamed (trend fits, the output's copy)
+    points = read_track_points(smk.input.points, grid.crs, time_series=False)
     valid = study_area_mask(smk.input.grid, grid)
-    # tiled ingest: the tile jobs fitted the trends (rule tile_trends)
-    trends = (
-        join_trends(points, smk.input.trends, smk.params.tile_size_m) if smk.input.trends else None
-    )
+    if smk.input.trends:  # tiled ingest: the tile jobs fitted the trends (rule tile_trends)
+        n_dates = count_dates(smk.input.points)
+        trends = join_trends(points, smk.input.trends, smk.params.tile_size_m, n_dates=n_dates)
+    else:
+        trends = stream_trends(smk.input.points, params)
     pts, density, polygons, info = track_hotspots(
         points,
         grid,
@@ -42,7 +43,7 @@ def main(smk) -> None:
     info["track"] = smk.wildcards.track
     info["grid"] = {"cell_size_m": grid.resolution_m, "height": grid.height, "width": grid.width}
     log.info("%s", {k: v for k, v in info.items() if k != "grid"})
-    write_geoparquet(pts, smk.output.points)
+    write_analysed_points(smk.input.points, pts, smk.output.points)
     write_cog(
         density,
         smk.output.density,

@@ -663,19 +663,25 @@ def test_params_from_config_and_errors(schema):
         HotspotParams.from_config({"stability_threshold_mm_yr": "3sigma"})
 
 
-def test_read_track_points_checks_columns_and_crs(tmp_path):
+@pytest.mark.parametrize("series", [True, False], ids=["whole", "light"])
+def test_read_track_points_checks_columns_and_crs(tmp_path, series):
     land = make_landscape(seed=2, width_m=1000, height_m=1000, with_series=False)
     path = tmp_path / "points.parquet"
     land.points.drop(columns="los_e").to_parquet(path)
     with pytest.raises(InputDataError, match="los_e"):
-        read_track_points(path)
+        read_track_points(path, time_series=series)
     land.points.to_parquet(path)
     with pytest.raises(InputDataError, match="study grid"):
-        read_track_points(path, "EPSG:32617")
-    assert len(read_track_points(path, "EPSG:32717")) == len(land.points)
+        read_track_points(path, "EPSG:32617", time_series=series)
+    assert len(read_track_points(path, "EPSG:32717", time_series=series)) == len(land.points)
     land.points.iloc[:1].to_parquet(path)
     with pytest.raises(InputDataError, match="at least 2"):
-        read_track_points(path)
+        read_track_points(path, time_series=series)
+    bad = land.points.copy()
+    bad.loc[bad.index[3], "velocity_mm_yr"] = np.nan
+    bad.to_parquet(path)
+    with pytest.raises(InputDataError, match="velocity_mm_yr"):
+        read_track_points(path, time_series=series)
 
 
 @pytest.mark.parametrize(

@@ -20,9 +20,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
 
-from slidemap.errors import ConfigError, InputDataError
+from slidemap.errors import ConfigError
 from slidemap.hotspots.adaptive import highpass_velocity, knn_radius, robust_sigma
 from slidemap.hotspots.candidates import (
     mean_point_density,
@@ -31,6 +30,7 @@ from slidemap.hotspots.candidates import (
 )
 from slidemap.hotspots.density import hot_cold_density
 from slidemap.hotspots.gistar import getis_ord_gi_star
+from slidemap.hotspots.pointio import REQUIRED_POINT_COLUMNS, read_track_points
 from slidemap.hotspots.trend import point_trends
 from slidemap.io import write_geoparquet as write_geoparquet_file
 from slidemap.io import write_gpkg
@@ -52,7 +52,6 @@ __all__ = [
 ]
 
 #: Columns of the ingested points the hot-spot stage needs.
-REQUIRED_POINT_COLUMNS = ["pid", "x_m", "y_m", "velocity_mm_yr", "los_e", "los_n", "los_u"]
 
 log = logging.getLogger(__name__)
 
@@ -575,60 +574,6 @@ def track_hotspots(
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)
     return pts, dens, polys, info
-
-
-def read_track_points(path: str | Path, crs=None) -> gpd.GeoDataFrame:
-    """Read a track's ``points.parquet`` and check the columns the hot-spot stage needs.
-
-    Parameters
-    ----------
-    path
-        GeoParquet of the ingested points.
-    crs
-        Expected CRS (the study grid's); None skips the check.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        The points.
-
-    Raises
-    ------
-    InputDataError
-        When a required column is missing, a value is not finite, or the CRS differs.
-    """
-    pts = gpd.read_parquet(path)
-    for col in REQUIRED_POINT_COLUMNS:
-        if col not in pts.columns:
-            raise InputDataError(
-                path,
-                f"the points table has no column '{col}'.",
-                "rerun the ingest_track rule (see docs/contracts.md for the columns).",
-                column=col,
-            )
-    if len(pts) < 2:
-        raise InputDataError(
-            path,
-            f"the track has {len(pts)} point(s); the hot-spot analysis needs at least 2.",
-            "check the track's CSV batches and the study area, or remove the track.",
-        )
-    for col in ("x_m", "y_m", "velocity_mm_yr"):
-        bad = ~np.isfinite(pts[col].to_numpy(np.float64))
-        if bad.any():
-            raise InputDataError(
-                path,
-                f"{int(bad.sum())} value(s) of '{col}' are missing or infinite "
-                f"(first pid {pts['pid'].iloc[int(np.argmax(bad))]!r}).",
-                "rerun the ingest_track rule; it drops or rejects such rows.",
-                column=col,
-            )
-    if crs is not None and pts.crs is not None and not CRS.from_user_input(crs).equals(pts.crs):
-        raise InputDataError(
-            path,
-            f"the points are in {pts.crs.to_string()} but the study grid is in {crs}.",
-            "rerun ingest_track and study_grid with the same study_area.crs.",
-        )
-    return pts
 
 
 def study_area_mask(grid_path: str | Path, grid: Grid) -> np.ndarray:

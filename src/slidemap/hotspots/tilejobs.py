@@ -134,7 +134,11 @@ def pass1_tile_job(
 
 
 def join_trends(
-    points: pd.DataFrame, files: Sequence[str | Path], tile_size_m: float
+    points: pd.DataFrame,
+    files: Sequence[str | Path],
+    tile_size_m: float,
+    *,
+    n_dates: int | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Put the tile jobs' trend columns back onto a track's points, in the points' order.
 
@@ -150,6 +154,9 @@ def join_trends(
         :func:`pass1_tile_job` outputs, named ``x{i}_y{j}.<anything>.parquet`` by tile.
     tile_size_m
         Tile edge (m, ``insar.tile_size_m``).
+    n_dates
+        Number of dates of the track (None: the ``d_YYYYMMDD`` columns of ``points``; give
+        it when the points were read without them).
 
     Returns
     -------
@@ -198,4 +205,4 @@ def join_trends(
     # the dtypes point_trends gives (Parquet stores the break dates in ms)
     ref = trend_frame(classify_trends(np.zeros((0, 0)), np.zeros(0)), None)
     trend = picked.drop(columns=["tile", "pid"])[list(ref.columns)].astype(ref.dtypes.to_dict())
-    return trend, seasonal, len(date_columns(points.columns))
+    return trend, seasonal, len(date_columns(points.columns)) if n_dates is None else n_dates
