@@ -175,3 +175,23 @@ def test_too_small_a_halo_is_refused():
         hotspot_fields_tiled(points, HotspotParams(), 500.0, halo_m=1000.0)
     with pytest.raises(ValueError, match="neighbour of .* beyond the 5 m halo"):
         hotspot_fields_tiled(points, HotspotParams(highpass_radius_m=None), 500.0, halo_m=5.0)
+
+
+@pytest.mark.parametrize("block", [1, 97, 2500])
+@pytest.mark.parametrize("radius_m", [100.0, 250.0])
+def test_band_sums_in_blocks_equal_one_block_and_brute_force(block, radius_m):
+    """The job-wide Gi* sums in bounded blocks of points == all pairs at once."""
+    from slidemap.hotspots.gistar import _spatial_order, band_sums
+
+    v, xy = clustered_track(4, n=3000)
+    xy = np.vstack([xy, xy[:50], xy[:5] + [0.0, radius_m]])  # coincident, exactly one band
+    v = np.concatenate([v, v[:50] + 1.0, v[:5]])
+    order = _spatial_order(xy, radius_m)
+    xs, ps = v[order], xy[order]
+    lag, card = band_sums(xs, ps, radius_m, block_points=block)
+    lag1, card1 = band_sums(xs, ps, radius_m, block_points=len(xs))
+    assert np.array_equal(card, card1)
+    np.testing.assert_allclose(lag, lag1, rtol=1e-13, atol=1e-11)
+    near = np.hypot(*(ps[:, None, :] - ps[None, :, :]).transpose(2, 0, 1)) <= radius_m
+    assert np.array_equal(card, near.sum(axis=1))
+    np.testing.assert_allclose(lag, near @ xs, rtol=1e-12, atol=1e-10)

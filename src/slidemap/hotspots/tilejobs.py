@@ -133,6 +133,32 @@ def pass1_tile_job(
     }
 
 
+def _match_rows(want: np.ndarray, pid: np.ndarray, table: pd.DataFrame, n_tiles: int) -> np.ndarray:
+    """Row of ``table`` (columns ``tile``, ``pid``) of each point; -1 where none.
+
+    A tile's points and its file's rows are both in pid order, so where a tile's file holds
+    exactly its points (the usual case) they match position by position; a tile with other
+    rows (copies dropped by the merge, stale files) is matched by pid.
+    """
+    row = np.full(len(want), -1, np.int64)
+    if table.empty:
+        return row
+    order = np.argsort(want, kind="stable")  # points grouped by tile, pid order kept
+    cuts = np.searchsorted(want[order], np.arange(n_tiles + 1))
+    tile_of_row = table["tile"].to_numpy()
+    starts = np.searchsorted(tile_of_row, np.arange(n_tiles + 1))
+    table_pid = table["pid"].to_numpy()
+    for t in range(n_tiles):
+        idx = order[cuts[t] : cuts[t + 1]]
+        lo, hi = starts[t], starts[t + 1]
+        if hi - lo == idx.size and (table_pid[lo:hi] == pid[idx]).all():
+            row[idx] = np.arange(lo, hi)
+        elif idx.size:
+            found = pd.Index(table_pid[lo:hi]).get_indexer(pid[idx])
+            row[idx] = np.where(found >= 0, found + lo, -1)
+    return row
+
+
 def join_trends(
     points: pd.DataFrame,
     files: Sequence[str | Path],
@@ -182,14 +208,14 @@ def join_trends(
         parts.append(part)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     tiles = point_tiles(points[["x_m", "y_m"]].to_numpy(np.float64), tile_size_m)
-    keys, inverse = np.unique(tiles, axis=0, return_inverse=True)
-    have = np.array([index.get((int(i), int(j)), -1) for i, j in keys], dtype=np.int64)
-    want = have[inverse.ravel()] if len(keys) else np.zeros(0, np.int64)
-    key = pd.MultiIndex.from_arrays([want, points["pid"].to_numpy()])
-    if table.empty:
-        row = np.full(len(points), -1)
-    else:
-        row = pd.MultiIndex.from_frame(table[["tile", "pid"]]).get_indexer(key)
+    # one int64 key per tile (np.unique over rows is ~30x slower)
+    lo = tiles.min(axis=0) if len(tiles) else np.zeros(2, np.int64)
+    span = int(tiles[:, 1].max() - lo[1] + 1) if len(tiles) else 1
+    flat = (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1])
+    keys, inverse = np.unique(flat, return_inverse=True)
+    have = [index.get((int(k // span + lo[0]), int(k % span + lo[1])), -1) for k in keys]
+    want = np.asarray(have, dtype=np.int64)[inverse] if len(keys) else np.zeros(0, np.int64)
+    row = _match_rows(want, points["pid"].to_numpy(), table, len(parts))
     if (row < 0).any():
         k = int(np.flatnonzero(row < 0)[0])
         tile = tile_name((int(tiles[k][0]), int(tiles[k][1])))
