@@ -2,6 +2,7 @@
 
 import logging
 import math
+import time
 
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.pipeline import HotspotParams, study_area_mask, track_hotspots, write_layer
@@ -26,11 +27,13 @@ def main(smk) -> None:
     # the light columns whole; the series are streamed (trend fits, the output's copy)
     points = read_track_points(smk.input.points, grid.crs, time_series=False)
     valid = study_area_mask(smk.input.grid, grid)
+    tic = time.perf_counter()
     if smk.input.trends:  # tiled ingest: the tile jobs fitted the trends (rule tile_trends)
         n_dates = count_dates(smk.input.points)
         trends = join_trends(points, smk.input.trends, smk.params.tile_size_m, n_dates=n_dates)
     else:
         trends = stream_trends(smk.input.points, params)
+    trend_s = time.perf_counter() - tic
     pts, density, polygons, info = track_hotspots(
         points,
         grid,
@@ -40,6 +43,7 @@ def main(smk) -> None:
         threads=smk.threads,
         trends=trends,
     )
+    info["timings_s"]["trend"] = trend_s  # fitted (or joined) above, series streamed
     info["track"] = smk.wildcards.track
     info["grid"] = {"cell_size_m": grid.resolution_m, "height": grid.height, "width": grid.width}
     log.info("%s", {k: v for k, v in info.items() if k != "grid"})

@@ -121,7 +121,7 @@ rule track_hotspots:
         "../../envs/geo.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb(1500, per_input_mb=12),
+        mem_mb=track_hotspots_mem_mb,
         runtime=lambda wc, input: int(10 + input_size_mb(input) / 20),
     params:
         library=script_library("track_hotspots"),

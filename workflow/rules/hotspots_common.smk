@@ -7,3 +7,20 @@ def get_track_trends(wildcards):
         return []
     base = f"{RESULTS}/hotspots/{wildcards.track}/tiles"
     return [f"{base}/{t}.trends.parquet" for t in track_tile_names(wildcards.track)]
+
+
+def parquet_rows(path):
+    """Rows of a Parquet file, from its footer (0 while the file does not exist yet)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows if Path(path).exists() else 0
+
+
+def track_hotspots_mem_mb(wildcards, input, attempt):
+    """track_hotspots' memory: 1500 MB + 0.75 KB per point, x attempt (MB).
+
+    The job holds the points' light columns and its results (~0.5 KB per point measured at
+    2 M points: benchmarks/ingest_dag.py --hotspots); the series are streamed and Gi*'s
+    pairs come in blocks, so the file size (mostly series) does not drive the memory.
+    """
+    return int((1500 + 0.75e-3 * parquet_rows(input.points)) * attempt)
