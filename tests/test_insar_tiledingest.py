@@ -92,8 +92,19 @@ def assert_same(paths, cfg, tile_size_m, tmp_path):
     return ref, ref_summary, tiles
 
 
+@pytest.fixture(params=[None, 7], ids=["one_chunk", "chunks_of_7"])
+def chunk_rows(request, monkeypatch):
+    """The merge writes points.parquet in one chunk, or in chunks of 7 rows (k-way merge of
+    the tile files over many chunks, every tile's cursor reading ahead in small batches)."""
+    from slidemap.insar import tilemerge
+
+    if request.param:
+        monkeypatch.setattr(tilemerge, "CHUNK_ROWS", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("tile_size_m", [3000.0, 12000.0, 1e6])
-def test_overlapping_batches_outside_points_and_low_coherence(tmp_path, tile_size_m):
+def test_overlapping_batches_outside_points_and_low_coherence(tmp_path, tile_size_m, chunk_rows):
     pts, _ = make_points(400, seed=3, outside=20)
     egms = to_egms(pts)
     a = write_csv(egms.iloc[:250], tmp_path / "b1.csv")
@@ -148,7 +159,7 @@ def _moved_copies(tmp_path, only_moved=False):
 
 
 @pytest.mark.parametrize("tile_size_m", [4000.0, 1e6])
-def test_ids_repeated_across_tiles_keep_the_first_copy(tmp_path, tile_size_m):
+def test_ids_repeated_across_tiles_keep_the_first_copy(tmp_path, tile_size_m, chunk_rows):
     paths = _moved_copies(tmp_path)
     ref, summary, _ = assert_same(paths, egms_track(duplicate_ids="first"), tile_size_m, tmp_path)
     assert summary["dropped"]["conflicting_duplicate_id"] == 6  # 5, 7, 9, 11, 2 in b2; 2 in b3

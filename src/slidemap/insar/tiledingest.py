@@ -47,7 +47,6 @@ from slidemap.insar.ingest import (
     combine_batches,
     finish_track,
     no_coherence_column,
-    write_points,
 )
 from slidemap.insar.layouts import TrackSettings
 from slidemap.insar.partition import point_tiles, tile_name
@@ -402,7 +401,7 @@ def merge_tiles_job(
     study_area: shapely.Geometry,
     points_path: str | Path,
     summary_path: str | Path,
-) -> tuple[Any, dict[str, Any]]:
+) -> dict[str, Any]:
     """Merge a track's tiles into ``points.parquet`` and ``summary.json``.
 
     Parameters
@@ -418,14 +417,16 @@ def merge_tiles_job(
 
     Returns
     -------
-    points, summary
-        Equal to :func:`~slidemap.insar.ingest.ingest_track` on the batches' CSV files.
+    dict
+        The summary. Both files equal :func:`~slidemap.insar.ingest.ingest_track`'s on the
+        batches' CSV files; the points are streamed from the tile files
+        (:func:`~slidemap.insar.tilemerge.write_merged_points`), never all in memory.
     """
-    import geopandas as gpd
     import pyarrow.parquet as pq
 
     from slidemap.insar.fastcsv import sort_strings
-    from slidemap.io import read_json
+    from slidemap.insar.tilemerge import write_merged_points
+    from slidemap.io import read_json, write_json
 
     t0 = time.perf_counter()
     settings = TrackSettings.from_config(track_cfg, track_name)
@@ -446,7 +447,7 @@ def merge_tiles_job(
     index = {name: i for i, name in enumerate(names)}
 
     # the light id table of every tile: ids repeated across tiles
-    tables, accounts, frames = [], [], []
+    tables, accounts = [], []
     for t, (_, ids_file, account_file) in enumerate(tile_files):
         ids = pq.read_table(ids_file)
         files = ids.column("file").combine_chunks()
@@ -480,20 +481,28 @@ def merge_tiles_job(
     if len(drop_rows):
         pid_col, tile_col = all_ids.column("pid"), all_ids.column("tile").to_numpy()
         drop_keys = {(int(tile_col[r]), pid_col[int(r)].as_py()) for r in drop_rows}
+    # the kept points' light columns in pid order (finish_track's checks and summary); the
+    # full rows are streamed from the tile files into points.parquet afterwards
+    light, tile_of, row_of = [], [], []
     for t, (points_file, _, _) in enumerate(tile_files):
-        frame = gpd.read_parquet(points_file)
+        tab = pq.read_table(points_file, columns=["pid", "x_m", "y_m", "velocity_mm_yr"])
+        keep = np.arange(tab.num_rows)
         if drop_keys:
-            gone = [(t, p) in drop_keys for p in frame["pid"]]
-            frame = frame[~np.asarray(gone, bool)]
-        frames.append(frame)
-    if frames:
-        points = pd.concat(frames, ignore_index=True)
-        order = sort_strings(pa.chunked_array([pa.array(points["pid"], pa.large_string())]))
-        points = points.iloc[order].reset_index(drop=True)
-        points["source_file"] = pd.Categorical(points["source_file"].astype(str), categories=names)
-        points = gpd.GeoDataFrame(points, geometry="geometry", crs=working_crs)
+            gone = [(t, p) in drop_keys for p in tab.column("pid").to_pylist()]
+            keep = keep[~np.asarray(gone, bool)]
+        light.append(tab.take(pa.array(keep)))
+        tile_of.append(np.full(keep.size, t, np.int64))
+        row_of.append(keep)
+    order = np.zeros(0, np.int64)
+    if light:
+        table = pa.concat_tables(light)
+        pid = table.column("pid").combine_chunks().cast(pa.large_string())
+        order = np.asarray(sort_strings(pa.chunked_array([pid])), np.int64)
+        points = table.take(pa.array(order)).to_pandas()
     else:  # no valid row in any batch: finish_track raises
-        points = gpd.GeoDataFrame({"pid": []}, geometry=gpd.GeoSeries([], crs=working_crs))
+        points = pd.DataFrame({"pid": []})
+    tile_of = np.concatenate(tile_of)[order] if tile_of else order
+    row_of = np.concatenate(row_of)[order] if row_of else order
 
     extents = [a["extent"] for a in accounts if a["extent"] is not None]
     extent = None
@@ -526,5 +535,16 @@ def merge_tiles_job(
         paths=paths,
         t0=t0,
     )
-    write_points(points, summary, points_path, summary_path)
-    return points, summary
+    tic = time.perf_counter()
+    write_merged_points(
+        [f for f, _, _ in tile_files],
+        tile_of,
+        row_of,
+        file_names=names,
+        working_crs=working_crs,
+        bbox=summary["bounds_m"],
+        out_path=points_path,
+    )
+    write_json(dict(summary), summary_path)
+    log.info("wrote %s (%d points) in %.1f s", points_path, len(points), time.perf_counter() - tic)
+    return summary
