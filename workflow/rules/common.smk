@@ -46,6 +46,13 @@ def input_size_mb(input):
     return sum(Path(f).stat().st_size for f in input if Path(f).exists()) / 2**20
 
 
+def parquet_rows(path):
+    """Rows of a Parquet file, from its footer (0 while the file does not exist yet)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(path).num_rows if Path(path).exists() else 0
+
+
 def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None):
     """A rule's `mem_mb`: base + per_input_mb x input MiB, times the retry attempt (MB).
 

@@ -9,13 +9,6 @@ def get_track_trends(wildcards):
     return [f"{base}/{t}.trends.parquet" for t in track_tile_names(wildcards.track)]
 
 
-def parquet_rows(path):
-    """Rows of a Parquet file, from its footer (0 while the file does not exist yet)."""
-    import pyarrow.parquet as pq
-
-    return pq.read_metadata(path).num_rows if Path(path).exists() else 0
-
-
 def track_hotspots_mem_mb(wildcards, input, attempt):
     """track_hotspots' memory: 1500 MB + 0.75 KB per point, x attempt (MB).
 

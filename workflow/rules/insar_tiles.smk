@@ -88,8 +88,8 @@ rule ingest_merge:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        # reads every tile's points (zstd Parquet, ~4x smaller than the CSVs) at once
-        mem_mb=mem_mb(1000, per_input_mb=15),
+        # the ids and light columns of the whole track; the rows are streamed
+        mem_mb=merge_mem_mb,
     params:
         library=script_library("ingest_tiles"),
         track=get_track_config,

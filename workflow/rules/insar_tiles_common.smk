@@ -65,3 +65,13 @@ def tile_mem_mb(wildcards, input, attempt):
     pieces = [Path(f) / f"{wildcards.itile}.parquet" for f in input.batches]
     size = sum(p.stat().st_size for p in pieces if p.exists()) / 2**20
     return int((800 + 20 * size) * attempt)
+
+
+def merge_mem_mb(wildcards, input, attempt):
+    """ingest_merge's memory: 800 MB + 0.5 KB per valid row of the track, x attempt (MB).
+
+    The merge holds every valid row's id, batch, line and reason (the ids files' rows, read
+    from their footers) and the kept points' light columns; the full rows are streamed
+    (1.4 GB peak at 2.78 M rows: benchmarks/ingest_dag.md).
+    """
+    return int((800 + 0.5e-3 * sum(parquet_rows(f) for f in input.ids)) * attempt)

@@ -19,8 +19,9 @@ import pyarrow as pa
 
 __all__ = ["write_merged_points", "CHUNK_ROWS"]
 
-#: Output rows per chunk (~150 MB of rows at 60 dates).
-CHUNK_ROWS = 500_000
+#: Output rows per chunk: ~2.5 KB per row at 60 dates while a chunk is converted and written
+#: (measured: 2.5 GB peak with 500,000, 1.4 GB with 100,000, at the same speed).
+CHUNK_ROWS = 100_000
 
 
 class _TileCursor:
