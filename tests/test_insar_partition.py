@@ -85,3 +85,16 @@ def test_points_whose_columns_are_not_their_geometry_still_write_exactly(track, 
     odd.loc[odd.index[0], "x_m"] += 0.5  # x_m no longer the geometry's x: GeoPandas encodes
     write_partitioned(odd, tmp_path / "t", 400.0, threads=2)
     assert_geodataframe_equal(read_partitioned(tmp_path / "t"), odd.reset_index(drop=True))
+
+
+def test_tile_keys_order_and_decode_like_unique_rows():
+    """The int64 keys sort the tiles as np.unique over (i, j) rows does, negatives included."""
+    from slidemap.insar.partition import tile_keys
+
+    rng = np.random.default_rng(3)
+    tiles = rng.integers(-7, 9, size=(500, 2))
+    keys, tile_of = tile_keys(tiles)
+    rows, inverse = np.unique(tiles, axis=0, return_inverse=True)
+    codes, inverse_keys = np.unique(keys, return_inverse=True)
+    assert [tile_of(c) for c in codes] == [tuple(map(int, r)) for r in rows]
+    assert np.array_equal(inverse.ravel(), inverse_keys)

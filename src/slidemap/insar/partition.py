@@ -24,6 +24,7 @@ from slidemap.errors import InputDataError
 
 __all__ = [
     "point_tiles",
+    "tile_keys",
     "tile_name",
     "parse_tile_name",
     "halo_tile_names",
@@ -53,6 +54,29 @@ def point_tiles(xy: np.ndarray, tile_size_m: float) -> np.ndarray:
     if not tile_size_m > 0:
         raise ValueError(f"tile_size_m must be > 0, got {tile_size_m}")
     return np.floor(np.asarray(xy, dtype=np.float64) / float(tile_size_m)).astype(np.int64)
+
+
+def tile_keys(tiles: np.ndarray) -> tuple[np.ndarray, Any]:
+    """One int64 key per row of tiles, ascending in ``(i, j)`` (np.unique over rows is slow).
+
+    Parameters
+    ----------
+    tiles
+        ``(i, j)`` per point (n × 2 int64, :func:`point_tiles`).
+
+    Returns
+    -------
+    keys, tile_of
+        The keys (n,) and a function ``key -> (i, j)``.
+    """
+    tiles = np.asarray(tiles, np.int64).reshape(-1, 2)
+    lo = tiles.min(axis=0) if len(tiles) else np.zeros(2, np.int64)
+    span = int(tiles[:, 1].max() - lo[1] + 1) if len(tiles) else 1
+
+    def tile_of(key: int) -> tuple[int, int]:
+        return int(key // span + lo[0]), int(key % span + lo[1])
+
+    return (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1]), tile_of
 
 
 def tile_name(tile: tuple[int, int]) -> str:

@@ -49,7 +49,7 @@ from slidemap.insar.ingest import (
     no_coherence_column,
 )
 from slidemap.insar.layouts import TrackSettings
-from slidemap.insar.partition import point_tiles, tile_name
+from slidemap.insar.partition import point_tiles, tile_keys, tile_name
 
 __all__ = ["ingest_batch_job", "ingest_tile_job", "merge_tiles_job", "batch_tiles", "BATCH_JSON"]
 
@@ -137,9 +137,7 @@ def ingest_batch_job(
     # one int64 key per tile, rows grouped by tile (a stable sort keeps each tile's rows in
     # line order), then every column gathered once: the displacements by compiled code
     tiles = point_tiles(np.column_stack([batch.values["x_m"], batch.values["y_m"]]), tile_size_m)
-    lo = tiles.min(axis=0) if len(tiles) else np.zeros(2, np.int64)
-    span = int(tiles[:, 1].max() - lo[1] + 1) if len(tiles) else 1
-    flat = (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1])
+    flat, tile_of = tile_keys(tiles)
     order = np.argsort(flat, kind="stable")
     codes, starts = np.unique(flat[order], return_index=True)
     bounds = np.append(starts, len(order))
@@ -152,7 +150,7 @@ def ingest_batch_job(
         **{f"d{j}": pa.array(disp[j]) for j in range(disp.shape[0])},
     }
     table = pa.table(columns)
-    names = [tile_name((c // span + lo[0], c % span + lo[1])) for c in codes]
+    names = [tile_name(tile_of(c)) for c in codes]
 
     def write(t: int) -> None:
         b0, b1 = int(bounds[t]), int(bounds[t + 1])
