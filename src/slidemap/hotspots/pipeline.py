@@ -20,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from slidemap.errors import ConfigError
 from slidemap.hotspots.adaptive import highpass_velocity, knn_radius, robust_sigma
@@ -29,7 +30,7 @@ from slidemap.hotspots.candidates import (
     track_polygons,
 )
 from slidemap.hotspots.density import hot_cold_density
-from slidemap.hotspots.gistar import getis_ord_gi_star
+from slidemap.hotspots.gistar import GiStarResult, getis_ord_gi_star
 from slidemap.hotspots.pointio import REQUIRED_POINT_COLUMNS, read_track_points
 from slidemap.hotspots.trend import point_trends
 from slidemap.io import write_geoparquet as write_geoparquet_file
@@ -387,7 +388,11 @@ def resolve_settings(
 
 
 def analyse_points(
-    points: pd.DataFrame, params: HotspotParams, *, trends: tuple | None = None
+    points: pd.DataFrame,
+    params: HotspotParams,
+    *,
+    trends: tuple | None = None,
+    fields: tuple[dict, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Add trend classes, the moving flag and Gi* to a track's points.
 
@@ -401,6 +406,11 @@ def analyse_points(
         ``(trend, seasonal_mm, n_dates)`` of :func:`~slidemap.hotspots.trend.point_trends`
         computed elsewhere (the tile jobs: :func:`slidemap.hotspots.tilejobs.join_trends`),
         in the points' order; None = computed here.
+    fields
+        ``(settings, columns)`` computed by the tile jobs and merges
+        (:mod:`slidemap.hotspots.tilefields`): the settings of :func:`resolve_settings`
+        and ``v_background_mm_yr``, ``v_hp_mm_yr``, ``gi_z`` and ``gi_n`` in the points'
+        order; None = computed here.
 
     Returns
     -------
@@ -425,7 +435,7 @@ def analyse_points(
     info["trend_unclassified"] = int(trend["trend_class"].isna().sum())
 
     tic = time.perf_counter()
-    settings, columns = resolve_settings(points, params)
+    settings, columns = resolve_settings(points, params) if fields is None else fields
     info["timings_s"]["settings"] = time.perf_counter() - tic
     info.update(settings)
     v = columns["v_hp_mm_yr"].to_numpy(np.float64)
@@ -440,15 +450,23 @@ def analyse_points(
     info["n_moving"] = int(moving.sum())
 
     tic = time.perf_counter()
-    xy = points[["x_m", "y_m"]].to_numpy(np.float64)
-    gi = getis_ord_gi_star(
-        v,
-        xy,
-        settings["search_radius_m"],
-        permutations=params.permutations,
-        seed=params.seed if params.permutations else None,
-        scale=params.gi_scale,
-    )
+    if fields is None:
+        gi = getis_ord_gi_star(
+            v,
+            points[["x_m", "y_m"]].to_numpy(np.float64),
+            settings["search_radius_m"],
+            permutations=params.permutations,
+            seed=params.seed if params.permutations else None,
+            scale=params.gi_scale,
+        )
+    else:  # the tile jobs' z and band counts (no permutations)
+        z = columns["gi_z"].to_numpy(np.float64)
+        gi = GiStarResult(
+            z=z,
+            p_norm=2.0 * special.ndtr(-np.abs(z)),
+            cardinality=columns["gi_n"].to_numpy(np.int64),
+            p_sim=None,
+        )
     info["timings_s"]["gistar"] = time.perf_counter() - tic
     info["mean_neighbours"] = float(gi.cardinality.mean() - 1)
 
@@ -526,6 +544,7 @@ def track_hotspots(
     valid: np.ndarray | None = None,
     threads: int = 1,
     trends: tuple | None = None,
+    fields: tuple[dict, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, gpd.GeoDataFrame, dict]:
     """Run trend classes, Gi*, density and polygons for one track.
 
@@ -545,6 +564,8 @@ def track_hotspots(
         Dask threads.
     trends
         Trend columns computed by the tile jobs (see :func:`analyse_points`).
+    fields
+        Settings, high-pass and Gi* computed by the tile jobs (see :func:`analyse_points`).
 
     Returns
     -------
@@ -552,7 +573,7 @@ def track_hotspots(
         ``(points, density, polygons, info)`` (see :func:`analyse_points`,
         :func:`track_density`, :func:`slidemap.hotspots.candidates.track_polygons`).
     """
-    pts, info = analyse_points(points, params, trends=trends)
+    pts, info = analyse_points(points, params, trends=trends, fields=fields)
     tic = time.perf_counter()
     dens, dinfo = track_density(
         pts, grid, params, kernel_radius_m=info["kernel_radius_m"], valid=valid, threads=threads

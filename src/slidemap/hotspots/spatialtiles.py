@@ -192,6 +192,7 @@ def knn_distances_tile(
     tile: tuple[int, int],
     tile_size_m: float,
     halo_m: float,
+    beyond: str = "raise",
 ) -> np.ndarray:
     """Distance (m) from each core point to its k-th nearest other point, from tile + halo.
 
@@ -206,6 +207,12 @@ def knn_distances_tile(
         Neighbour rank (≥ 1; the point itself is not counted).
     tile, tile_size_m, halo_m
         The tile and the halo its points were selected with.
+    beyond
+        What to do where a core point's k-th neighbour is farther than the halo reaches
+        (its true k-th neighbour could lie outside): ``"raise"`` (ValueError) or ``"inf"``
+        (+inf for that point: its true distance is at least ``halo_m``, which is all a
+        median below ``halo_m`` needs; see
+        :func:`slidemap.hotspots.tilefields.knn_median`).
 
     Returns
     -------
@@ -215,18 +222,20 @@ def knn_distances_tile(
     Raises
     ------
     ValueError
-        When a core point's k-th neighbour is farther than the halo reaches (its true
-        k-th neighbour could lie outside): a larger halo is needed.
+        With ``beyond="raise"``, when a core point's k-th neighbour is farther than the
+        halo reaches: a larger halo is needed.
     """
     from scipy.spatial import cKDTree
 
     xy = np.asarray(xy, dtype=np.float64)
     core = np.asarray(core, dtype=bool)
-    if xy.shape[0] <= k:
-        return np.full(int(core.sum()), np.nan)
+    if xy.shape[0] <= k:  # too few points in tile + halo: none, or all beyond the halo
+        return np.full(int(core.sum()), np.inf if beyond == "inf" else np.nan)
     dist = cKDTree(xy).query(xy[core], k=k + 1)[0][:, k]
     margin = _box_margin(xy[core], tile, tile_size_m, halo_m)
     short = dist > margin
+    if short.any() and beyond == "inf":
+        return np.where(short, np.inf, dist)
     if short.any():
         raise ValueError(
             f"tile {tile}: the {k}-th neighbour of {int(short.sum())} point(s) is up to "

@@ -31,7 +31,7 @@ from slidemap.hotspots.spatialtiles import halo_mask, knn_distances_tile, knn_ra
 from slidemap.hotspots.trend import point_trends
 from slidemap.insar.partition import halo_tile_names, parse_tile_name, tile_name
 
-__all__ = ["pass1_tile_job", "read_tile_points", "join_trends"]
+__all__ = ["pass1_tile_job", "read_tile_points", "join_tile_rows", "join_trends"]
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,72 @@ def _match_rows(want: np.ndarray, pid: np.ndarray, table: pd.DataFrame, n_tiles:
     return row
 
 
+def join_tile_rows(
+    points: pd.DataFrame,
+    files: Sequence[str | Path],
+    tile_size_m: float,
+    *,
+    what: str = "tile trend",
+    rule: str = "tile_trends",
+) -> pd.DataFrame:
+    """Rows of per-tile files put back onto a track's points, in the points' order.
+
+    A point's row is the one of the tile its position falls in: with ``duplicate_ids:
+    first`` a tile file can still hold a copy of an id whose first copy lies in another
+    tile (the ingest merge drops it), and that copy's row is left out here.
+
+    Parameters
+    ----------
+    points
+        The track's points (``pid``, ``x_m``, ``y_m`` in metres).
+    files
+        Per-tile Parquet files with a ``pid`` column, rows in pid order, named
+        ``x{i}_y{j}.<anything>.parquet`` by tile.
+    tile_size_m
+        Tile edge (m, ``insar.tile_size_m``).
+    what, rule
+        The files' kind and the rule writing them (for the error message).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The files' columns but ``pid``, one row per point (index 0..n-1).
+
+    Raises
+    ------
+    InputDataError
+        When a point has no row in the tile files (tile outputs older than the points).
+    """
+    from slidemap.errors import InputDataError
+    from slidemap.insar.partition import point_tiles, tile_keys
+
+    parts, index = [], {}
+    for f in files:
+        name = Path(f).name.split(".")[0]
+        index[parse_tile_name(name)] = len(index)
+        part = pd.read_parquet(f)
+        part.insert(0, "tile", len(index) - 1)
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    tiles = point_tiles(points[["x_m", "y_m"]].to_numpy(np.float64), tile_size_m)
+    flat, tile_of = tile_keys(tiles)
+    keys, inverse = np.unique(flat, return_inverse=True)
+    have = [index.get(tile_of(k), -1) for k in keys]
+    want = np.asarray(have, dtype=np.int64)[inverse] if len(keys) else np.zeros(0, np.int64)
+    row = _match_rows(want, points["pid"].to_numpy(), table, len(parts))
+    if (row < 0).any():
+        k = int(np.flatnonzero(row < 0)[0])
+        tile = tile_name((int(tiles[k][0]), int(tiles[k][1])))
+        raise InputDataError(
+            Path(files[0]).parent / tile if files else None,
+            f"point '{points['pid'].iloc[k]}' of tile {tile} has no row in the {what} "
+            f"files ({int((row < 0).sum())} such points).",
+            "the tile outputs are older than the track's points: rerun the workflow "
+            f"(snakemake --forcerun {rule}).",
+        )
+    return table.iloc[row].reset_index(drop=True).drop(columns=["tile", "pid"])
+
+
 def join_trends(
     points: pd.DataFrame,
     files: Sequence[str | Path],
@@ -168,9 +234,7 @@ def join_trends(
 ) -> tuple[pd.DataFrame, np.ndarray, int]:
     """Put the tile jobs' trend columns back onto a track's points, in the points' order.
 
-    A point's row is the one of the tile its position falls in: with ``duplicate_ids:
-    first`` a tile file can still hold a copy of an id whose first copy lies in another
-    tile (the ingest merge drops it), and that copy's row is left out here.
+    See :func:`join_tile_rows` (the row of a point is the one of the tile it falls in).
 
     Parameters
     ----------
@@ -194,38 +258,12 @@ def join_trends(
     InputDataError
         When a point has no row in the tile files (tile outputs older than the points).
     """
-    from slidemap.errors import InputDataError
     from slidemap.hotspots.trend import classify_trends, date_columns, trend_frame
-    from slidemap.insar.partition import point_tiles, tile_keys
 
-    parts, index = [], {}
-    for f in files:
-        name = Path(f).name.split(".")[0]
-        index[parse_tile_name(name)] = len(index)
-        part = pd.read_parquet(f, columns=None)
-        part = part[[c for c in part.columns if not c.startswith("knn_")]]
-        part.insert(0, "tile", len(index) - 1)
-        parts.append(part)
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-    tiles = point_tiles(points[["x_m", "y_m"]].to_numpy(np.float64), tile_size_m)
-    flat, tile_of = tile_keys(tiles)
-    keys, inverse = np.unique(flat, return_inverse=True)
-    have = [index.get(tile_of(k), -1) for k in keys]
-    want = np.asarray(have, dtype=np.int64)[inverse] if len(keys) else np.zeros(0, np.int64)
-    row = _match_rows(want, points["pid"].to_numpy(), table, len(parts))
-    if (row < 0).any():
-        k = int(np.flatnonzero(row < 0)[0])
-        tile = tile_name((int(tiles[k][0]), int(tiles[k][1])))
-        raise InputDataError(
-            Path(files[0]).parent / tile if files else None,
-            f"point '{points['pid'].iloc[k]}' of tile {tile} has no row in the tile trend "
-            f"files ({int((row < 0).sum())} such points).",
-            "the tile outputs are older than the track's points: rerun the workflow "
-            "(snakemake --forcerun tile_trends).",
-        )
-    picked = table.iloc[row].reset_index(drop=True)
+    picked = join_tile_rows(points, files, tile_size_m)
+    picked = picked[[c for c in picked.columns if not c.startswith("knn_")]]
     seasonal = picked.pop("seasonal_mm").to_numpy(np.float64)
     # the dtypes point_trends gives (Parquet stores the break dates in ms)
     ref = trend_frame(classify_trends(np.zeros((0, 0)), np.zeros(0)), None)
-    trend = picked.drop(columns=["tile", "pid"])[list(ref.columns)].astype(ref.dtypes.to_dict())
+    trend = picked[list(ref.columns)].astype(ref.dtypes.to_dict())
     return trend, seasonal, len(date_columns(points.columns)) if n_dates is None else n_dates
