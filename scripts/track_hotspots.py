@@ -12,6 +12,7 @@ from slidemap.hotspots.pointio import (
     stream_trends,
     write_analysed_points,
 )
+from slidemap.hotspots.tilefields import read_fields
 from slidemap.hotspots.tilejobs import join_trends
 from slidemap.io import write_json
 from slidemap.logs import run_logged
@@ -34,6 +35,11 @@ def main(smk) -> None:
     else:
         trends = stream_trends(smk.input.points, params)
     trend_s = time.perf_counter() - tic
+    fields = None
+    if smk.input.field_settings:  # tiled: settings, high-pass and Gi* from the tile jobs
+        fields = read_fields(
+            points, smk.input.field_settings, smk.input.fields, smk.params.tile_size_m
+        )
     pts, density, polygons, info = track_hotspots(
         points,
         grid,
@@ -42,6 +48,7 @@ def main(smk) -> None:
         valid=valid,
         threads=smk.threads,
         trends=trends,
+        fields=fields,
     )
     info["timings_s"]["trend"] = trend_s  # fitted (or joined) above, series streamed
     info["track"] = smk.wildcards.track

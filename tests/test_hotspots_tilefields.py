@@ -117,3 +117,25 @@ def test_halo_of_a_config_section():
     assert tf.field_halo_m({"highpass_radius_m": 1500}) == 1500.0
     assert tf.field_halo_m({"highpass_radius_m": 3000, "search_radius_m": "auto"}) == 3000.0
     assert tf.field_halo_m({"highpass_radius_m": None, "search_radius_m": 2500.0}) == 2500.0
+
+
+def test_track_hotspots_from_tile_fields_gives_the_same_polygons(root, demo_file, tmp_path):
+    """track_hotspots with the tile jobs' fields == computing them whole: the same density to
+    rounding and the same polygons (>= 5 on the demo track), the same summary."""
+    from slidemap.hotspots.density import grid_from_raster
+    from slidemap.hotspots.pipeline import track_hotspots
+
+    path, points = demo_file
+    params = HotspotParams()
+    grid = grid_from_raster(root / "resources" / "demo" / "dem.tif", 20.0)
+    _, files = run_chain(path, params, tmp_path)
+    fields = tf.read_fields(points, tmp_path / "s.json", files, TILE_M)
+    got = track_hotspots(points, grid, params, track="asc", fields=fields)
+    want = track_hotspots(points, grid, params, track="asc")
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-12)  # density
+    assert len(want[2]) >= 5 and want[3]["n_moving"] >= 100  # a test with content
+    pd.testing.assert_frame_equal(got[2], want[2], check_exact=True)  # polygons
+    for info in (got[3], want[3]):
+        info.pop("timings_s")
+    assert got[3].pop("mean_neighbours") == pytest.approx(want[3].pop("mean_neighbours"))
+    assert got[3] == want[3]

@@ -98,20 +98,37 @@ def _assert_hotspots_equal_to_reference(folder: Path, track: str) -> None:
         points, grid, params, track=track, valid=study_area_mask(res / "grid/dem.tif", grid)
     )
     got = gpd.read_parquet(res / f"hotspots/{track}/points.parquet")
+    # Gi* from the tile jobs: the same band counts, z to rounding (the band sums add the
+    # same terms in another order); every other column bit for bit
+    gi = ["gi_z", "gi_p"]
     assert_frame_equal(
-        got.drop(columns="geometry"),
-        pts.drop(columns="geometry").astype(got.drop(columns="geometry").dtypes.to_dict()),
+        got.drop(columns=["geometry", *gi]),
+        pts.drop(columns=["geometry", *gi]).astype(
+            got.drop(columns=["geometry", *gi]).dtypes.to_dict()
+        ),
         check_exact=True,
     )
+    np.testing.assert_allclose(got["gi_z"], pts["gi_z"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got["gi_p"], pts["gi_p"], rtol=1e-9, atol=1e-15)
     assert got.geometry.equals(pts.geometry.reset_index(drop=True))
     with rasterio.open(res / f"hotspots/{track}/density.tif") as src:
-        np.testing.assert_array_equal(src.read(), density)
+        # float32 cells of float64 sums of those z: within a float32 rounding
+        np.testing.assert_allclose(src.read(), density, rtol=1e-6, atol=1e-9)
     polys = gpd.read_file(res / f"hotspots/{track}/polygons.gpkg")
     assert len(polys) == len(polygons) == info["n_polygons"]
     assert polys.geometry.geom_equals_exact(polygons.geometry.reset_index(drop=True), 0).all()
     summary = read_json(res / f"hotspots/{track}/summary.json")
     assert summary["n_moving"] == info["n_moving"]
     assert summary["trend_counts"] == info["trend_counts"]
+    for key in ("noise_sigma_mm_yr", "stability_threshold_mm_yr", "search_radius_m"):
+        assert summary[key] == info[key], key  # the settings merge == the whole track
+    assert summary["kernel_radius_m"] == info["kernel_radius_m"]
+    return read_json(res / f"hotspots/{track}/fields/plane.json")
+
+
+def _field_jobs(jobs: list[tuple[str, dict]], rule: str, track: str) -> list[str]:
+    """Tile names of one hot-spot field rule's jobs of a track."""
+    return sorted(wc["htile"] for r, wc in jobs if r == rule and wc["track"] == track)
 
 
 def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(study, tmp_path):
@@ -134,7 +151,17 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     assert sorted(wc["track"] for r, wc in jobs if r == "track_hotspots") == ["asc", "dsc"]
     for track in ("asc", "dsc"):
         _assert_equal_to_reference(study, track, tmp_path / f"ref_{track}")
-        _assert_hotspots_equal_to_reference(study, track)
+        plane = _assert_hotspots_equal_to_reference(study, track)
+        # settings, high-pass and Gi* as tile jobs: pass 1 for every tile with points or
+        # high-pass nodes, Gi* for every tile with points, one plane and settings merge
+        assert _field_jobs(jobs, "hotspot_tile_pass1", track) == plane["tiles"]
+        assert _field_jobs(jobs, "hotspot_tile_gistar", track) == sorted(plane["point_tiles"])
+        assert sum(plane["point_tiles"].values()) == plane["n_points"]
+        for rule in ("hotspot_plane", "hotspot_settings"):
+            assert [wc for r, wc in jobs if r == rule and wc["track"] == track] == [
+                {"track": track}
+            ]
+    assert len(plane["tiles"]) > len(plane["point_tiles"]) >= 2  # dsc: nodes beyond points
     assert (study / "results/mini/logs/ingest_tile/asc").is_dir()
     assert (study / "results/mini/benchmarks/ingest_batch/asc/batch_1.tsv").exists()
     assert (study / f"results/mini/benchmarks/tile_trends/asc/{asc_tiles[0]}.tsv").exists()
@@ -173,9 +200,18 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
         "ingest_tile",
         "ingest_merge",
         "tile_trends",
+        "hotspot_plane",
+        "hotspot_tile_pass1",
+        "hotspot_settings",
+        "hotspot_tile_gistar",
         "track_hotspots",
     }
     _assert_equal_to_reference(study, "asc", tmp_path / "ref_asc_3")
-    _assert_hotspots_equal_to_reference(study, "asc")
+    plane = _assert_hotspots_equal_to_reference(study, "asc")
+    # the plane, noise level and Gi* scale span the track: its field jobs all rerun (and
+    # only its own: the dsc track's outputs stay)
+    assert all(wc["track"] == "asc" for r, wc in jobs if r.startswith("hotspot_"))
+    assert _field_jobs(jobs, "hotspot_tile_pass1", "asc") == plane["tiles"]
+    assert _field_jobs(jobs, "hotspot_tile_gistar", "asc") == sorted(plane["point_tiles"])
     summary = read_json(study / "results/mini/insar/asc/summary.json")
     assert summary["rows_kept"] == 312 and summary["dropped"]["duplicate_id"] == 56

@@ -48,6 +48,18 @@ TREND_KEYS = [
     "trend_max_breakpoints",
     "trend_seasonal",
 ]
+# the keys of the settings, high-pass and Gi* (the hot-spot tile jobs and merges)
+FIELD_KEYS = [
+    "preset",
+    "stability_threshold_mm_yr",
+    "noise_multiplier",
+    "highpass_radius_m",
+    "search_radius_m",
+    "search_neighbours",
+    "kernel_radius_m",
+    "kernel_neighbours",
+    "gi_scale",
+]
 CANDIDATE_KEYS = [
     "cell_size_m",
     "merge_tolerance_m",
@@ -102,12 +114,117 @@ if config["insar"]["tile_size_m"]:
             "../../scripts/tile_trends.py"
 
 
+if TILE_FIELDS:
+
+    # merge A: the robust plane of a track's velocities, the node lattice of the local
+    # median and the tiles that hold points or nodes (a checkpoint: the tile jobs follow)
+    checkpoint hotspot_plane:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/points.parquet",
+        output:
+            plane=f"{RESULTS}/hotspots/{{track}}/fields/plane.json",
+        log:
+            f"{RESULTS}/logs/hotspot_plane/{{track}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hotspot_plane/{{track}}.tsv"
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=field_merge_mem_mb,
+        params:
+            library=script_library("hotspot_plane"),
+            hotspots={key: HOTSPOTS[key] for key in FIELD_KEYS},
+            tile_size_m=config["insar"]["tile_size_m"],
+            halo_m=FIELD_HALO_M,
+        script:
+            "../../scripts/hotspot_plane.py"
+
+    # pass 1 of a tile: the local medians of its nodes, the k-th-neighbour distances of
+    # its points (from the tile and a halo of FIELD_HALO_M)
+    rule hotspot_tile_pass1:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/points.parquet",
+            plane=f"{RESULTS}/hotspots/{{track}}/fields/plane.json",
+        output:
+            pass1=f"{RESULTS}/hotspots/{{track}}/fields/{{htile}}.pass1.npz",
+        log:
+            f"{RESULTS}/logs/hotspot_tile_pass1/{{track}}/{{htile}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hotspot_tile_pass1/{{track}}/{{htile}}.tsv"
+        wildcard_constraints:
+            htile=HOTSPOT_TILE_RE,
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=field_tile_mem_mb,
+        params:
+            library=script_library("hotspot_tile_pass1"),
+            hotspots={key: HOTSPOTS[key] for key in FIELD_KEYS},
+        script:
+            "../../scripts/hotspot_tile_pass1.py"
+
+    # merge C: the node grid, the high-pass of every point, the noise level, threshold,
+    # radii and Gi*'s centre and spread
+    rule hotspot_settings:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/points.parquet",
+            plane=f"{RESULTS}/hotspots/{{track}}/fields/plane.json",
+            pass1=lambda wc: field_tile_files(wc, "pass1.npz", "tiles"),
+        output:
+            settings=f"{RESULTS}/hotspots/{{track}}/fields/settings.json",
+        log:
+            f"{RESULTS}/logs/hotspot_settings/{{track}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hotspot_settings/{{track}}.tsv"
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=field_merge_mem_mb,
+        params:
+            library=script_library("hotspot_settings"),
+            hotspots={key: HOTSPOTS[key] for key in FIELD_KEYS},
+        script:
+            "../../scripts/hotspot_settings.py"
+
+    # pass 2 of a tile with points: their high-pass and Gi* (tile + a halo of the band)
+    rule hotspot_tile_gistar:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/points.parquet",
+            plane=f"{RESULTS}/hotspots/{{track}}/fields/plane.json",
+            settings=f"{RESULTS}/hotspots/{{track}}/fields/settings.json",
+        output:
+            gistar=f"{RESULTS}/hotspots/{{track}}/fields/{{htile}}.gistar.parquet",
+        log:
+            f"{RESULTS}/logs/hotspot_tile_gistar/{{track}}/{{htile}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hotspot_tile_gistar/{{track}}/{{htile}}.tsv"
+        wildcard_constraints:
+            htile=HOTSPOT_TILE_RE,
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=field_tile_mem_mb,
+        params:
+            library=script_library("hotspot_tile_gistar"),
+        script:
+            "../../scripts/hotspot_tile_gistar.py"
+
+
 rule track_hotspots:
     input:
         points=f"{RESULTS}/insar/{{track}}/points.parquet",
         grid=f"{RESULTS}/grid/dem.tif",
         # with the tiled ingest, the trend classes come from the tile jobs
         trends=get_track_trends,
+        # ... and (without permutations) the settings, high-pass and Gi* too
+        field_settings=lambda wc: (
+            f"{RESULTS}/hotspots/{wc.track}/fields/settings.json" if TILE_FIELDS else []
+        ),
+        fields=lambda wc: field_tile_files(wc, "gistar.parquet", "point_tiles"),
     output:
         points=f"{RESULTS}/hotspots/{{track}}/points.parquet",
         density=f"{RESULTS}/hotspots/{{track}}/density.tif",

@@ -1,4 +1,12 @@
 # Helpers of the hot-spot rules (hotspots.smk).
+from slidemap.hotspots.tilefields import field_halo_m, read_json
+from slidemap.insar.partition import halo_tile_names, parse_tile_name
+
+# settings, high-pass and Gi* as tile jobs: with the tiled ingest and no permutations (their
+# random draws span the track; with them track_hotspots computes Gi* whole)
+TILE_FIELDS = bool(config["insar"]["tile_size_m"]) and not config["hotspots"]["permutations"]
+FIELD_HALO_M = field_halo_m(config["hotspots"])
+HOTSPOT_TILE_RE = r"x-?\d+_y-?\d+"
 
 
 def get_track_trends(wildcards):
@@ -17,3 +25,37 @@ def track_hotspots_mem_mb(wildcards, input, attempt):
     pairs come in blocks, so the file size (mostly series) does not drive the memory.
     """
     return int((1500 + 0.75e-3 * parquet_rows(input.points)) * attempt)
+
+
+def field_plane(track):
+    """The hotspot_plane result of a track (waits for the checkpoint)."""
+    return read_json(checkpoints.hotspot_plane.get(track=track).output.plane)
+
+
+def field_tile_files(wildcards, suffix, which):
+    """The hot-spot tile files of a track: `which` = "tiles" (pass 1) or "point_tiles"."""
+    if not TILE_FIELDS:
+        return []
+    base = f"{RESULTS}/hotspots/{wildcards.track}/fields"
+    return [f"{base}/{t}.{suffix}" for t in sorted(field_plane(wildcards.track)[which])]
+
+
+def field_merge_mem_mb(wildcards, input, attempt):
+    """hotspot_plane/hotspot_settings memory: 800 MB + 0.15 KB per point, x attempt (MB).
+
+    The merges hold 3-6 float64 columns per point and the plane fit's weighted copies.
+    """
+    return int((800 + 0.15e-3 * parquet_rows(input.points)) * attempt)
+
+
+def field_tile_mem_mb(wildcards, input, attempt):
+    """Hot-spot tile job memory: 600 MB + 0.5 KB per point of the tile and halo, x attempt.
+
+    The points of the tiles the halo reaches are counted from the plane's tile counts.
+    """
+    plane = read_json(input.plane) if Path(input.plane).exists() else {"point_tiles": {}}
+    counts = plane["point_tiles"]
+    near = halo_tile_names(
+        parse_tile_name(wildcards.htile), config["insar"]["tile_size_m"], FIELD_HALO_M
+    )
+    return int((600 + 0.5e-3 * sum(counts.get(t, 0) for t in near)) * attempt)
