@@ -171,7 +171,7 @@ def main() -> None:
         same = whole_hot.drop(columns=gi).equals(tiled_hot.drop(columns=gi))
         for col in gi:
             same &= bool(np.allclose(tiled_hot[col], whole_hot[col], rtol=1e-12, atol=1e-12))
-        z_err = float(np.max(np.abs(tiled_hot["gi_z"] - whole_hot["gi_z"]), initial=0.0))
+        z_err = float(np.max(np.abs(tiled_hot["gi_z"] - whole_hot["gi_z"]).to_numpy(), initial=0.0))
         print(f"largest |z tiled - z whole|: {z_err:.3g}")
         same &= read_json(work / targets["tiled"][3]) == read_json(work / targets["whole"][3])
         checks["tiled hot-spot points.parquet and summary.json == untiled (z to 1e-12)"] = same

@@ -7,6 +7,7 @@ import time
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.pipeline import HotspotParams, study_area_mask, track_hotspots, write_layer
 from slidemap.hotspots.pointio import (
+    REQUIRED_POINT_COLUMNS,
     count_dates,
     read_track_points,
     stream_trends,
@@ -25,8 +26,11 @@ log = logging.getLogger("slidemap.track_hotspots")
 def main(smk) -> None:
     params = HotspotParams.from_config(smk.params.hotspots)
     grid = grid_from_raster(smk.input.grid, params.cell_size_m)
-    # the light columns whole; the series are streamed (trend fits, the output's copy)
-    points = read_track_points(smk.input.points, grid.crs, time_series=False)
+    # the light columns whole (only those the analysis reads: the output copies every input
+    # column from the file); the series are streamed (trend fits, the output's copy)
+    points = read_track_points(
+        smk.input.points, grid.crs, time_series=False, columns=REQUIRED_POINT_COLUMNS
+    )
     valid = study_area_mask(smk.input.grid, grid)
     tic = time.perf_counter()
     if smk.input.trends:  # tiled ingest: the tile jobs fitted the trends (rule tile_trends)

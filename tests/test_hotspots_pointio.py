@@ -14,6 +14,7 @@ from test_hotspots_spatialtiles import demo_points
 
 from slidemap.hotspots.pipeline import HotspotParams, analyse_points
 from slidemap.hotspots.pointio import (
+    REQUIRED_POINT_COLUMNS,
     count_dates,
     read_track_points,
     stream_trends,
@@ -43,6 +44,11 @@ def test_streamed_analysis_equals_the_whole_table(track_file, tmp_path):
 
     light = read_track_points(track_file, time_series=False)
     assert not date_columns(light.columns) and "geometry" not in light.columns
+    assert len(light.columns) > len(REQUIRED_POINT_COLUMNS)
+    # what track_hotspots reads: only the columns the analysis needs (the output copies the
+    # others from the file)
+    light = read_track_points(track_file, time_series=False, columns=REQUIRED_POINT_COLUMNS)
+    assert sorted(light.columns) == sorted(REQUIRED_POINT_COLUMNS)
     trends = stream_trends(track_file, params, batch_rows=997)  # many uneven batches
     got, info = analyse_points(light, params, trends=trends)
     write_analysed_points(track_file, got, tmp_path / "got.parquet", batch_rows=1234)

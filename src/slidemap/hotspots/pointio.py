@@ -59,7 +59,9 @@ def count_dates(path: str | Path) -> int:
     return len(date_columns(pq.read_schema(path).names))
 
 
-def read_track_points(path: str | Path, crs=None, *, time_series: bool = True) -> pd.DataFrame:
+def read_track_points(
+    path: str | Path, crs=None, *, time_series: bool = True, columns: list[str] | None = None
+) -> pd.DataFrame:
     """Read a track's ``points.parquet`` and check the columns the hot-spot stage needs.
 
     Parameters
@@ -72,6 +74,9 @@ def read_track_points(path: str | Path, crs=None, *, time_series: bool = True) -
         True: every column, as a GeoDataFrame. False: a DataFrame without the geometry and
         the ``d_YYYYMMDD`` columns (~8 bytes per column and point instead of ~4 per date:
         the hot-spot job then streams the series, :func:`stream_trends`).
+    columns
+        With ``time_series=False``: read only these columns (the required ones are added);
+        None = every column but the series and the geometry.
 
     Returns
     -------
@@ -95,7 +100,11 @@ def read_track_points(path: str | Path, crs=None, *, time_series: bool = True) -
         file_crs = pts.crs
     else:
         drop = set(date_columns(schema.names)) | {geom}
-        pts = pq.read_table(path, columns=[c for c in schema.names if c not in drop]).to_pandas()
+        keep = [c for c in schema.names if c not in drop]
+        if columns is not None:
+            want = set(columns) | set(REQUIRED_POINT_COLUMNS)
+            keep = [c for c in keep if c in want]
+        pts = pq.read_table(path, columns=keep).to_pandas()
     for col in REQUIRED_POINT_COLUMNS:
         if col not in pts.columns:
             raise InputDataError(
