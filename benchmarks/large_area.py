@@ -261,7 +261,7 @@ def declared_mem_mb(log_text: str) -> dict[str, int]:
         Benchmark file stem -> declared memory (MB).
     """
     out: dict[str, int] = {}
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log_text):
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log_text):
         bench = re.search(r"benchmark: (\S+)", block)
         mem = re.search(r"mem_mb=(\d+)", block)
         if bench and mem:

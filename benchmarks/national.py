@@ -9,6 +9,7 @@ Run from the repository root::
     python benchmarks/national.py make [--size 32768] [--points 20000000] [--batches 40]
     python benchmarks/national.py run [--cores 2] [--mem-mb 8000]
     python benchmarks/national.py table          # -> benchmarks/national.md
+    python benchmarks/national.py compare        # the same inputs untiled: same candidates?
 
 ``make --size 4096 --points 400000 --batches 8`` makes a small version to try the commands.
 The inputs go to ``resources/national/`` (git-ignored) and the study's config to
@@ -248,7 +249,12 @@ def write_config(size: int) -> None:
         "dem": {"path": "resources/national/dem.tif"},
         "insar": {"tile_size_m": 20000, "tracks": tracks},
         "inventory": {"path": "resources/national/inventory.csv", "crs": CRS},
-        "factors": {"chunk_size": 1024, "threads": 2, "hydrology": {"tile_size_cells": 4096}},
+        "factors": {
+            "chunk_size": 1024,
+            "threads": 2,
+            # tiled flow routing is D8 (MFD needs the whole grid)
+            "hydrology": {"tile_size_cells": 4096, "method": "d8"},
+        },
         "hotspots": {"chunk_size": 1024},
     }
     head = (
@@ -293,6 +299,42 @@ def run(cores: int, mem_mb: int) -> int:
     rc = subprocess.call(cmd, cwd=ROOT)
     print(f"workflow: {time.perf_counter() - t0:.0f} s, exit {rc}", flush=True)
     return rc
+
+
+def compare(cores: int, mem_mb: int) -> bool:
+    """Run the same inputs untiled (``insar.tile_size_m: null``) and compare the candidates.
+
+    The untiled study (``national_untiled``, written to ``config/national_untiled.yaml``)
+    holds each track in one ingest and one hot-spot job, so keep it to a few million points
+    (``make --size 8192 --points 1000000``). Returns True when both ``candidates.gpkg`` hold
+    the same polygons (exact geometry) and attributes.
+    """
+    import subprocess
+
+    import geopandas as gpd
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    config["study_area"]["name"] = f"{STUDY}_untiled"
+    config["insar"]["tile_size_m"] = None
+    untiled = CONFIG.with_name("national_untiled.yaml")
+    untiled.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    target = f"results/{STUDY}_untiled/hotspots/candidates.gpkg"
+    cmd = [
+        sys.executable, "-m", "snakemake", target, "--configfile", str(untiled),
+        "--cores", str(cores), "--resources", f"mem_mb={mem_mb}",
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    if subprocess.call(cmd, cwd=ROOT):
+        return False
+    print(f"untiled run: {time.perf_counter() - t0:.0f} s", flush=True)
+    a = gpd.read_file(ROOT / f"results/{STUDY}/hotspots/candidates.gpkg")
+    b = gpd.read_file(ROOT / target)
+    same = len(a) == len(b) and bool(a.geometry.geom_equals_exact(b.geometry, 0).all())
+    cols = [c for c in a.columns if c != "geometry"]
+    same &= list(a.columns) == list(b.columns) and a[cols].equals(b[cols])
+    print(f"candidates: tiled {len(a)}, untiled {len(b)}; identical: {same}", flush=True)
+    return same
 
 
 def table(limit_mb: float = 4000.0) -> str:
@@ -354,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="run the workflow to the candidates and the factor stack")
     rn.add_argument("--cores", type=int, default=2)
     rn.add_argument("--mem-mb", type=int, default=8000)
+    cp = sub.add_parser("compare", help="run the inputs untiled, compare the candidates")
+    cp.add_argument("--cores", type=int, default=2)
+    cp.add_argument("--mem-mb", type=int, default=8000)
     sub.add_parser("table", help="write the job table into benchmarks/national.md")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -362,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "run":
         return run(args.cores, args.mem_mb)
+    if args.cmd == "compare":
+        return 0 if compare(args.cores, args.mem_mb) else 1
     table()
     return 0
 

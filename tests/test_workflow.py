@@ -133,8 +133,9 @@ def make_workdir(dest: Path, root: Path) -> Path:
     for name in COPY:
         src = root / name
         if src.is_dir():
-            # resources/large: the optional large-area inputs (benchmarks/large_area.py)
-            skip = shutil.ignore_patterns("__pycache__", "large")
+            # resources/large, resources/national: the optional inputs of benchmarks/large_area.py
+            # and benchmarks/national.py
+            skip = shutil.ignore_patterns("__pycache__", "large", "national")
             shutil.copytree(src, dest / name, ignore=skip)
         else:
             shutil.copy2(src, dest / name)
