@@ -269,6 +269,51 @@ def declared_mem_mb(log_text: str) -> dict[str, int]:
     return out
 
 
+def job_rows(study: str):
+    """Every job of a study: benchmark file, wall s, max RSS (MB) and the mem_mb it was given.
+
+    Parameters
+    ----------
+    study
+        ``study_area.name`` (the jobs' benchmark files are under ``results/<study>/``; the
+        ``mem_mb`` comes from the Snakemake logs in ``.snakemake/log``, newest last).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``job`` (benchmark path under ``benchmarks/``, no suffix), ``rule``, ``wall_s``,
+        ``max_rss_mb`` and ``mem_mb`` (None when no log names the job).
+    """
+    import pandas as pd
+
+    logs = sorted((ROOT / ".snakemake" / "log").glob("*.snakemake.log"), key=os.path.getmtime)
+    declared: dict[str, int] = {}
+    for log in logs:
+        declared.update(declared_mem_mb(log.read_text(encoding="utf-8", errors="replace")))
+    rows = []
+    bench_root = ROOT / "results" / study / "benchmarks"
+    for path in sorted(bench_root.rglob("*.tsv")):
+        b = pd.read_csv(path, sep="\t").iloc[-1]
+        rows.append(
+            {
+                "job": path.relative_to(bench_root).with_suffix("").as_posix(),
+                "rule": path.relative_to(bench_root).parts[0],
+                "wall_s": float(b["s"]),
+                "max_rss_mb": float(b["max_rss"]),
+                "mem_mb": declared.get(path.relative_to(ROOT).as_posix()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_table(md: Path, text: str) -> None:
+    """Put ``text`` between the ``BEGIN TABLE``/``END TABLE`` markers of a Markdown file."""
+    begin, end = "<!-- BEGIN TABLE -->", "<!-- END TABLE -->"
+    doc = md.read_text(encoding="utf-8") if md.exists() else f"{begin}\n{end}\n"
+    head, rest = doc.split(begin, 1)
+    md.write_text(head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1], "utf-8")
+
+
 def table() -> str:
     """Markdown table of every job benchmark of the large study (s, max RSS vs mem_mb).
 
@@ -279,26 +324,11 @@ def table() -> str:
     """
     import pandas as pd
 
-    logs = sorted((ROOT / ".snakemake" / "log").glob("*.snakemake.log"), key=os.path.getmtime)
-    declared: dict[str, int] = {}
-    for log in logs:
-        declared.update(declared_mem_mb(log.read_text(encoding="utf-8", errors="replace")))
-    rows = []
-    bench_root = ROOT / "results" / STUDY / "benchmarks"
-    for path in sorted(bench_root.rglob("*.tsv")):
-        b = pd.read_csv(path, sep="\t").iloc[-1]
-        rel = path.relative_to(ROOT).as_posix()
-        mem = declared.get(rel)
-        rows.append(
-            {
-                "job": path.relative_to(bench_root).with_suffix("").as_posix(),
-                "wall_s": float(b["s"]),
-                "max_rss_mb": float(b["max_rss"]),
-                "mem_mb": mem,
-                "within": "yes" if mem is None or b["max_rss"] <= mem else "**NO**",
-            }
-        )
-    df = pd.DataFrame(rows)
+    df = job_rows(STUDY)
+    df["within"] = [
+        "yes" if mem is None or pd.isna(mem) or rss <= mem else "**NO**"
+        for mem, rss in zip(df["mem_mb"], df["max_rss_mb"], strict=True)
+    ]
     stage = df["job"].str.split("/").str[0]
     lines = [
         "| job | wall (s) | peak RSS (MB) | declared mem_mb | within |",
@@ -313,11 +343,7 @@ def table() -> str:
         lines.append(f"| {name} | {len(g)} | {g.wall_s.sum():.0f} | {g.max_rss_mb.max():.0f} |")
     lines.append(f"| **all** | {len(df)} | {df.wall_s.sum():.0f} | {df.max_rss_mb.max():.0f} |")
     text = "\n".join(lines)
-    md = ROOT / "benchmarks" / "large_area.md"
-    begin, end = "<!-- BEGIN TABLE -->", "<!-- END TABLE -->"
-    doc = md.read_text(encoding="utf-8")
-    head, rest = doc.split(begin, 1)
-    md.write_text(head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1], "utf-8")
+    write_table(ROOT / "benchmarks" / "large_area.md", text)
     print(text)
     return text
 

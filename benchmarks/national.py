@@ -339,28 +339,9 @@ def compare(cores: int, mem_mb: int) -> bool:
 
 def table(limit_mb: float = 4000.0) -> str:
     """Per-rule table of the jobs (count, wall, peak vs mem_mb) into benchmarks/national.md."""
-    import os
+    from large_area import job_rows, write_table
 
-    import pandas as pd
-    from large_area import declared_mem_mb
-
-    logs = sorted((ROOT / ".snakemake" / "log").glob("*.snakemake.log"), key=os.path.getmtime)
-    declared: dict[str, int] = {}
-    for log in logs:
-        declared.update(declared_mem_mb(log.read_text(encoding="utf-8", errors="replace")))
-    rows = []
-    bench_root = ROOT / "results" / STUDY / "benchmarks"
-    for path in sorted(bench_root.rglob("*.tsv")):
-        b = pd.read_csv(path, sep="\t").iloc[-1]
-        rows.append(
-            {
-                "rule": path.relative_to(bench_root).parts[0],
-                "wall_s": float(b["s"]),
-                "rss": float(b["max_rss"]),
-                "mem_mb": declared.get(path.relative_to(ROOT).as_posix()),
-            }
-        )
-    df = pd.DataFrame(rows)
+    df = job_rows(STUDY).rename(columns={"max_rss_mb": "rss"})
     lines = [
         "| rule | jobs | longest (s) | sum (s) | peak RSS, max (MB) | mem_mb, max | over mem_mb "
         f"| over {limit_mb:.0f} MB |",
@@ -377,11 +358,7 @@ def table(limit_mb: float = 4000.0) -> str:
         f"{df.rss.max():.0f} | | | {int((df.rss > limit_mb).sum())} |"
     )
     text = "\n".join(lines)
-    md = ROOT / "benchmarks" / "national.md"
-    begin, end = "<!-- BEGIN TABLE -->", "<!-- END TABLE -->"
-    doc = md.read_text(encoding="utf-8") if md.exists() else f"{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    md.write_text(head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1], "utf-8")
+    write_table(ROOT / "benchmarks" / "national.md", text)
     print(text)
     return text
 
