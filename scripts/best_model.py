@@ -21,4 +21,4 @@ def main(smk) -> None:
 if __name__ == "__main__":
     # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
     smk = snakemake if "snakemake" in globals() else script_object("best_model")  # noqa: F821
-    run_logged(lambda: main(smk), smk.log[0])
+    run_logged(lambda: main(smk), smk.log[0], smk.resources)

@@ -2,7 +2,6 @@
 
 import geopandas as gpd
 import rasterio
-from rasterio.windows import Window
 
 from slidemap.hotspots.candidates import merge_candidates
 from slidemap.hotspots.density import grid_from_raster
@@ -11,15 +10,7 @@ from slidemap.hotspots.pointio import read_track_points
 from slidemap.hotspots.settings import settings_table
 from slidemap.io import atomic_path, read_json
 from slidemap.logs import run_logged
-from slidemap.raster import read_window
 from slidemap.standalone import script_object
-
-
-def read_band(path):
-    """Band 1 of a raster as float64 with NaN at nodata, and its transform."""
-    with rasterio.open(path) as src:
-        whole = Window(0, 0, src.width, src.height)
-        return read_window(src, whole).astype("float64"), src.transform
 
 
 def main(smk) -> None:
@@ -35,15 +26,15 @@ def main(smk) -> None:
         t: gpd.read_file(p, layer="polygons")
         for t, p in zip(tracks, smk.input.polygons, strict=True)
     }
-    slope, transform = read_band(smk.input.slope)
-    aspect, _ = read_band(smk.input.aspect)
+    with rasterio.open(smk.input.slope) as src:  # read block by block where needed
+        transform = src.transform
     cands = merge_candidates(
         polygons,
         points,
         grid,
         merge_tolerance_m=settings["merge_tolerance_m"],
-        slope_deg=slope,
-        aspect_deg=aspect,
+        slope_deg=smk.input.slope,
+        aspect_deg=smk.input.aspect,
         terrain_transform=transform,
         min_cosine=settings["downslope_min_cosine"],
         rules=settings["preclassify"],
@@ -59,4 +50,4 @@ def main(smk) -> None:
 if __name__ == "__main__":
     # injected by Snakemake; alone: python scripts/<script>.py --help (slidemap.standalone)
     smk = snakemake if "snakemake" in globals() else script_object("candidates")  # noqa: F821
-    run_logged(lambda: main(smk), smk.log[0])
+    run_logged(lambda: main(smk), smk.log[0], smk.resources)

@@ -17,6 +17,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
+import rasterio.features
 import shapely
 from affine import Affine
 from hotspot_data import ASC, DSC, Slide, _shape, default_slides, make_landscape
@@ -583,6 +585,110 @@ def test_merge_candidates_across_tracks_and_downslope_velocity():
         {"asc_018": asc_polys, "dsc_142": dsc_polys}, pts, grid, merge_tolerance_m=50.0
     )
     assert len(merged) == 2
+
+
+def _write_tiled(path, arr, transform, nodata=None):
+    """Write ``arr`` as a GeoTIFF of 16-cell blocks (so sampling crosses many blocks)."""
+    profile = dict(
+        driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=1, dtype="float32",
+        crs="EPSG:32717", transform=transform, tiled=True, blockxsize=16, blockysize=16,
+        nodata=nodata,
+    )  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr.astype("float32"), 1)
+    return str(path)
+
+
+def test_sample_raster_from_a_file_reads_the_same_cells(tmp_path):
+    t = Affine(10, 0, 0, 0, -10, 1000)
+    arr = np.random.default_rng(3).uniform(0, 60, (100, 100)).astype("float32")
+    arr[40:45, 40:45] = -9999.0
+    path = _write_tiled(tmp_path / "s.tif", arr, t, nodata=-9999.0)
+    xy = np.random.default_rng(4).uniform(-100, 1100, (5000, 2))  # some outside
+    want = sample_raster(np.where(arr == -9999.0, np.nan, arr), t, xy[:, 0], xy[:, 1])
+    got = sample_raster(path, t, xy[:, 0], xy[:, 1])
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(got).any() and np.isfinite(got).sum() > 3000
+
+
+def test_merge_candidates_with_terrain_files_equals_arrays(tmp_path):
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 2000), width=200, height=200)
+    box = shapely.box
+    polys = {
+        "asc_018": gpd.GeoDataFrame(
+            {"kind": ["cold", "hot"]},
+            geometry=[box(100, 100, 600, 600), box(1400, 1400, 1600, 1600)],
+            crs=grid.crs,
+        ),
+        "dsc_142": gpd.GeoDataFrame(
+            {"kind": ["hot"]}, geometry=[box(500, 500, 800, 800)], crs=grid.crs
+        ),
+    }
+    rng = np.random.default_rng(19)
+    slope = rng.uniform(0, 50, grid.shape).astype("float32")
+    aspect = rng.uniform(0, 360, grid.shape).astype("float32")
+    aspect[:, 150:] = -1.0
+    xy = rng.uniform(0, 2000, (3000, 2))
+    pts = {
+        name: _points(xy, rng.normal(0, 10, len(xy)), geom)
+        for name, geom in (("asc_018", ASC), ("dsc_142", DSC))
+    }
+    common = dict(terrain_transform=grid.transform, min_cosine=0.3)
+    want = merge_candidates(polys, pts, grid, slope_deg=slope, aspect_deg=aspect, **common)
+    got = merge_candidates(
+        polys,
+        pts,
+        grid,
+        slope_deg=_write_tiled(tmp_path / "slope.tif", slope, grid.transform),
+        aspect_deg=_write_tiled(tmp_path / "aspect.tif", aspect, grid.transform),
+        **common,
+    )
+    assert len(want) == 2 and np.isfinite(want["slope_mean_deg"]).all()
+    assert (want["n_v_slope"] > 0).all()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(want.drop(columns="geometry"))
+    )
+    assert got.geometry.geom_equals(want.geometry).all()
+
+
+def test_burn_bit_over_the_bounding_window_equals_whole_grid_rasterize():
+    from slidemap.hotspots.candidates import _burn_bit
+
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 5, 0, -10, 2003), width=90, height=70)
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        # boxes and a triangle, some reaching past the grid (x 5..905, y 1303..2003)
+        x, y = rng.uniform(-100, 900, 2), rng.uniform(1200, 2100, 2)
+        geoms = gpd.GeoSeries(
+            [
+                shapely.box(x[0], y[0], x[0] + rng.uniform(5, 300), y[0] + rng.uniform(5, 300)),
+                shapely.Polygon([(x[1], y[1]), (x[1] + 200, y[1] + 7), (x[1] + 33, y[1] + 180)]),
+            ]
+        )
+        word = np.full(grid.shape, 0b1000_0001, np.uint8)  # other bits stay set
+        _burn_bit(word, np.uint8(0b0000_0100), geoms, grid)
+        want = rasterio.features.rasterize(
+            ((g, 1) for g in geoms), out_shape=grid.shape, transform=grid.transform, fill=0
+        ).astype(bool)
+        np.testing.assert_array_equal((word & 0b100) != 0, want, err_msg=f"trial {trial}")
+        assert ((word & 0b1000_0001) == 0b1000_0001).all()
+
+
+def test_merge_candidates_kinds_of_many_tracks():
+    # 5 tracks = 10 (track, kind) bits: two bytes per cell; each candidate names its own
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 2000), width=200, height=200)
+    names = [f"t{k}" for k in range(5)]
+    polys, pts = {}, {}
+    xy = np.random.default_rng(5).uniform(0, 2000, (2000, 2))
+    for k, name in enumerate(names):
+        x0 = 100 + 350 * k  # one box per track, west to east, apart; track 4 also a cold one
+        kinds = ["hot", "cold"] if k == 4 else ["hot"]
+        geoms = [shapely.box(x0, 1500, x0 + 200, 1800), shapely.box(x0, 200, x0 + 200, 400)]
+        polys[name] = gpd.GeoDataFrame({"kind": kinds}, geometry=geoms[: len(kinds)], crs=grid.crs)
+        pts[name] = _points(xy, np.zeros(len(xy)), ASC)
+    cands = merge_candidates(polys, pts, grid)
+    assert list(cands["kinds"]) == [f"{n}:hot" for n in names] + ["t4:cold"]
+    assert list(cands["tracks"]) == [*names, "t4"]
 
 
 # ----------------------------------------------------------------------------- accuracy

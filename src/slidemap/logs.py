@@ -30,7 +30,15 @@ from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
-__all__ = ["STORAGE_ERRNOS", "setup_logging", "run_logged", "storage_fault", "unwritable_folder"]
+__all__ = [
+    "STORAGE_ERRNOS",
+    "gdal_cache_mb",
+    "set_gdal_cache",
+    "setup_logging",
+    "run_logged",
+    "storage_fault",
+    "unwritable_folder",
+]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -172,8 +180,77 @@ def _rule_of(log_path: str | Path | None) -> str:
     return f"rule {Path(log_path).parent.name}"
 
 
-def run_logged(main: Callable[[], None], log_path: str | Path | None) -> None:
+#: GDAL block cache per job: this share of the job's ``mem_mb`` (MB), within the bounds below.
+GDAL_CACHE_SHARE = 1 / 8
+GDAL_CACHE_MIN_MB = 32
+GDAL_CACHE_MAX_MB = 256
+
+
+def gdal_cache_mb(mem_mb: float | None) -> int:
+    """Return the GDAL block cache (MB) for a job that was given ``mem_mb`` MB of memory.
+
+    GDAL's default cache is 5 % of the machine's RAM (1.2 GB on a 24 GB laptop, ~13 GB on a
+    256 GB cluster node), which a job reading or writing a large raster block by block fills
+    regardless of the memory the scheduler gave it. A job gets an eighth of its ``mem_mb``
+    instead, between 32 and 256 MB: block-by-block IO needs a few blocks per band, and
+    copying a 268 M-cell COG is no slower with 256 MB than with 1.2 GB.
+
+    Parameters
+    ----------
+    mem_mb
+        The job's memory request (MB); None (a script run outside Snakemake) gives the upper
+        bound.
+
+    Returns
+    -------
+    int
+        Cache size in MB.
+    """
+    if mem_mb is None:
+        return GDAL_CACHE_MAX_MB
+    share = int(float(mem_mb) * GDAL_CACHE_SHARE)
+    return max(GDAL_CACHE_MIN_MB, min(GDAL_CACHE_MAX_MB, share))
+
+
+def set_gdal_cache(mem_mb: float | None) -> str:
+    """Set ``GDAL_CACHEMAX`` (MB) for this process from the job's ``mem_mb``, unless set.
+
+    Must run before the process's first raster block is read or written: GDAL reads the
+    option once, at its first block IO (the environment variable; ``rasterio.Env(
+    GDAL_CACHEMAX=256)`` would instead mean 256 *bytes*). A value the user exported
+    (``export GDAL_CACHEMAX=1024``) is kept.
+
+    Parameters
+    ----------
+    mem_mb
+        The job's memory request (MB), or None.
+
+    Returns
+    -------
+    str
+        The value in force (MB, or whatever the user set).
+    """
+    if not os.environ.get("GDAL_CACHEMAX"):
+        os.environ["GDAL_CACHEMAX"] = str(gdal_cache_mb(mem_mb))
+    return os.environ["GDAL_CACHEMAX"]
+
+
+def _mem_mb(resources: object) -> float | None:
+    """Return ``resources.mem_mb`` (Snakemake's job resources) or None."""
+    value = getattr(resources, "mem_mb", None)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):  # e.g. an unevaluated callable outside Snakemake
+        return None
+
+
+def run_logged(
+    main: Callable[[], None], log_path: str | Path | None, resources: object = None
+) -> None:
     """Run a script's ``main`` with logging; every failure exits 1 with one clear message.
+
+    Before ``main`` runs, GDAL's block cache is bounded by the job's memory request
+    (:func:`set_gdal_cache`).
 
     Errors slidemap raises on purpose already say what is wrong and how to fix it, so the
     log gets just that message; storage faults (disk full, read-only, permissions) get one
@@ -186,9 +263,14 @@ def run_logged(main: Callable[[], None], log_path: str | Path | None) -> None:
         The script's entry point, called without arguments.
     log_path
         The job's log file.
+    resources
+        The job's resources (``snakemake.resources``); its ``mem_mb`` (MB) sizes the GDAL
+        cache. None: the cache gets its upper bound.
     """
     setup_logging(log_path)
     log = logging.getLogger("slidemap")
+    cache = set_gdal_cache(_mem_mb(resources))
+    log.debug("GDAL_CACHEMAX=%s (MB)", cache)
     try:
         main()
     except SlidemapError as exc:

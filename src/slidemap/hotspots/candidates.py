@@ -18,6 +18,7 @@ re-exported here.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import rasterio.features
 import shapely
+from affine import Affine
 from scipy import ndimage
 
 from slidemap.hotspots.downslope import downslope_cosine, sample_raster
@@ -270,6 +272,32 @@ def polygon_table(frames: list[pd.DataFrame], track: str, crs: Any) -> gpd.GeoDa
     return gdf[[*POLYGON_COLUMNS, "geometry"]]
 
 
+def _burn_bit(word: np.ndarray, bit: np.uint8, geoms, grid: Grid) -> None:
+    """Set ``bit`` in ``word`` (uint8 raster on ``grid``) in the cells the geometries cover.
+
+    Rasterised over the geometries' bounding window only (cell centres inside, as
+    ``rasterio.features.rasterize`` does over the whole grid).
+    """
+    x0, y0, x1, y1 = (float(v) for v in geoms.total_bounds)
+    inv = ~grid.transform
+    corners = [(x, y) for x in (x0, x1) for y in (y0, y1)]
+    cols = [inv.a * x + inv.b * y + inv.c for x, y in corners]
+    rows = [inv.d * x + inv.e * y + inv.f for x, y in corners]
+    c0, r0 = max(0, math.floor(min(cols)) - 1), max(0, math.floor(min(rows)) - 1)
+    c1 = min(grid.width, math.ceil(max(cols)) + 1)
+    r1 = min(grid.height, math.ceil(max(rows)) + 1)
+    if c1 <= c0 or r1 <= r0:
+        return
+    burnt = rasterio.features.rasterize(
+        ((g, 1) for g in geoms),
+        out_shape=(r1 - r0, c1 - c0),
+        transform=grid.transform * Affine.translation(c0, r0),
+        fill=0,
+        dtype="uint8",
+    )
+    word[r0:r1, c0:c1] |= burnt * bit
+
+
 def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
     """Labels of ``mask`` where regions closer than the tolerance share a label."""
     if tolerance_cells <= 0:
@@ -314,8 +342,8 @@ def merge_candidates(
     grid: Grid,
     *,
     merge_tolerance_m: float = 0.0,
-    slope_deg: np.ndarray | None = None,
-    aspect_deg: np.ndarray | None = None,
+    slope_deg: np.ndarray | str | os.PathLike | None = None,
+    aspect_deg: np.ndarray | str | os.PathLike | None = None,
     terrain_transform=None,
     min_cosine: float = 0.3,
     rules: Mapping[str, float] | None = None,
@@ -336,8 +364,9 @@ def merge_candidates(
         Candidates closer than this (metres) are merged; 0 merges overlapping or adjacent
         (edge-sharing) ones only.
     slope_deg, aspect_deg
-        Slope and aspect rasters (degrees) on ``terrain_transform``; None leaves
-        ``v_slope_mm_yr`` NaN.
+        Slope and aspect rasters (degrees) on ``terrain_transform``, as arrays or as files
+        (then only the blocks under candidates and their points are read: memory does not
+        grow with the grid); None leaves ``v_slope_mm_yr`` NaN.
     terrain_transform
         Affine transform of the slope/aspect rasters.
     min_cosine
@@ -363,26 +392,19 @@ def merge_candidates(
     from slidemap.hotspots.evidence import EVIDENCE_COLUMNS, candidate_evidence, preclassify
 
     tracks = sorted(points)
-    union = np.zeros(grid.shape, bool)
-    track_masks: dict[str, dict[str, np.ndarray]] = {}
-    for t in tracks:
+    # one bit per (track, kind) in uint8 words: 1 byte per cell for every 4 tracks
+    keys = [(t, kind) for t in tracks for kind in ("hot", "cold")]
+    words = [np.zeros(grid.shape, np.uint8) for _ in range(max(1, math.ceil(len(keys) / 8)))]
+    for k, (t, kind) in enumerate(keys):
         gdf = polygons.get(t)
-        masks = {}
-        for kind in ("hot", "cold"):
-            sub = gdf[gdf["kind"] == kind] if gdf is not None and len(gdf) else None
-            if sub is None or len(sub) == 0:
-                masks[kind] = np.zeros(grid.shape, bool)
-                continue
-            masks[kind] = rasterio.features.rasterize(
-                ((g, 1) for g in sub.geometry),
-                out_shape=grid.shape,
-                transform=grid.transform,
-                fill=0,
-                dtype="uint8",
-            ).astype(bool)
-            union |= masks[kind]
-        track_masks[t] = masks
+        sub = gdf[gdf["kind"] == kind] if gdf is not None and len(gdf) else None
+        if sub is not None and len(sub):
+            _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), sub.geometry, grid)
+    union = words[0] != 0
+    for word in words[1:]:
+        union |= word != 0
     labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
+    del union
     if min_moving > 0 and labels.max() > 0:
         labels = _drop_small(labels, points, grid, min_moving)
     n = int(labels.max())
@@ -394,13 +416,14 @@ def merge_candidates(
     kinds = [[] for _ in range(n)]
     all_lab, all_v, all_moving, all_cls, all_vslope = [], [], [], [], []
     point_labels: dict[str, np.ndarray] = {}
+    for k, (t, kind) in enumerate(keys):
+        ids = np.unique(labels[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
+        for i in ids[ids > 0]:
+            if t not in contributing[i - 1]:
+                contributing[i - 1].append(t)
+            kinds[i - 1].append(f"{t}:{kind}")
+    del words
     for t in tracks:
-        for kind in ("hot", "cold"):
-            ids = np.unique(labels[track_masks[t][kind]])
-            for i in ids[ids > 0]:
-                if t not in contributing[i - 1]:
-                    contributing[i - 1].append(t)
-                kinds[i - 1].append(f"{t}:{kind}")
         pts = points[t]
         x = pts["x_m"].to_numpy(np.float64)
         y = pts["y_m"].to_numpy(np.float64)

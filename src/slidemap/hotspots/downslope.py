@@ -10,7 +10,11 @@ where the LOS barely sees downslope motion and the division would blow up noise
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
+
+from slidemap.raster.read import values_at
 
 __all__ = ["downslope_cosine", "sample_raster"]
 
@@ -56,16 +60,22 @@ def downslope_cosine(
 
 
 def sample_raster(
-    values: np.ndarray, transform, x: np.ndarray, y: np.ndarray, nodata: float | None = None
+    values: np.ndarray | str | os.PathLike,
+    transform,
+    x: np.ndarray,
+    y: np.ndarray,
+    nodata: float | None = None,
 ) -> np.ndarray:
     """Values of a raster at points (the cell holding each point; NaN outside or at nodata).
 
     Parameters
     ----------
     values
-        2-D raster array.
+        2-D raster array, or a raster file: then only the blocks holding points are read
+        (:func:`slidemap.raster.read.values_at`; the file's nodata reads as NaN), so a
+        national grid is never held whole.
     transform
-        Its affine transform (north-up).
+        Its affine transform (north-up); for a file, the file's own.
     x, y
         Point coordinates in the raster's CRS.
     nodata
@@ -76,7 +86,6 @@ def sample_raster(
     numpy.ndarray
         float64 values (NaN outside the raster).
     """
-    arr = np.asarray(values, dtype=np.float64)
     inv = ~transform
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -84,9 +93,13 @@ def sample_raster(
     rows = inv.d * x + inv.e * y + inv.f
     r = np.floor(rows).astype(np.int64)
     c = np.floor(cols).astype(np.int64)
-    ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
-    out = np.full(r.shape, np.nan)
-    out[ok] = arr[r[ok], c[ok]]
+    if isinstance(values, (str, os.PathLike)):
+        out = values_at(values, r, c)
+    else:
+        arr = np.asarray(values, dtype=np.float64)
+        ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
+        out = np.full(r.shape, np.nan)
+        out[ok] = arr[r[ok], c[ok]]
     if nodata is not None and np.isfinite(nodata):
         out[out == nodata] = np.nan
     return out

@@ -22,6 +22,7 @@ refines this where an inventory gives labels.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import numpy as np
@@ -123,8 +124,8 @@ def candidate_evidence(
     points: Mapping[str, pd.DataFrame],
     point_labels: Mapping[str, np.ndarray],
     *,
-    slope_deg: np.ndarray | None,
-    aspect_deg: np.ndarray | None,
+    slope_deg: np.ndarray | str | os.PathLike | None,
+    aspect_deg: np.ndarray | str | os.PathLike | None,
     terrain_transform=None,
 ) -> pd.DataFrame:
     """Evidence of each candidate (see the module docstring).
@@ -144,7 +145,8 @@ def candidate_evidence(
         Track name → candidate label of each of its points (0 = outside).
     slope_deg, aspect_deg
         Slope and aspect rasters (degrees; aspect clockwise from north, flat < 0) on
-        ``terrain_transform``; None leaves the terrain evidence NaN.
+        ``terrain_transform``, as arrays or raster files (only the blocks under the
+        candidates are read); None leaves the terrain evidence NaN.
     terrain_transform
         Affine transform of the slope/aspect rasters.
 
