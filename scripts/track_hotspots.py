@@ -1,11 +1,10 @@
 """Snakemake script of rule track_hotspots: one track's points -> trend/Gi*/density/polygons."""
 
 import logging
-import math
 import time
 
 from slidemap.hotspots.density import grid_from_raster
-from slidemap.hotspots.pipeline import HotspotParams, study_area_mask, track_hotspots, write_layer
+from slidemap.hotspots.pipeline import HotspotParams, track_hotspots_to_files, write_layer
 from slidemap.hotspots.pointio import (
     REQUIRED_POINT_COLUMNS,
     count_dates,
@@ -17,7 +16,6 @@ from slidemap.hotspots.tilefields import read_fields
 from slidemap.hotspots.tilejobs import join_trends
 from slidemap.io import write_json
 from slidemap.logs import run_logged
-from slidemap.raster import write_cog
 from slidemap.standalone import script_object
 
 log = logging.getLogger("slidemap.track_hotspots")
@@ -31,7 +29,6 @@ def main(smk) -> None:
     points = read_track_points(
         smk.input.points, grid.crs, time_series=False, columns=REQUIRED_POINT_COLUMNS
     )
-    valid = study_area_mask(smk.input.grid, grid)
     tic = time.perf_counter()
     if smk.input.trends:  # tiled ingest: the tile jobs fitted the trends (rule tile_trends)
         n_dates = count_dates(smk.input.points)
@@ -44,12 +41,14 @@ def main(smk) -> None:
         fields = read_fields(
             points, smk.input.field_settings, smk.input.fields, smk.params.tile_size_m
         )
-    pts, density, polygons, info = track_hotspots(
+    # the density goes to its file block by block; the polygons are made from the file
+    pts, polygons, info = track_hotspots_to_files(
         points,
         grid,
         params,
         track=smk.wildcards.track,
-        valid=valid,
+        density_path=smk.output.density,
+        grid_path=smk.input.grid,
         threads=smk.threads,
         trends=trends,
         fields=fields,
@@ -59,21 +58,6 @@ def main(smk) -> None:
     info["grid"] = {"cell_size_m": grid.resolution_m, "height": grid.height, "width": grid.width}
     log.info("%s", {k: v for k, v in info.items() if k != "grid"})
     write_analysed_points(smk.input.points, pts, smk.output.points)
-    write_cog(
-        density,
-        smk.output.density,
-        crs=grid.crs,
-        transform=grid.transform,
-        nodata=math.nan,
-        dtype="float32",
-        band_names=["hot", "cold"],
-        tags={
-            "unit": "Gi* z per km2 (seed 002 Eq. 2, quartic kernel)",
-            "kernel_radius_m": repr(info["kernel_radius_m"]),
-            "density_threshold_per_km2": repr(info["density_threshold_per_km2"]),
-            "mean_point_density_per_km2": repr(info["mean_point_density_per_km2"]),
-        },
-    )
     write_layer(polygons, smk.output.polygons, "polygons")
     # stage timings are in the log and the benchmark file; the summary holds results only,
     # so that identical inputs give identical bytes

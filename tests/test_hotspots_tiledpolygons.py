@@ -79,9 +79,22 @@ def demo_density(root):
     return pts, grid, dens, params, dinfo["density_threshold_per_km2"]
 
 
+def _write_density(path, dens, grid):
+    """The density array as a 2-band float32 GeoTIFF (NaN nodata), as track_hotspots writes."""
+    import rasterio
+
+    with rasterio.open(
+        path, "w", driver="GTiff", width=grid.width, height=grid.height, count=2,
+        dtype="float32", crs=grid.crs, transform=grid.transform, nodata=float("nan"),
+        tiled=True, blockxsize=32, blockysize=32,
+    ) as dst:  # fmt: skip
+        dst.write(dens.astype("float32"))
+    return str(path)
+
+
 @pytest.mark.parametrize("hull", [None, 20.0])
-@pytest.mark.parametrize("size", [13, 50, 500])
-def test_demo_polygons_tiled_equal_track_polygons(demo_density, hull, size):
+@pytest.mark.parametrize(("size", "source"), [(13, "array"), (50, "file"), (500, "array")])
+def test_demo_polygons_tiled_equal_track_polygons(demo_density, tmp_path, hull, size, source):
     from slidemap.hotspots.candidates import track_polygons
 
     pts, grid, dens, params, threshold = demo_density
@@ -94,7 +107,9 @@ def test_demo_polygons_tiled_equal_track_polygons(demo_density, hull, size):
         hull_concavity=params.outline_concavity,
     )
     whole, _ = track_polygons(dens, grid, pts, **kw)
-    tiled = track_polygons_tiled(dens, grid, pts, size, **kw)
+    # a file is read tile by tile (labels recomputed in the polygon pass)
+    src = _write_density(tmp_path / "density.tif", dens, grid) if source == "file" else dens
+    tiled = track_polygons_tiled(src, grid, pts, size, **kw)
     assert len(whole) >= 3 and list(tiled.columns) == list(whole.columns)
     exact = ["poly_id", "track", "kind", "n_points", "n_moving", "max_density"]
     assert tiled[exact].equals(whole[exact])
@@ -149,3 +164,74 @@ def test_whole_hotspot_chain_from_tiles_equals_track_hotspots(root, preset):
     exact = ["poly_id", "kind", "n_points", "n_moving"]
     assert out[exact].equals(polys[exact])
     assert out.geometry.geom_equals(polys.geometry).all()
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_density_blocks_equal_hot_cold_density(root, demo_density, threads):
+    from slidemap.hotspots.density import hot_cold_density, hot_cold_density_blocks
+    from slidemap.hotspots.pipeline import density_weights, study_area_mask, study_area_windows
+
+    pts, grid, dens, params, _ = demo_density
+    xy, z = density_weights(pts, params)
+    radius = 250.0
+    dem = root / "resources" / "demo" / "dem.tif"
+    want = hot_cold_density(xy, z, grid, radius, chunk_size=48)
+    want[:, ~study_area_mask(dem, grid)] = np.nan
+    got = np.full(want.shape, -1.0, np.float32)
+    seen = np.zeros(grid.shape, int)
+    for w, block in hot_cold_density_blocks(
+        xy, z, grid, radius, chunk_size=48, valid=study_area_windows(dem, grid, 48),
+        threads=threads,
+    ):  # fmt: skip
+        sl = np.s_[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+        assert block.dtype == np.float32 and block.shape == (2, w.height, w.width)
+        got[(slice(None), *sl)] = block
+        seen[sl] += 1
+    assert (seen == 1).all()  # every cell in exactly one block
+    assert np.isnan(want).any() and (want > 0).any()
+    np.testing.assert_array_equal(got, want)
+
+
+def test_track_hotspots_to_files_equals_track_hotspots(root, tmp_path):
+    """The script's streamed path: density file == the array, polygons == track_polygons."""
+    import dataclasses
+
+    import rasterio
+
+    from slidemap.hotspots.density import grid_from_raster
+    from slidemap.hotspots.pipeline import (
+        HotspotParams,
+        study_area_mask,
+        track_hotspots,
+        track_hotspots_to_files,
+    )
+
+    points = demo_points(root, "dsc_142")
+    params = dataclasses.replace(HotspotParams(), chunk_size=40)
+    dem = root / "resources" / "demo" / "dem.tif"
+    grid = grid_from_raster(dem, 20.0)
+    valid = study_area_mask(dem, grid)
+    pts, dens, polys, info = track_hotspots(points, grid, params, track="dsc_142", valid=valid)
+    path = tmp_path / "density.tif"
+    pts2, polys2, info2 = track_hotspots_to_files(
+        points, grid, params, track="dsc_142", density_path=path, grid_path=dem,
+        threads=2, polygon_tile_cells=37,
+    )  # fmt: skip
+    with rasterio.open(path) as src:
+        assert src.count == 2 and src.descriptions == ("hot", "cold")
+        assert float(src.tags()["density_threshold_per_km2"]) == info["density_threshold_per_km2"]
+        np.testing.assert_array_equal(src.read(), dens)
+    assert pts2.equals(pts)
+    assert len(polys) >= 3 and list(polys2.columns) == list(polys.columns)
+    exact = ["poly_id", "track", "kind", "n_points", "n_moving", "max_density"]
+    assert polys2[exact].equals(polys[exact])
+    numeric = [c for c in polys.columns if c not in exact and c != "geometry"]
+    np.testing.assert_allclose(
+        polys2[numeric].to_numpy(float), polys[numeric].to_numpy(float), rtol=1e-12, atol=1e-9
+    )
+    assert polys2.geometry.geom_equals(polys.geometry).all()
+    drop = {"timings_s"}
+    assert {k: v for k, v in info2.items() if k not in drop} == {
+        k: v for k, v in info.items() if k not in drop
+    }
+    assert list(info2) == list(info)  # the summary's keys in the same order

@@ -17,33 +17,16 @@ def get_track_trends(wildcards):
     return [f"{base}/{t}.trends.parquet" for t in track_tile_names(wildcards.track)]
 
 
-def density_cells(grid_path):
-    """Cells of a track's hot-spot density raster: the study grid at hotspots.cell_size_m."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    if not Path(grid_path).exists():
-        return 0
-    try:
-        with rasterio.open(grid_path) as src:
-            cells, res = src.width * src.height, abs(src.res[0])
-    except RasterioIOError:  # an empty placeholder (snakemake --touch)
-        return 0
-    cell = config["hotspots"]["cell_size_m"] or res
-    return int(cells * (res / cell) ** 2)
-
-
 def track_hotspots_mem_mb(wildcards, input, attempt):
-    """track_hotspots' memory: 1500 MB + 0.75 KB per point + 16 B per density cell, x attempt.
+    """track_hotspots' memory: 1800 MB + 0.75 KB per point, x attempt (MB).
 
     The job holds the points' light columns and its results (~0.5 KB per point measured at
     2 M points: benchmarks/ingest_dag.py --hotspots); the series are streamed and Gi*'s
     pairs come in blocks, so the file size (mostly series) does not drive the memory. The
-    density raster, its study-area mask and the polygon labels take ~16 B per cell (5949 MB
-    peak at 2 M points and 16384^2 cells, where this gives 7096 MB: benchmarks/national.md).
+    density raster is written block by block and the polygons are made tile by tile from
+    it (`track_hotspots_to_files`): ~300 MB whatever the grid's size (benchmarks/national.md).
     """
-    cells = density_cells(input.grid)
-    return int((1500 + 0.75e-3 * parquet_rows(input.points) + 16 * cells / 2**20) * attempt)
+    return int((1800 + 0.75e-3 * parquet_rows(input.points)) * attempt)
 
 
 def field_plane(track):

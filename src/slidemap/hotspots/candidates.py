@@ -291,7 +291,7 @@ def _burn_bit(word: np.ndarray, bit: np.uint8, geoms, grid: Grid) -> None:
     burnt = rasterio.features.rasterize(
         ((g, 1) for g in geoms),
         out_shape=(r1 - r0, c1 - c0),
-        transform=grid.transform * Affine.translation(c0, r0),
+        transform=grid.transform @ Affine.translation(c0, r0),
         fill=0,
         dtype="uint8",
     )

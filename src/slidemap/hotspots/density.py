@@ -16,7 +16,10 @@ the in-memory :func:`kernel_density`, bit for bit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as da
@@ -30,6 +33,7 @@ __all__ = [
     "kernel_density",
     "kernel_density_dask",
     "hot_cold_density",
+    "hot_cold_density_blocks",
 ]
 
 
@@ -223,3 +227,87 @@ def hot_cold_density(
         ]
     )
     return arr.compute(scheduler="threads", num_workers=max(1, int(threads)))
+
+
+def hot_cold_density_blocks(
+    xy: np.ndarray,
+    z: np.ndarray,
+    grid: Grid,
+    radius_m: float,
+    *,
+    chunk_size: int | None = 1024,
+    valid: Callable[[Any], np.ndarray] | None = None,
+    threads: int = 1,
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """:func:`hot_cold_density` block by block, for writing a grid that does not fit memory.
+
+    Each block is computed as the chunk of :func:`kernel_density_dask` over the same window
+    (the points within one search radius plus one cell, in input order), so the blocks put
+    together equal ``hot_cold_density(..., chunk_size=chunk_size)`` bit for bit. Memory: the
+    points, and a few blocks (``threads + 1`` in flight).
+
+    Parameters
+    ----------
+    xy, z, grid, radius_m
+        As for :func:`hot_cold_density` (metres, Gi* z).
+    chunk_size
+        Block edge in cells; None = one block of the whole grid.
+    valid
+        Optional ``valid(window) -> bool array`` of the study area in a window; cells
+        outside become NaN.
+    threads
+        Blocks computed at once (numba releases the GIL).
+
+    Yields
+    ------
+    tuple
+        ``(rasterio.windows.Window, float32 array (2, rows, cols))``, hot then cold, in z per
+        km², in raster order of the blocks.
+    """
+    from rasterio.windows import Window
+
+    z = np.asarray(z, dtype=np.float64)
+    bands = [_check(xy, np.where(z > 0, z, 0.0), radius_m)]
+    bands.append(_check(xy, np.where(z < 0, -z, 0.0), radius_m))
+    t = grid.transform
+    halo = float(radius_m) + t.a
+    step = int(chunk_size) if chunk_size else max(grid.height, grid.width, 1)
+
+    def windows() -> Iterator[tuple[tuple[int, int], tuple[int, int], list]]:
+        for r0 in range(0, grid.height, step):
+            r1 = min(r0 + step, grid.height)
+            y_top, y_bottom = t.f - r0 * t.a, t.f - r1 * t.a
+            rows = [(py <= y_top + halo) & (py >= y_bottom - halo) for _, py, _ in bands]
+            for c0 in range(0, grid.width, step):
+                c1 = min(c0 + step, grid.width)
+                x_left, x_right = t.c + c0 * t.a, t.c + c1 * t.a
+                picked = []
+                for (px, py, w), in_rows in zip(bands, rows, strict=True):
+                    sel = in_rows & (px >= x_left - halo) & (px <= x_right + halo)
+                    picked.append((px[sel], py[sel], w[sel]))
+                yield (r0, r1), (c0, c1), picked
+
+    def compute(rows, cols, picked) -> np.ndarray:
+        return np.stack(
+            [_window(px, py, w, grid, radius_m, rows, cols) for px, py, w in picked]
+        ).astype(np.float32)
+
+    workers = max(1, int(threads))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: list = []
+        todo = windows()
+        while True:
+            while len(pending) <= workers:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                rows, cols, picked = nxt
+                pending.append((rows, cols, pool.submit(compute, rows, cols, picked)))
+            if not pending:
+                return
+            rows, cols, future = pending.pop(0)
+            block = future.result()
+            window = Window(cols[0], rows[0], cols[1] - cols[0], rows[1] - rows[0])
+            if valid is not None:
+                block[:, ~np.asarray(valid(window), dtype=bool)] = np.nan
+            yield window, block

@@ -45,6 +45,10 @@ __all__ = [
     "analyse_points",
     "track_density",
     "track_hotspots",
+    "track_hotspots_to_files",
+    "density_weights",
+    "density_tags",
+    "study_area_windows",
     "REQUIRED_POINT_COLUMNS",
     "read_track_points",
     "study_area_mask",
@@ -485,6 +489,18 @@ def analyse_points(
     return out, info
 
 
+def density_weights(points: pd.DataFrame, params: HotspotParams) -> tuple[np.ndarray, np.ndarray]:
+    """Return the coordinates (n × 2, metres) and the Gi* z weights of a track's density.
+
+    ``density_points: moving`` zeroes the weight of the points that are not moving.
+    """
+    xy = points[["x_m", "y_m"]].to_numpy(np.float64)
+    z = points["gi_z"].to_numpy(np.float64)
+    if params.density_points == "moving":
+        z = np.where(points["moving"].to_numpy(bool), z, 0.0)
+    return xy, z
+
+
 def track_density(
     points: pd.DataFrame,
     grid: Grid,
@@ -518,10 +534,7 @@ def track_density(
         ``(density, info)``: float32 (2 × rows × cols), hot then cold, in z per km²; and
         ``mean_point_density_per_km2`` and ``density_threshold_per_km2``.
     """
-    xy = points[["x_m", "y_m"]].to_numpy(np.float64)
-    z = points["gi_z"].to_numpy(np.float64)
-    if params.density_points == "moving":
-        z = np.where(points["moving"].to_numpy(bool), z, 0.0)
+    xy, z = density_weights(points, params)
     dens = hot_cold_density(
         xy, z, grid, kernel_radius_m, chunk_size=params.chunk_size, threads=threads
     )
@@ -595,6 +608,134 @@ def track_hotspots(
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)
     return pts, dens, polys, info
+
+
+#: Tile edge (cells) of the polygon pass of :func:`track_hotspots_to_files`: a tile costs
+#: ~30 B per cell (density read, mask, labels, ids), ~130 MB at 2048.
+POLYGON_TILE_CELLS = 2048
+
+
+def density_tags(info: Mapping[str, Any]) -> dict[str, str]:
+    """Metadata of a track's ``density.tif`` from the ``info`` of the hot-spot analysis."""
+    return {
+        "unit": "Gi* z per km2 (seed 002 Eq. 2, quartic kernel)",
+        "kernel_radius_m": repr(info["kernel_radius_m"]),
+        "density_threshold_per_km2": repr(info["density_threshold_per_km2"]),
+        "mean_point_density_per_km2": repr(info["mean_point_density_per_km2"]),
+    }
+
+
+def track_hotspots_to_files(
+    points: pd.DataFrame,
+    grid: Grid,
+    params: HotspotParams,
+    *,
+    track: str,
+    density_path: str | Path,
+    grid_path: str | Path | None = None,
+    threads: int = 1,
+    trends: tuple | None = None,
+    fields: tuple[dict, pd.DataFrame] | None = None,
+    polygon_tile_cells: int = POLYGON_TILE_CELLS,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame, dict]:
+    """:func:`track_hotspots` with the density written block by block to ``density_path``.
+
+    The density grid is never held whole: its blocks go straight to the file
+    (:func:`slidemap.hotspots.density.hot_cold_density_blocks`, the study area read window
+    by window), and the polygons are made tile by tile from the file
+    (:func:`slidemap.hotspots.tiledpolygons.track_polygons_tiled`), so memory is the points
+    plus a few blocks and tiles whatever the grid's size. The file equals
+    ``track_hotspots``'s density bit for bit; the polygons are the same regions with the same
+    ids and statistics, and equal geometries (a region crossing a tile edge comes back with
+    its vertices in another order).
+
+    Parameters
+    ----------
+    points, grid, params, track, threads, trends, fields
+        As for :func:`track_hotspots`.
+    density_path
+        The track's ``density.tif`` (COG, bands hot and cold, z per km², NaN outside).
+    grid_path
+        The study grid raster (``R/grid/dem.tif``): cells where it has no data are NaN
+        (:func:`study_area_mask`, window by window); None keeps every cell.
+    polygon_tile_cells
+        Tile edge (cells) of the polygon pass.
+
+    Returns
+    -------
+    tuple
+        ``(points, polygons, info)`` as :func:`track_hotspots` (without the density array).
+    """
+    from slidemap.hotspots.density import hot_cold_density_blocks
+    from slidemap.hotspots.tiledpolygons import track_polygons_tiled
+    from slidemap.raster import write_cog
+
+    pts, info = analyse_points(points, params, trends=trends, fields=fields)
+    tic = time.perf_counter()
+    xy, z = density_weights(pts, params)
+    rho = mean_point_density(xy, info["kernel_radius_m"])
+    info["mean_point_density_per_km2"] = rho
+    info["density_threshold_per_km2"] = params.density_threshold * rho
+    chunk = params.chunk_size or max(grid.height, grid.width)
+    valid = study_area_windows(grid_path, grid, chunk) if grid_path is not None else None
+    blocks = hot_cold_density_blocks(
+        xy, z, grid, info["kernel_radius_m"], chunk_size=chunk, valid=valid, threads=threads
+    )
+    write_cog(
+        blocks,
+        density_path,
+        grid=grid,
+        nodata=math.nan,
+        dtype="float32",
+        count=2,
+        band_names=["hot", "cold"],
+        tags=density_tags(info),
+    )
+    info["timings_s"]["density"] = time.perf_counter() - tic
+    tic = time.perf_counter()
+    polys = track_polygons_tiled(
+        density_path,
+        grid,
+        pts,
+        polygon_tile_cells,
+        track=track,
+        density_threshold=info["density_threshold_per_km2"],
+        min_points=params.min_points,
+        min_area_m2=params.min_area_m2,
+        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
+        hull_concavity=params.outline_concavity,
+    )
+    info["timings_s"]["polygons"] = time.perf_counter() - tic
+    info["n_polygons"] = len(polys)
+    return pts, polys, info
+
+
+def study_area_windows(grid_path: str | Path, grid: Grid, chunk_size: int = 2048):
+    """:func:`study_area_mask` window by window: ``valid(window) -> bool array``.
+
+    Parameters
+    ----------
+    grid_path, grid
+        As for :func:`study_area_mask`.
+    chunk_size
+        Chunk edge (cells) of the lazy study grid on ``grid``: windows aligned with it read
+        each chunk once.
+
+    Returns
+    -------
+    callable
+        ``valid(rasterio.windows.Window) -> numpy.ndarray`` (bool, the window's shape).
+    """
+    from slidemap.raster import open_on_grid
+
+    data = open_on_grid(grid_path, grid, chunk_size=chunk_size, resampling="nearest")
+
+    def valid(window) -> np.ndarray:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        part = data[r0 : r0 + int(window.height), c0 : c0 + int(window.width)]
+        return np.isfinite(np.asarray(part.values))
+
+    return valid
 
 
 def study_area_mask(grid_path: str | Path, grid: Grid) -> np.ndarray:

@@ -15,6 +15,8 @@ sets (a region crossing a tile edge comes back with its vertices in another orde
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -143,7 +145,7 @@ def merge_regions(
 
 
 def track_polygons_tiled(
-    density: np.ndarray,
+    density: np.ndarray | str | os.PathLike,
     grid: Grid,
     points: pd.DataFrame,
     tile_size_cells: int,
@@ -160,13 +162,16 @@ def track_polygons_tiled(
     Parameters
     ----------
     density
-        float (2 × rows × cols): hot and cold density (z per km²; NaN outside).
+        float (2 × rows × cols): hot and cold density (z per km²; NaN outside); or the
+        raster file holding them as bands 1 and 2 (a track's ``density.tif``): then it is
+        read tile by tile, twice (regions, then the kept regions' outlines), and memory
+        stays at a few tiles plus the points whatever the grid's size.
     grid
         Grid of ``density``.
     points
         The track's hot-spot points (as for ``track_polygons``).
     tile_size_cells
-        Tile edge (cells).
+        Tile edge (cells; a tile of a file is read as float32: 4 B per cell).
     track
         Track name.
     density_threshold
@@ -195,6 +200,7 @@ def track_polygons_tiled(
     from slidemap.hotspots.regions import polygonize_labels, region_statistics
     from slidemap.raster import iter_windows
 
+    in_memory = not isinstance(density, (str, os.PathLike))
     windows = list(iter_windows(grid.height, grid.width, tile_size_cells))
     tile_rows = -(-grid.height // tile_size_cells)
     tile_cols = -(-grid.width // tile_size_cells)
@@ -205,62 +211,101 @@ def track_polygons_tiled(
     moving = points["moving"].to_numpy(bool)
     trend = points["trend_class"] if "trend_class" in points else None
     row, col, inside = grid.cell_of(x, y)
+    t_of = np.where(inside, (row // tile_size_cells) * tile_cols + col // tile_size_cells, -1)
     frames = []
-    for band, kind in enumerate(("hot", "cold")):
-        layer = np.asarray(density[band])
-        summaries = []
-        for w in windows:  # tile jobs: label each tile alone
-            sl = np.s_[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
-            part = layer[sl]
-            mask = np.isfinite(part) & (part >= density_threshold)
-            summaries.append(tile_regions(mask, part, (w.row_off, w.col_off), grid.width))
-        luts, regions = merge_regions(summaries, tile_rows, tile_cols)  # the merge
-        n = regions["cells"].size - 1
-        if n == 0:
-            continue
-        # each point's region: its cell's tile label through that tile's lookup
-        lab_pt = np.zeros(x.size, np.int64)
-        t_of = (row // tile_size_cells) * tile_cols + col // tile_size_cells
-        for t, w in enumerate(windows):
-            sel = inside & (t_of == t)
-            local = summaries[t]["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
-            lab_pt[sel] = luts[t][local]
-        stats = region_statistics(lab_pt, n, v, moving, trend)
-        stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
-        stats["max_density"] = regions["peak"][1:]
-        good = (stats["n_moving"] >= min_points) & (stats["area_m2"] >= min_area_m2)
-        keep_ids = stats.index[good].to_numpy()
-        if keep_ids.size == 0:
-            continue
-        keep = np.zeros(n + 1, bool)
-        keep[keep_ids] = True
-        pieces: dict[int, list] = {}
-        for t, w in enumerate(windows):  # tile jobs: polygonize the kept regions' cells
-            ids = luts[t][summaries[t]["labels"]]
-            ids = np.where(keep[ids], ids, 0).astype(np.int32)
-            tgrid = dataclasses.replace(
-                grid,
-                transform=grid.transform * Affine.translation(w.col_off, w.row_off),
-                width=int(w.width),
-                height=int(w.height),
+    with contextlib.ExitStack() as stack:
+        read = _tile_reader(density, stack)
+        for band, kind in enumerate(("hot", "cold")):
+
+            def tile_mask(w, band=band):
+                part = read(band, w)
+                return np.isfinite(part) & (part >= density_threshold), part
+
+            summaries = []
+            local_pt = np.zeros(x.size, np.int64)  # each point's label in its own tile
+            for t, w in enumerate(windows):  # tile jobs: label each tile alone
+                mask, part = tile_mask(w)
+                summary = tile_regions(mask, part, (w.row_off, w.col_off), grid.width)
+                sel = t_of == t
+                local_pt[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
+                if not in_memory:
+                    summary["labels"] = None  # relabelled in the polygon pass: memory per tile
+                summaries.append(summary)
+            luts, regions = merge_regions(summaries, tile_rows, tile_cols)  # the merge
+            n = regions["cells"].size - 1
+            if n == 0:
+                continue
+            # each point's region: its cell's tile label through that tile's lookup
+            lab_pt = np.zeros(x.size, np.int64)
+            for t in range(len(windows)):
+                sel = t_of == t
+                lab_pt[sel] = luts[t][local_pt[sel]]
+            stats = region_statistics(lab_pt, n, v, moving, trend)
+            stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
+            stats["max_density"] = regions["peak"][1:]
+            good = (stats["n_moving"] >= min_points) & (stats["area_m2"] >= min_area_m2)
+            keep_ids = stats.index[good].to_numpy()
+            if keep_ids.size == 0:
+                continue
+            keep = np.zeros(n + 1, bool)
+            keep[keep_ids] = True
+            pieces: dict[int, list] = {}
+            for t, w in enumerate(windows):  # tile jobs: polygonize the kept regions' cells
+                if not keep[luts[t]].any():
+                    continue
+                labels = summaries[t]["labels"]
+                if labels is None:  # the same labels again (label_regions is deterministic)
+                    labels = label_regions(tile_mask(w)[0])[0]
+                ids = luts[t][labels]
+                ids = np.where(keep[ids], ids, 0).astype(np.int32)
+                tgrid = dataclasses.replace(
+                    grid,
+                    transform=grid.transform @ Affine.translation(w.col_off, w.row_off),
+                    width=int(w.width),
+                    height=int(w.height),
+                )
+                for rid, geom in polygonize_labels(ids, tgrid).items():
+                    pieces.setdefault(int(rid), []).append(geom)
+            geoms = gpd.GeoSeries(  # the merge: one polygon per region
+                [shapely.union_all(pieces[int(r)]) for r in keep_ids],
+                index=keep_ids,
+                crs=grid.crs,
             )
-            for rid, geom in polygonize_labels(ids, tgrid).items():
-                pieces.setdefault(int(rid), []).append(geom)
-        geoms = gpd.GeoSeries(  # the merge: one polygon per region
-            [shapely.union_all(pieces[int(r)]) for r in keep_ids], index=keep_ids, crs=grid.crs
-        )
-        frames.append(
-            band_polygons(
-                stats,
-                keep_ids,
-                geoms,
-                kind,
-                lab_pt,
-                moving & (v_sign > 0 if kind == "hot" else v_sign < 0),
-                x,
-                y,
-                hull_buffer_m=hull_buffer_m,
-                hull_concavity=hull_concavity,
+            frames.append(
+                band_polygons(
+                    stats,
+                    keep_ids,
+                    geoms,
+                    kind,
+                    lab_pt,
+                    moving & (v_sign > 0 if kind == "hot" else v_sign < 0),
+                    x,
+                    y,
+                    hull_buffer_m=hull_buffer_m,
+                    hull_concavity=hull_concavity,
+                )
             )
-        )
     return polygon_table(frames, track, grid.crs)
+
+
+def _tile_reader(density, stack: contextlib.ExitStack):
+    """Return ``read(band, window) -> float array`` of a density array or raster file.
+
+    A file (``str``/``PathLike``: the track's ``density.tif``, bands hot and cold) is opened
+    once on ``stack`` and read window by window.
+    """
+    if isinstance(density, (str, os.PathLike)):
+        import rasterio
+
+        src = stack.enter_context(rasterio.open(density))
+
+        def read_file(band: int, w) -> np.ndarray:
+            return src.read(band + 1, window=w, out_dtype="float32")
+
+        return read_file
+
+    def read_array(band: int, w) -> np.ndarray:
+        sl = np.s_[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+        return np.asarray(density[band][sl])
+
+    return read_array
