@@ -224,7 +224,7 @@ def main() -> None:
             "from slidemap.factors.distance import write_distance_factor\n"
             f"write_distance_factor({str(f / 'streams.gpkg')!r}, {str(grid / 'dem.tif')!r}, "
             f"{str(f / 'dist_rivers.tif')!r}, name='dist_rivers', key='layers.rivers', "
-            f"chunk_size={cs}, threads={th})\n",
+            f"threads={th})\n",
         ),
     ]
     f.mkdir(parents=True, exist_ok=True)

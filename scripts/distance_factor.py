@@ -14,7 +14,6 @@ def main(smk) -> None:
         name=f"dist_{layer}",
         key=smk.params.key,
         source=smk.params.source,
-        chunk_size=smk.params.chunk_size,
         threads=smk.threads,
         compress=smk.params.compress,
     )

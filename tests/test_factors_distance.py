@@ -15,6 +15,7 @@ from scipy import ndimage
 
 from slidemap.errors import InputDataError
 from slidemap.factors.distance import (
+    distance_blocks,
     distance_to_features,
     edt,
     read_layer,
@@ -77,6 +78,42 @@ def test_features_beyond_the_padded_grid_are_not_ignored():
         exact = exact_distances(geoms, grid)
         assert np.abs(ours - exact).max() <= 10 * math.sqrt(2) / 2 + 1e-3
     np.testing.assert_allclose(distance_to_features([far], grid, pad_cells=3), exact, rtol=1e-6)
+
+
+def streamed(geoms, grid, tmp_path, **kw):
+    """Put the blocks of distance_blocks together; check the scratch file is gone."""
+    out = np.full(grid.shape, -1.0, np.float32)
+    for w, block in distance_blocks(geoms, grid, scratch_dir=tmp_path, **kw):
+        assert block.dtype == np.float32 and block.shape == (w.height, w.width)
+        out[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] = block
+    assert not list(tmp_path.iterdir())  # the scratch file was removed
+    return out
+
+
+@pytest.mark.parametrize("strip", [1, 7, 64])
+def test_streamed_distances_equal_the_whole_grid_transform(tmp_path, strip):
+    rng = np.random.default_rng(strip)
+    grid = Grid(CRS_UTM, Affine(10, 0, 1000, 0, -10, 5000), 83, 61)
+    geoms = random_lines(rng, 6, (700, 4000, 2100, 5300))  # some beyond the padded grid
+    geoms += [
+        shapely.box(1200, 4500, 1390, 4650),  # edges on cell boundaries
+        shapely.LineString([(1500, 4400), (1500, 4900)]),  # along a column boundary
+        shapely.Point(1605, 4795).buffer(30),
+        shapely.LineString([(-3000, 4000), (-3000, 5000)]),  # far west: the GEOS correction
+    ]
+    for pad in (3, 128):
+        want = distance_to_features(geoms, grid, pad_cells=pad)
+        got = streamed(geoms, grid, tmp_path, pad_cells=pad, strip_cells=strip)
+        np.testing.assert_array_equal(got, want)
+        assert (want == 0).any() and (want > 100).any()
+
+
+def test_streamed_distances_without_features_nearby(tmp_path):
+    grid = Grid(CRS_UTM, Affine(10, 0, 0, 0, -10, 1000), 40, 30)
+    far = [shapely.LineString([(-800, 0), (-800, 1000)])]
+    got = streamed(far, grid, tmp_path, pad_cells=3, strip_cells=8)
+    np.testing.assert_array_equal(got, distance_to_features(far, grid, pad_cells=3))
+    assert np.isfinite(got).all()
 
 
 def test_polygon_interior_is_zero():

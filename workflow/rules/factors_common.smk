@@ -36,8 +36,8 @@ def alternatives(names):
     return "|".join(names) if names else "(?!x)x"
 
 
-def grid_cells(input):
-    """Cells of the study grid (from the grid DEM, else the input DEM's header)."""
+def grid_shape(input):
+    """(rows, cols) of the study grid (from the grid DEM, else the input DEM's header)."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
@@ -45,10 +45,16 @@ def grid_cells(input):
         if path and Path(path).exists():
             try:
                 with rasterio.open(path) as src:
-                    return src.width * src.height
+                    return src.height, src.width
             except RasterioIOError:  # an empty placeholder (snakemake --touch)
                 continue
-    return 10**6
+    return 1000, 1000
+
+
+def grid_cells(input):
+    """Cells of the study grid (from the grid DEM, else the input DEM's header)."""
+    rows, cols = grid_shape(input)
+    return rows * cols
 
 
 def chunked_mem_mb(wildcards, threads, attempt=1):

@@ -17,8 +17,12 @@ grid's border might be nearer to a feature lying farther out; for those cells th
 distance to such features is computed with GEOS and the smaller value kept, so features
 outside the grid are never ignored.
 
-Memory bound: the padded grid is held in memory: feature mask (1 B), squared distances
-float64 (8 B) and the float32 result (4 B), **about 13 bytes per cell**.
+Memory: :func:`distance_to_features` holds the padded grid (feature mask 1 B, squared
+distances float64 8 B, float32 result 4 B: **about 13 bytes per cell**);
+:func:`distance_blocks`, which ``write_distance_factor`` (rule ``distance_factor``) uses,
+streams the same two passes through a scratch file on disk (8 B per padded cell) and holds
+a strip of 512 columns or a block of 512 rows at a time (~25 B × 512 × the grid's longer
+side), with the same result cell for cell.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numba
@@ -37,13 +42,17 @@ __all__ = [
     "edt",
     "read_layer",
     "distance_to_features",
+    "distance_blocks",
     "write_distance_factor",
 ]
 
 #: Cells added on every side of the grid when rasterising a layer.
 PAD_CELLS = 128
-#: Memory of the distance transform, bytes per (padded) grid cell.
+#: Memory of the in-memory distance transform (:func:`distance_to_features`), bytes per
+#: (padded) grid cell.
 BYTES_PER_CELL = 13
+#: Columns per strip / rows per block of the streamed transform (:func:`distance_blocks`).
+STRIP_CELLS = 512
 
 
 @numba.njit(nogil=True, cache=True)
@@ -85,26 +94,42 @@ def _edt_1d(f, n, s2, d, v, zz):  # pragma: no cover - numba
 
 
 @numba.njit(nogil=True, cache=True)
-def _edt_2d(mask, dy, dx, out):  # pragma: no cover - numba
+def _edt_cols(mask, dy, sq):  # pragma: no cover - numba
+    """Pass 1: squared distance along each column of ``mask`` into ``sq`` (float64)."""
     rows, cols = mask.shape
-    n = max(rows, cols)
-    f = np.empty(n, dtype=np.float64)
-    d = np.empty(n, dtype=np.float64)
-    v = np.empty(n, dtype=np.int64)
-    zz = np.empty(n + 1, dtype=np.float64)
-    sq = np.empty((rows, cols), dtype=np.float64)
+    f = np.empty(rows, dtype=np.float64)
+    d = np.empty(rows, dtype=np.float64)
+    v = np.empty(rows, dtype=np.int64)
+    zz = np.empty(rows + 1, dtype=np.float64)
     for c in range(cols):
         for r in range(rows):
             f[r] = 0.0 if mask[r, c] else np.inf
         _edt_1d(f, rows, dy * dy, d, v, zz)
         for r in range(rows):
             sq[r, c] = d[r]
+
+
+@numba.njit(nogil=True, cache=True)
+def _edt_rows(sq, dx, out):  # pragma: no cover - numba
+    """Pass 2: along each row of the column pass ``sq``; the distances (float32) into ``out``."""
+    rows, cols = sq.shape
+    f = np.empty(cols, dtype=np.float64)
+    d = np.empty(cols, dtype=np.float64)
+    v = np.empty(cols, dtype=np.int64)
+    zz = np.empty(cols + 1, dtype=np.float64)
     for r in range(rows):
         for c in range(cols):
             f[c] = sq[r, c]
         _edt_1d(f, cols, dx * dx, d, v, zz)
         for c in range(cols):
             out[r, c] = np.float32(math.sqrt(d[c]))
+
+
+@numba.njit(nogil=True, cache=True)
+def _edt_2d(mask, dy, dx, out):  # pragma: no cover - numba
+    sq = np.empty(mask.shape, dtype=np.float64)
+    _edt_cols(mask, dy, sq)
+    _edt_rows(sq, dx, out)
 
 
 def edt(mask: np.ndarray, *, dy: float = 1.0, dx: float = 1.0) -> np.ndarray:
@@ -224,6 +249,118 @@ def distance_to_features(geoms: Any, grid: Any, *, pad_cells: int = PAD_CELLS) -
     return dist
 
 
+def distance_blocks(
+    geoms: Any,
+    grid: Any,
+    *,
+    pad_cells: int = PAD_CELLS,
+    strip_cells: int = STRIP_CELLS,
+    scratch_dir: str | os.PathLike | None = None,
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """:func:`distance_to_features` in row blocks, without holding the grid.
+
+    The same transform in two streamed passes: the column pass runs over strips of
+    ``strip_cells`` columns (each rasterised alone over the padded height) into a float64
+    scratch file (8 B per padded cell, on disk, removed at the end), the row pass over blocks of
+    ``strip_cells`` rows of that file; features beyond the padded grid are handled block by
+    block as in :func:`distance_to_features`. Memory: a strip (~9 B × padded height ×
+    ``strip_cells``) or a block (~12 B × padded width × ``strip_cells``). The blocks equal
+    ``distance_to_features`` (the tests check it cell for cell).
+
+    Parameters
+    ----------
+    geoms, grid, pad_cells
+        As for :func:`distance_to_features`.
+    strip_cells
+        Columns per strip of the column pass and rows per block of the row pass.
+    scratch_dir
+        Folder of the scratch file (default the system's temporary folder); removed when
+        the iteration ends or fails.
+
+    Yields
+    ------
+    tuple
+        ``(rasterio.windows.Window, float32 array)``: distances (m) of ``strip_cells`` grid
+        rows at a time, top to bottom.
+    """
+    import tempfile
+
+    import shapely
+    from affine import Affine
+    from rasterio.features import rasterize
+    from rasterio.windows import Window
+
+    geoms = [g for g in np.asarray(geoms, dtype=object) if g is not None and not g.is_empty]
+    bounds = shapely.bounds(np.asarray(geoms, dtype=object)) if geoms else np.zeros((0, 4))
+    t = grid.transform
+    rows, cols = grid.shape
+    p = int(pad_cells)
+    step = max(1, int(strip_cells))
+    padded_t = t @ Affine.translation(-p, -p)
+    height, width = rows + 2 * p, cols + 2 * p
+    fd, scratch = tempfile.mkstemp(prefix=".edt-", suffix=".f64", dir=scratch_dir)
+    os.close(fd)
+    strips = [(c0, min(step, width - c0)) for c0 in range(0, width, step)]
+    try:
+        # pass 1: columns, strip by strip; each strip stored whole (row-major) in turn, so
+        # the file is written and read with plain IO (no memory map in the job's RSS)
+        with open(scratch, "wb") as f:
+            for c0, w in strips:
+                strip_t = padded_t @ Affine.translation(c0, 0)
+                x0, x1 = sorted((strip_t.c, strip_t.c + w * t.a))
+                near = (bounds[:, 2] >= x0 - abs(t.a)) & (bounds[:, 0] <= x1 + abs(t.a))
+                mask = np.zeros((height, w), bool)
+                if near.any():
+                    mask = rasterize(
+                        ((geoms[i], 1) for i in np.flatnonzero(near)),
+                        out_shape=(height, w),
+                        transform=strip_t,
+                        fill=0,
+                        all_touched=True,
+                        dtype="uint8",
+                    ).astype(bool)
+                part = np.empty((height, w), np.float64)
+                _edt_cols(mask, float(abs(t.e)), part)
+                part.tofile(f)
+        west, north = padded_t.c, padded_t.f
+        box = shapely.box(west, north + height * t.e, west + width * t.a, north)
+        outside = None
+        col_border = np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) * abs(t.a)
+        offsets = np.cumsum([0] + [height * w * 8 for _, w in strips])
+        for r0 in range(0, rows, step):  # pass 2: rows, block by block
+            h = min(step, rows - r0)
+            sq = np.empty((h, width), np.float64)
+            for (c0, w), off in zip(strips, offsets, strict=False):
+                at = int(off) + (p + r0) * w * 8
+                sq[:, c0 : c0 + w] = np.fromfile(scratch, np.float64, h * w, offset=at).reshape(
+                    h, w
+                )
+            out = np.empty((h, width), np.float32)
+            _edt_rows(sq, float(abs(t.a)), out)
+            dist = np.ascontiguousarray(out[:, p : p + cols])
+            r = np.arange(r0, r0 + h)
+            row_border = np.minimum(r, rows - 1 - r)[:, None] * abs(t.e)
+            border = np.minimum(row_border, col_border[None, :]) + (p + 0.5) * min(
+                abs(t.a), abs(t.e)
+            )
+            cand = dist > border
+            if cand.any():
+                if outside is None:
+                    outside = [g for g in geoms if not shapely.within(g, box)]
+                    tree = shapely.STRtree(outside) if outside else None
+                if outside:
+                    rr, cc = np.nonzero(cand)
+                    xs = t.c + (cc + 0.5) * t.a
+                    ys = t.f + (rr + r0 + 0.5) * t.e
+                    _, exact = tree.query_nearest(
+                        shapely.points(xs, ys), return_distance=True, all_matches=False
+                    )
+                    dist[rr, cc] = np.minimum(dist[rr, cc], exact.astype(np.float32))
+            yield Window(0, r0, cols, h), dist
+    finally:
+        os.unlink(scratch)
+
+
 def write_distance_factor(
     layer_path: str | os.PathLike,
     dem_path: str | os.PathLike,
@@ -232,11 +369,13 @@ def write_distance_factor(
     name: str,
     key: str,
     source: str | None = None,
-    chunk_size: int = 1024,
     threads: int = 1,
     compress: str = "deflate",
 ) -> None:
     """Write ``dist_<layer>.tif``: distance (m) to the layer's features, NaN where the DEM is.
+
+    The transform is streamed (:func:`distance_blocks`): memory ~25 B × the grid's width ×
+    512, plus a scratch file of 8 B per padded cell next to ``out_path`` while it runs.
 
     Parameters
     ----------
@@ -252,27 +391,28 @@ def write_distance_factor(
         Config key naming the layer (for error messages and the catalog).
     source
         Text for the catalog's ``source`` (default the file name).
-    chunk_size
-        Chunk edge (cells) of the output blocks.
     threads
         Threads for writing.
     compress
         COG compression, ``"deflate"`` or ``"zstd"`` (``factors.compress``).
     """
-    import dask.array as da
+    import rasterio
     import shapely
 
     from slidemap.factors.studygrid import mask_like_dem
-    from slidemap.raster import Grid, open_on_grid, write_cog
+    from slidemap.raster import Grid, read_window, write_cog
 
     grid = Grid.from_raster(dem_path)
     geoms = read_layer(layer_path, grid.crs, key=key, study_area=shapely.box(*grid.bounds))
-    dist = distance_to_features(geoms, grid)
-    data = mask_like_dem(
-        da.from_array(dist, chunks=(chunk_size, chunk_size)),
-        open_on_grid(dem_path, chunk_size=chunk_size).data,
-        np.nan,
-    )
+    scratch = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(scratch, exist_ok=True)
+
+    def blocks():
+        """Yield the distance blocks, NaN where the DEM is (read block by block)."""
+        with rasterio.open(dem_path) as dem:
+            for window, dist in distance_blocks(geoms, grid, scratch_dir=scratch):
+                yield window, mask_like_dem(dist, read_window(dem, window), np.nan)
+
     bound = grid.resolution_m * math.sqrt(2) / 2
     tags = {
         "factor": name,
@@ -281,11 +421,10 @@ def write_distance_factor(
         "method": "exact Euclidean distance transform of the all-touched rasterised layer "
         f"(error <= half a cell diagonal = {bound:.2f} m)",
         "source": source or os.path.basename(str(layer_path)),
-        "memory_bytes_per_cell": str(BYTES_PER_CELL),
         "features": json.dumps(geoms.attrs["read_counts"]),
     }
     write_cog(
-        data,
+        blocks(),
         out_path,
         grid=grid,
         nodata=np.nan,
