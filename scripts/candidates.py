@@ -3,7 +3,7 @@
 import geopandas as gpd
 import rasterio
 
-from slidemap.hotspots.candidates import merge_candidates
+from slidemap.hotspots.candidates import CANDIDATE_TILE_CELLS, merge_candidates
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.pipeline import write_layer
 from slidemap.hotspots.pointio import read_track_points
@@ -39,6 +39,7 @@ def main(smk) -> None:
         min_cosine=settings["downslope_min_cosine"],
         rules=settings["preclassify"],
         min_moving=settings["min_points"],
+        tile_size_cells=CANDIDATE_TILE_CELLS,  # tile by tile (a tolerance: the whole grid)
     )
     write_layer(cands, smk.output.candidates, "candidates")
     summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}

@@ -235,3 +235,38 @@ def test_track_hotspots_to_files_equals_track_hotspots(root, tmp_path):
         k: v for k, v in info.items() if k not in drop
     }
     assert list(info2) == list(info)  # the summary's keys in the same order
+
+
+@pytest.fixture(scope="module")
+def demo_tracks(root):
+    """Both demo tracks through track_hotspots: points and polygons per track, the grid."""
+    from slidemap.hotspots.density import grid_from_raster
+    from slidemap.hotspots.pipeline import HotspotParams, track_hotspots
+
+    grid = grid_from_raster(root / "resources" / "demo" / "dem.tif", 20.0)
+    pts, polys = {}, {}
+    for track in ("asc_018", "dsc_142"):
+        p, _, polys[track], _ = track_hotspots(
+            demo_points(root, track), grid, HotspotParams(), track=track
+        )
+        pts[track] = p
+    return pts, polys, grid
+
+
+@pytest.mark.parametrize("size", [9, 64, 1000])
+def test_candidates_labelled_by_tiles_equal_the_whole_grid(demo_tracks, size):
+    from slidemap.hotspots.candidates import merge_candidates
+
+    pts, polys, grid = demo_tracks
+    rng = np.random.default_rng(size)
+    slope = rng.uniform(0, 45, grid.shape)
+    aspect = rng.uniform(0, 360, grid.shape)
+    kw = dict(slope_deg=slope, aspect_deg=aspect, terrain_transform=grid.transform)
+    for least in (0, 3):  # with and without dropping the small merged candidates
+        whole = merge_candidates(polys, pts, grid, min_moving=least, **kw)
+        tiled = merge_candidates(polys, pts, grid, min_moving=least, tile_size_cells=size, **kw)
+        assert len(whole) >= 5 and "asc_018,dsc_142" in set(whole["tracks"])
+        pd_equal = whole.drop(columns="geometry").equals(tiled.drop(columns="geometry"))
+        assert pd_equal, least
+        assert tiled.geometry.geom_equals(whole.geometry).all()
+    assert len(merge_candidates(polys, pts, grid, min_moving=10**6, tile_size_cells=size)) == 0

@@ -272,7 +272,7 @@ rule candidates:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb(1500, per_input_mb=6),
+        mem_mb=candidates_mem_mb,
     params:
         library=script_library("candidates"),
         tracks=TRACKS,

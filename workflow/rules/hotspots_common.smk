@@ -17,6 +17,34 @@ def get_track_trends(wildcards):
     return [f"{base}/{t}.trends.parquet" for t in track_tile_names(wildcards.track)]
 
 
+def hotspot_cells(grid_path):
+    """Cells of the hot-spot grid: the study grid at hotspots.cell_size_m (0 before it exists)."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    if not Path(grid_path).exists():
+        return 0
+    try:
+        with rasterio.open(grid_path) as src:
+            cells, res = src.width * src.height, abs(src.res[0])
+    except RasterioIOError:  # an empty placeholder (snakemake --touch)
+        return 0
+    cell = config["hotspots"]["cell_size_m"] or res
+    return int(cells * (res / cell) ** 2)
+
+
+def candidates_mem_mb(wildcards, input, attempt):
+    """candidates' memory: 1500 MB + 0.5 KB per point of all tracks, x attempt (MB).
+
+    The candidates are labelled tile by tile (`merge_candidates(tile_size_cells=...)`) and
+    slope/aspect are sampled block by block, so the grid adds a few tiles only; with
+    `hotspots.merge_tolerance_m` > 0 they are labelled on the whole grid: + 20 B per cell.
+    """
+    points = sum(parquet_rows(p) for p in input.points)
+    grid = 20 * hotspot_cells(input.grid) if config["hotspots"]["merge_tolerance_m"] else 0
+    return int((1500 + 0.5e-3 * points + grid / 2**20) * attempt)
+
+
 def track_hotspots_mem_mb(wildcards, input, attempt):
     """track_hotspots' memory: 1800 MB + 0.75 KB per point, x attempt (MB).
 

@@ -17,6 +17,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from collections.abc import Mapping
@@ -50,6 +51,7 @@ __all__ = [
     "downslope_cosine",
     "sample_raster",
     "merge_candidates",
+    "CANDIDATE_TILE_CELLS",
     "POLYGON_COLUMNS",
 ]
 
@@ -336,6 +338,221 @@ def _drop_small(labels: np.ndarray, points: Mapping[str, pd.DataFrame], grid: Gr
     return lut[labels]
 
 
+#: Tile edge (cells) of rule ``candidates``' labelling (~20 B per tile cell: ~80 MB).
+CANDIDATE_TILE_CELLS = 2048
+
+
+@dataclasses.dataclass
+class _Labelled:
+    """The merged candidates of :func:`merge_candidates` before their statistics.
+
+    ``n`` candidates 1..n in raster order of their first cell; ``cells`` (n: cells per
+    candidate); ``contributing``/``kinds`` (per candidate: tracks, ``track:kind``);
+    ``point_labels`` (track -> candidate of each point, 0 = none); ``cell_centres``
+    (candidate, x, y in metres of every labelled cell, in raster order); ``geoms``
+    (GeoSeries indexed by candidate).
+    """
+
+    n: int
+    cells: np.ndarray
+    contributing: list
+    kinds: list
+    point_labels: dict
+    cell_centres: tuple
+    geoms: gpd.GeoSeries
+
+
+def _key_geometries(polygons, keys) -> list:
+    """Return the polygons of each (track, kind) key (a GeoSeries, or None if none)."""
+    out = []
+    for t, kind in keys:
+        gdf = polygons.get(t)
+        sub = gdf[gdf["kind"] == kind] if gdf is not None and len(gdf) else None
+        out.append(sub.geometry if sub is not None and len(sub) else None)
+    return out
+
+
+def _contributions(keys, ids_per_key, n) -> tuple[list, list]:
+    """Per candidate: contributing tracks and ``track:kind`` (keys in order, ids ascending)."""
+    contributing = [[] for _ in range(n)]
+    kinds = [[] for _ in range(n)]
+    for (t, kind), ids in zip(keys, ids_per_key, strict=True):
+        for i in sorted(ids):
+            if t not in contributing[i - 1]:
+                contributing[i - 1].append(t)
+            kinds[i - 1].append(f"{t}:{kind}")
+    return contributing, kinds
+
+
+def _label_whole(polygons, points, grid: Grid, keys, merge_tolerance_m, min_moving) -> _Labelled:
+    """Label the candidates on the whole grid (one bit per key in uint8 words)."""
+    from slidemap.hotspots.evidence import cell_centres
+
+    words = [np.zeros(grid.shape, np.uint8) for _ in range(max(1, math.ceil(len(keys) / 8)))]
+    for k, geoms in enumerate(_key_geometries(polygons, keys)):
+        if geoms is not None:
+            _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), geoms, grid)
+    union = words[0] != 0
+    for word in words[1:]:
+        union |= word != 0
+    labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
+    del union
+    if min_moving > 0 and labels.max() > 0:
+        labels = _drop_small(labels, points, grid, min_moving)
+    n = int(labels.max())
+    ids_per_key = []
+    for k in range(len(keys)):
+        ids = np.unique(labels[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
+        ids_per_key.append([int(i) for i in ids[ids > 0]])
+    del words
+    contributing, kinds = _contributions(keys, ids_per_key, n)
+    point_labels = {}
+    for t in sorted(points):
+        pts = points[t]
+        row, col, inside = grid.cell_of(
+            pts["x_m"].to_numpy(np.float64), pts["y_m"].to_numpy(np.float64)
+        )
+        point_labels[t] = np.where(inside, labels[row, col], 0)
+    return _Labelled(
+        n=n,
+        cells=np.bincount(labels.ravel(), minlength=n + 1)[1:],
+        contributing=contributing,
+        kinds=kinds,
+        point_labels=point_labels,
+        cell_centres=cell_centres(labels, grid.transform),
+        geoms=polygonize_labels(labels, grid),
+    )
+
+
+def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _Labelled:
+    """:func:`_label_whole` (tolerance 0) tile by tile: the same candidates and order.
+
+    Pass 1 burns each tile's polygons, labels the tile alone and keeps only the labels of
+    its points and along its edges; the merge (:func:`~slidemap.hotspots.tiledpolygons.
+    merge_regions`) numbers the joined regions in raster order, as ``scipy.ndimage.label``
+    numbers the whole grid; the small ones are dropped and the rest renumbered as
+    :func:`_drop_small` does; pass 2 burns and labels each tile again (deterministic) for the
+    contributions, the cell centres (sorted back into raster order) and the outline pieces,
+    unioned per candidate.
+    """
+    import dataclasses as dc
+
+    from slidemap.hotspots.tiledpolygons import merge_regions, tile_regions
+    from slidemap.raster import iter_windows
+
+    windows = list(iter_windows(grid.height, grid.width, size))
+    tile_rows, tile_cols = -(-grid.height // size), -(-grid.width // size)
+    key_geoms = _key_geometries(polygons, keys)
+    key_bounds = [None if g is None else np.asarray(g.bounds, float) for g in key_geoms]
+    n_words = max(1, math.ceil(len(keys) / 8))
+    res = grid.resolution_m
+
+    def tile_grid(w) -> Grid:
+        return dc.replace(
+            grid,
+            transform=grid.transform @ Affine.translation(w.col_off, w.row_off),
+            width=int(w.width),
+            height=int(w.height),
+        )
+
+    def burn(w) -> tuple[list, np.ndarray]:
+        """Burn the tile's key bits (uint8 words); return them and their union."""
+        tgrid = tile_grid(w)
+        x0, y1 = tgrid.transform.c, tgrid.transform.f
+        x1, y0 = x0 + w.width * res, y1 - w.height * res
+        words = [np.zeros((int(w.height), int(w.width)), np.uint8) for _ in range(n_words)]
+        for k, (geoms, b) in enumerate(zip(key_geoms, key_bounds, strict=True)):
+            if geoms is None:
+                continue
+            near = (b[:, 2] >= x0 - res) & (b[:, 0] <= x1 + res)
+            near &= (b[:, 3] >= y0 - res) & (b[:, 1] <= y1 + res)
+            if near.any():
+                _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), geoms[near], tgrid)
+        union = words[0] != 0
+        for word in words[1:]:
+            union |= word != 0
+        return words, union
+
+    tracks = sorted(points)
+    where = {}
+    for t in tracks:
+        pts = points[t]
+        row, col, inside = grid.cell_of(
+            pts["x_m"].to_numpy(np.float64), pts["y_m"].to_numpy(np.float64)
+        )
+        tile = np.where(inside, (row // size) * tile_cols + col // size, -1)
+        where[t] = (row, col, tile, np.zeros(row.size, np.int64))
+    summaries = []
+    for ti, w in enumerate(windows):  # pass 1: label each tile alone
+        _, union = burn(w)
+        summary = tile_regions(union, union, (w.row_off, w.col_off), grid.width)
+        for row, col, tile, local in where.values():
+            sel = tile == ti
+            local[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
+        summary["labels"] = None
+        summaries.append(summary)
+    luts, regions = merge_regions(summaries, tile_rows, tile_cols)
+    n0 = regions["cells"].size - 1
+    point_labels = {}
+    for t, (_, _, tile, local) in where.items():
+        lab = np.zeros(tile.size, np.int64)
+        for ti in range(len(windows)):
+            sel = tile == ti
+            lab[sel] = luts[ti][local[sel]]
+        point_labels[t] = lab
+    final = np.arange(n0 + 1)  # region -> candidate (0 = dropped)
+    if min_moving > 0 and n0 > 0:  # as _drop_small
+        count = np.zeros(n0 + 1, np.int64)
+        for t in tracks:
+            moving = points[t]["moving"].to_numpy(bool)
+            count += np.bincount(point_labels[t][moving], minlength=n0 + 1)
+        keep = count >= min_moving
+        keep[0] = False
+        final = np.zeros(n0 + 1, np.int64)
+        final[keep] = np.arange(1, int(keep.sum()) + 1)
+    n = int(final.max()) if final.size else 0
+    point_labels = {t: final[lab] for t, lab in point_labels.items()}
+    cells = np.zeros(n + 1, np.int64)
+    np.add.at(cells, final, regions["cells"])
+    ids_per_key = [set() for _ in keys]
+    centre_index, centre_lab, pieces = [], [], {}
+    for ti, w in enumerate(windows):  # pass 2: the kept candidates' cells and outlines
+        lut = final[luts[ti]]
+        if not lut.any():
+            continue
+        words, union = burn(w)
+        ids = lut[label_regions(union)[0]].astype(np.int32)
+        for k in range(len(keys)):
+            u = np.unique(ids[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
+            ids_per_key[k].update(int(i) for i in u[u > 0])
+        rr, cc = np.nonzero(ids)
+        centre_index.append((rr + w.row_off) * grid.width + (cc + w.col_off))
+        centre_lab.append(ids[rr, cc].astype(np.int64))
+        for rid, geom in polygonize_labels(ids, tile_grid(w)).items():
+            pieces.setdefault(int(rid), []).append(geom)
+    contributing, kinds = _contributions(keys, ids_per_key, n)
+    index = np.concatenate(centre_index) if centre_index else np.zeros(0, np.int64)
+    lab_c = np.concatenate(centre_lab) if centre_lab else np.zeros(0, np.int64)
+    order = np.argsort(index, kind="stable")  # raster order, as np.nonzero of the grid
+    index, lab_c = index[order], lab_c[order]
+    rows, cols = np.divmod(index, grid.width)
+    x, y = grid.transform @ (cols + 0.5, rows + 0.5)
+    geoms = gpd.GeoSeries(
+        [shapely.union_all(pieces[i]) for i in range(1, n + 1)],
+        index=np.arange(1, n + 1),
+        crs=grid.crs,
+    )
+    return _Labelled(
+        n=n,
+        cells=cells[1:],
+        contributing=contributing,
+        kinds=kinds,
+        point_labels=point_labels,
+        cell_centres=(lab_c, np.asarray(x, float), np.asarray(y, float)),
+        geoms=geoms,
+    )
+
+
 def merge_candidates(
     polygons: Mapping[str, gpd.GeoDataFrame],
     points: Mapping[str, pd.DataFrame],
@@ -348,6 +565,7 @@ def merge_candidates(
     min_cosine: float = 0.3,
     rules: Mapping[str, float] | None = None,
     min_moving: int = 0,
+    tile_size_cells: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Merge the candidate polygons of all tracks into PLCs with their point statistics.
 
@@ -377,6 +595,13 @@ def merge_candidates(
     min_moving
         Merged candidates holding fewer moving points (all tracks together) are dropped:
         slivers that a hull cut leaves a cell or two wide.
+    tile_size_cells
+        None: the candidates are labelled on the whole grid (~12 B per cell). A tile edge
+        (cells): tile by tile (:func:`_label_tiled`: per tile the polygons burnt, labelled
+        alone, joined across tile edges by a union-find merge numbering regions in raster
+        order), so memory is a few tiles plus the points whatever the grid's size; the
+        table is the same (geometries equal as point sets). Needs ``merge_tolerance_m`` 0
+        (a tolerance labels the whole grid).
 
     Returns
     -------
@@ -392,44 +617,23 @@ def merge_candidates(
     from slidemap.hotspots.evidence import EVIDENCE_COLUMNS, candidate_evidence, preclassify
 
     tracks = sorted(points)
-    # one bit per (track, kind) in uint8 words: 1 byte per cell for every 4 tracks
     keys = [(t, kind) for t in tracks for kind in ("hot", "cold")]
-    words = [np.zeros(grid.shape, np.uint8) for _ in range(max(1, math.ceil(len(keys) / 8)))]
-    for k, (t, kind) in enumerate(keys):
-        gdf = polygons.get(t)
-        sub = gdf[gdf["kind"] == kind] if gdf is not None and len(gdf) else None
-        if sub is not None and len(sub):
-            _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), sub.geometry, grid)
-    union = words[0] != 0
-    for word in words[1:]:
-        union |= word != 0
-    labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
-    del union
-    if min_moving > 0 and labels.max() > 0:
-        labels = _drop_small(labels, points, grid, min_moving)
-    n = int(labels.max())
+    if tile_size_cells and merge_tolerance_m <= 0:
+        found = _label_tiled(polygons, points, grid, keys, min_moving, int(tile_size_cells))
+    else:
+        found = _label_whole(polygons, points, grid, keys, merge_tolerance_m, min_moving)
+    n = found.n
     columns: dict[str, np.ndarray] = {}
-    area = np.bincount(labels.ravel(), minlength=n + 1)[1:] * grid.resolution_m**2
     columns["cand_id"] = np.arange(1, n + 1)
-    columns["area_m2"] = area
-    contributing = [[] for _ in range(n)]
-    kinds = [[] for _ in range(n)]
+    columns["area_m2"] = found.cells * grid.resolution_m**2
+    contributing, kinds = found.contributing, found.kinds
     all_lab, all_v, all_moving, all_cls, all_vslope = [], [], [], [], []
-    point_labels: dict[str, np.ndarray] = {}
-    for k, (t, kind) in enumerate(keys):
-        ids = np.unique(labels[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
-        for i in ids[ids > 0]:
-            if t not in contributing[i - 1]:
-                contributing[i - 1].append(t)
-            kinds[i - 1].append(f"{t}:{kind}")
-    del words
+    point_labels = found.point_labels
     for t in tracks:
         pts = points[t]
         x = pts["x_m"].to_numpy(np.float64)
         y = pts["y_m"].to_numpy(np.float64)
-        row, col, inside = grid.cell_of(x, y)
-        lab = np.where(inside, labels[row, col], 0)
-        point_labels[t] = lab
+        lab = point_labels[t]
         v = pts["velocity_mm_yr"].to_numpy(np.float64)
         moving = pts["moving"].to_numpy(bool)
         stats = region_statistics(lab, n, v, moving, None)
@@ -478,7 +682,7 @@ def merge_candidates(
         columns["v_slope_mm_yr"] = np.where(n_vs > 0, sum_vs / np.maximum(n_vs, 1), np.nan)
     columns["n_v_slope"] = n_vs
     evidence = candidate_evidence(
-        labels,
+        None,
         n,
         grid.transform,
         points,
@@ -486,6 +690,7 @@ def merge_candidates(
         slope_deg=slope_deg,
         aspect_deg=aspect_deg,
         terrain_transform=terrain_transform,
+        cells=(*found.cell_centres, found.cells),
     )
     for key in evidence.columns:
         columns[key] = evidence[key].to_numpy()
@@ -515,6 +720,5 @@ def merge_candidates(
     frame = pd.DataFrame({k: columns[k] for k in order})
     for key in ("tracks", "kinds", "precls"):
         frame[key] = frame[key].astype("str")
-    geoms = polygonize_labels(labels, grid)
-    frame["geometry"] = geoms.reindex(np.arange(1, n + 1)).to_numpy() if n else []
+    frame["geometry"] = found.geoms.reindex(np.arange(1, n + 1)).to_numpy() if n else []
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=grid.crs)

@@ -69,8 +69,8 @@ DENSE_ALPHA = 0.001
 PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical", "infrastructure")
 
 
-def _cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Label, x and y (m) of every labelled cell."""
+def cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Label, x and y (m) of every labelled cell, in raster order."""
     rows, cols = np.nonzero(labels)
     x, y = transform @ (cols + 0.5, rows + 0.5)
     return labels[rows, cols].astype(np.int64), np.asarray(x), np.asarray(y)
@@ -118,7 +118,7 @@ def typical_density(xy: np.ndarray, k: int = 8) -> float:
 
 
 def candidate_evidence(
-    labels: np.ndarray,
+    labels: np.ndarray | None,
     n: int,
     grid_transform,
     points: Mapping[str, pd.DataFrame],
@@ -127,13 +127,15 @@ def candidate_evidence(
     slope_deg: np.ndarray | str | os.PathLike | None,
     aspect_deg: np.ndarray | str | os.PathLike | None,
     terrain_transform=None,
+    cells: tuple | None = None,
 ) -> pd.DataFrame:
     """Evidence of each candidate (see the module docstring).
 
     Parameters
     ----------
     labels
-        int raster of candidate labels 1..n (0 = none) on the hot-spot grid.
+        int raster of candidate labels 1..n (0 = none) on the hot-spot grid; None when
+        ``cells`` is given.
     n
         Number of candidates.
     grid_transform
@@ -149,6 +151,10 @@ def candidate_evidence(
         candidates are read); None leaves the terrain evidence NaN.
     terrain_transform
         Affine transform of the slope/aspect rasters.
+    cells
+        Instead of ``labels`` (a grid too large to hold): ``(label, x, y, counts)``, the
+        label and centre (m) of every labelled cell in raster order (:func:`cell_centres`)
+        and the cells per label 1..n.
 
     Returns
     -------
@@ -164,7 +170,7 @@ def candidate_evidence(
     out: dict[str, np.ndarray] = {}
     down = np.full((n, 3), np.nan)
     if slope_deg is not None and aspect_deg is not None and terrain_transform is not None and n:
-        lab_c, xc, yc = _cell_centres(labels, grid_transform)
+        lab_c, xc, yc = cells[:3] if cells is not None else cell_centres(labels, grid_transform)
         s = np.deg2rad(sample_raster(slope_deg, terrain_transform, xc, yc))
         a_deg = sample_raster(aspect_deg, terrain_transform, xc, yc)
         a = np.deg2rad(np.where(a_deg >= 0, a_deg, np.nan))
@@ -182,11 +188,8 @@ def candidate_evidence(
         out["downslope_azimuth_deg"] = np.full(n, np.nan)
 
     tracks = sorted(points)
-    area_km2 = (
-        np.bincount(labels.ravel(), minlength=n + 1)[1:]
-        * abs(grid_transform.a * grid_transform.e)
-        / 1e6
-    )
+    counts = cells[3] if cells is not None else np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    area_km2 = counts * abs(grid_transform.a * grid_transform.e) / 1e6
     expected = np.zeros(n)
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
