@@ -548,6 +548,16 @@ def track_density(
     return dens, info
 
 
+def polygon_options(params: HotspotParams) -> dict[str, Any]:
+    """Return the polygon settings of ``track_polygons``/``track_polygons_tiled`` (m, m²)."""
+    return {
+        "min_points": params.min_points,
+        "min_area_m2": params.min_area_m2,
+        "hull_buffer_m": params.outline_buffer_m if params.outline == "hull" else None,
+        "hull_concavity": params.outline_concavity,
+    }
+
+
 def track_hotspots(
     points: pd.DataFrame,
     grid: Grid,
@@ -600,10 +610,7 @@ def track_hotspots(
         pts,
         track=track,
         density_threshold=dinfo["density_threshold_per_km2"],
-        min_points=params.min_points,
-        min_area_m2=params.min_area_m2,
-        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
-        hull_concavity=params.outline_concavity,
+        **polygon_options(params),
     )
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)
@@ -700,10 +707,7 @@ def track_hotspots_to_files(
         polygon_tile_cells,
         track=track,
         density_threshold=info["density_threshold_per_km2"],
-        min_points=params.min_points,
-        min_area_m2=params.min_area_m2,
-        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
-        hull_concavity=params.outline_concavity,
+        **polygon_options(params),
     )
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)
