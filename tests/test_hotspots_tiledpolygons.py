@@ -270,3 +270,25 @@ def test_candidates_labelled_by_tiles_equal_the_whole_grid(demo_tracks, size):
         assert pd_equal, least
         assert tiled.geometry.geom_equals(whole.geometry).all()
     assert len(merge_candidates(polys, pts, grid, min_moving=10**6, tile_size_cells=size)) == 0
+
+
+def test_points_by_tile_equals_a_pass_per_tile():
+    from slidemap.hotspots.tiledpolygons import points_by_tile
+
+    tile = np.random.default_rng(3).integers(-1, 7, 500)  # -1: outside the grid
+    got = points_by_tile(tile, 9)  # tiles 7 and 8 hold no point
+    assert len(got) == 9
+    for t in range(9):
+        np.testing.assert_array_equal(got[t], np.flatnonzero(tile == t))
+
+
+def test_grid_window_is_the_windowed_grid():
+    from affine import Affine
+    from rasterio.windows import Window, transform
+
+    from slidemap.raster import Grid
+
+    grid = Grid(crs="EPSG:32717", transform=Affine(20, 0, 500, 0, -20, 9000), width=90, height=70)
+    sub = grid.window(Window(13, 29, 40, 11))
+    assert (sub.width, sub.height, sub.crs) == (40, 11, grid.crs)
+    assert sub.transform == transform(Window(13, 29, 40, 11), grid.transform)

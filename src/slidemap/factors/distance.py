@@ -327,36 +327,35 @@ def distance_blocks(
         outside = None
         col_border = np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) * abs(t.a)
         offsets = np.cumsum([0] + [height * w * 8 for _, w in strips])
-        for r0 in range(0, rows, step):  # pass 2: rows, block by block
-            h = min(step, rows - r0)
-            sq = np.empty((h, width), np.float64)
-            for (c0, w), off in zip(strips, offsets, strict=False):
-                at = int(off) + (p + r0) * w * 8
-                sq[:, c0 : c0 + w] = np.fromfile(scratch, np.float64, h * w, offset=at).reshape(
-                    h, w
+        with open(scratch, "rb") as stored:  # pass 2 reads each strip's rows
+            for r0 in range(0, rows, step):  # pass 2: rows, block by block
+                h = min(step, rows - r0)
+                sq = np.empty((h, width), np.float64)
+                for (c0, w), off in zip(strips, offsets, strict=False):
+                    stored.seek(int(off) + (p + r0) * w * 8)
+                    sq[:, c0 : c0 + w] = np.fromfile(stored, np.float64, h * w).reshape(h, w)
+                out = np.empty((h, width), np.float32)
+                _edt_rows(sq, float(abs(t.a)), out)
+                dist = np.ascontiguousarray(out[:, p : p + cols])
+                r = np.arange(r0, r0 + h)
+                row_border = np.minimum(r, rows - 1 - r)[:, None] * abs(t.e)
+                border = np.minimum(row_border, col_border[None, :]) + (p + 0.5) * min(
+                    abs(t.a), abs(t.e)
                 )
-            out = np.empty((h, width), np.float32)
-            _edt_rows(sq, float(abs(t.a)), out)
-            dist = np.ascontiguousarray(out[:, p : p + cols])
-            r = np.arange(r0, r0 + h)
-            row_border = np.minimum(r, rows - 1 - r)[:, None] * abs(t.e)
-            border = np.minimum(row_border, col_border[None, :]) + (p + 0.5) * min(
-                abs(t.a), abs(t.e)
-            )
-            cand = dist > border
-            if cand.any():
-                if outside is None:
-                    outside = [g for g in geoms if not shapely.within(g, box)]
-                    tree = shapely.STRtree(outside) if outside else None
-                if outside:
-                    rr, cc = np.nonzero(cand)
-                    xs = t.c + (cc + 0.5) * t.a
-                    ys = t.f + (rr + r0 + 0.5) * t.e
-                    _, exact = tree.query_nearest(
-                        shapely.points(xs, ys), return_distance=True, all_matches=False
-                    )
-                    dist[rr, cc] = np.minimum(dist[rr, cc], exact.astype(np.float32))
-            yield Window(0, r0, cols, h), dist
+                cand = dist > border
+                if cand.any():
+                    if outside is None:
+                        outside = [g for g in geoms if not shapely.within(g, box)]
+                        tree = shapely.STRtree(outside) if outside else None
+                    if outside:
+                        rr, cc = np.nonzero(cand)
+                        xs = t.c + (cc + 0.5) * t.a
+                        ys = t.f + (rr + r0 + 0.5) * t.e
+                        _, exact = tree.query_nearest(
+                            shapely.points(xs, ys), return_distance=True, all_matches=False
+                        )
+                        dist[rr, cc] = np.minimum(dist[rr, cc], exact.astype(np.float32))
+                yield Window(0, r0, cols, h), dist
     finally:
         os.unlink(scratch)
 

@@ -362,6 +362,19 @@ class _Labelled:
     geoms: gpd.GeoSeries
 
 
+def _union(words: list[np.ndarray]) -> np.ndarray:
+    """Return the cells where any bit of the uint8 words is set (bool)."""
+    union = words[0] != 0
+    for word in words[1:]:
+        union |= word != 0
+    return union
+
+
+def _has_bit(words: list[np.ndarray], k: int) -> np.ndarray:
+    """Return the cells where bit ``k`` (key k: word k // 8, bit k % 8) is set (bool)."""
+    return (words[k // 8] & np.uint8(1 << (k % 8))) != 0
+
+
 def _key_geometries(polygons, keys) -> list:
     """Return the polygons of each (track, kind) key (a GeoSeries, or None if none)."""
     out = []
@@ -392,9 +405,7 @@ def _label_whole(polygons, points, grid: Grid, keys, merge_tolerance_m, min_movi
     for k, geoms in enumerate(_key_geometries(polygons, keys)):
         if geoms is not None:
             _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), geoms, grid)
-    union = words[0] != 0
-    for word in words[1:]:
-        union |= word != 0
+    union = _union(words)
     labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
     del union
     if min_moving > 0 and labels.max() > 0:
@@ -402,7 +413,7 @@ def _label_whole(polygons, points, grid: Grid, keys, merge_tolerance_m, min_movi
     n = int(labels.max())
     ids_per_key = []
     for k in range(len(keys)):
-        ids = np.unique(labels[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
+        ids = np.unique(labels[_has_bit(words, k)])
         ids_per_key.append([int(i) for i in ids[ids > 0]])
     del words
     contributing, kinds = _contributions(keys, ids_per_key, n)
@@ -435,9 +446,7 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
     contributions, the cell centres (sorted back into raster order) and the outline pieces,
     unioned per candidate.
     """
-    import dataclasses as dc
-
-    from slidemap.hotspots.tiledpolygons import merge_regions, tile_regions
+    from slidemap.hotspots.tiledpolygons import merge_regions, points_by_tile, tile_regions
     from slidemap.raster import iter_windows
 
     windows = list(iter_windows(grid.height, grid.width, size))
@@ -447,17 +456,9 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
     n_words = max(1, math.ceil(len(keys) / 8))
     res = grid.resolution_m
 
-    def tile_grid(w) -> Grid:
-        return dc.replace(
-            grid,
-            transform=grid.transform @ Affine.translation(w.col_off, w.row_off),
-            width=int(w.width),
-            height=int(w.height),
-        )
-
     def burn(w) -> tuple[list, np.ndarray]:
         """Burn the tile's key bits (uint8 words); return them and their union."""
-        tgrid = tile_grid(w)
+        tgrid = grid.window(w)
         x0, y1 = tgrid.transform.c, tgrid.transform.f
         x1, y0 = x0 + w.width * res, y1 - w.height * res
         words = [np.zeros((int(w.height), int(w.width)), np.uint8) for _ in range(n_words)]
@@ -468,10 +469,7 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
             near &= (b[:, 3] >= y0 - res) & (b[:, 1] <= y1 + res)
             if near.any():
                 _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), geoms[near], tgrid)
-        union = words[0] != 0
-        for word in words[1:]:
-            union |= word != 0
-        return words, union
+        return words, _union(words)
 
     tracks = sorted(points)
     where = {}
@@ -481,23 +479,22 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
             pts["x_m"].to_numpy(np.float64), pts["y_m"].to_numpy(np.float64)
         )
         tile = np.where(inside, (row // size) * tile_cols + col // size, -1)
-        where[t] = (row, col, tile, np.zeros(row.size, np.int64))
+        where[t] = (row, col, points_by_tile(tile, len(windows)), np.zeros(row.size, np.int64))
     summaries = []
     for ti, w in enumerate(windows):  # pass 1: label each tile alone
         _, union = burn(w)
         summary = tile_regions(union, union, (w.row_off, w.col_off), grid.width)
-        for row, col, tile, local in where.values():
-            sel = tile == ti
+        for row, col, in_tile, local in where.values():
+            sel = in_tile[ti]
             local[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
         summary["labels"] = None
         summaries.append(summary)
     luts, regions = merge_regions(summaries, tile_rows, tile_cols)
     n0 = regions["cells"].size - 1
     point_labels = {}
-    for t, (_, _, tile, local) in where.items():
-        lab = np.zeros(tile.size, np.int64)
-        for ti in range(len(windows)):
-            sel = tile == ti
+    for t, (_, _, in_tile, local) in where.items():
+        lab = np.zeros(local.size, np.int64)
+        for ti, sel in enumerate(in_tile):
             lab[sel] = luts[ti][local[sel]]
         point_labels[t] = lab
     final = np.arange(n0 + 1)  # region -> candidate (0 = dropped)
@@ -523,12 +520,12 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
         words, union = burn(w)
         ids = lut[label_regions(union)[0]].astype(np.int32)
         for k in range(len(keys)):
-            u = np.unique(ids[(words[k // 8] & np.uint8(1 << (k % 8))) != 0])
+            u = np.unique(ids[_has_bit(words, k)])
             ids_per_key[k].update(int(i) for i in u[u > 0])
         rr, cc = np.nonzero(ids)
         centre_index.append((rr + w.row_off) * grid.width + (cc + w.col_off))
         centre_lab.append(ids[rr, cc].astype(np.int64))
-        for rid, geom in polygonize_labels(ids, tile_grid(w)).items():
+        for rid, geom in polygonize_labels(ids, grid.window(w)).items():
             pieces.setdefault(int(rid), []).append(geom)
     contributing, kinds = _contributions(keys, ids_per_key, n)
     index = np.concatenate(centre_index) if centre_index else np.zeros(0, np.int64)

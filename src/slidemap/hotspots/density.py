@@ -160,25 +160,38 @@ def kernel_density_dask(
     dask.array.Array
         float64 (height × width) density in weight units per km² (lazy).
     """
-    px, py, w = _check(xy, weights, radius_m)
+    blocks: list[list] = []
+    for (r0, r1), (c0, c1), [(px, py, w)] in _chunks(
+        [_check(xy, weights, radius_m)], grid, radius_m, chunk_size
+    ):
+        if c0 == 0:
+            blocks.append([])
+        task = dask.delayed(_window)(px, py, w, grid, radius_m, (r0, r1), (c0, c1))
+        blocks[-1].append(da.from_delayed(task, shape=(r1 - r0, c1 - c0), dtype=np.float64))
+    return da.block(blocks)
+
+
+def _chunks(bands: list[tuple], grid: Grid, radius_m: float, step: int) -> Iterator:
+    """Yield ``(rows, cols, picked)`` per chunk of ``step`` cells, in raster order.
+
+    ``picked`` holds, for each ``(px, py, w)`` of ``bands``, the points within one search
+    radius plus one cell of the chunk, in input order (what makes a chunk's sums equal the
+    whole grid's).
+    """
     t = grid.transform
     halo = float(radius_m) + t.a
-    blocks = []
-    for r0 in range(0, grid.height, chunk_size):
-        r1 = min(r0 + chunk_size, grid.height)
+    for r0 in range(0, grid.height, step):
+        r1 = min(r0 + step, grid.height)
         y_top, y_bottom = t.f - r0 * t.a, t.f - r1 * t.a
-        in_rows = (py <= y_top + halo) & (py >= y_bottom - halo)
-        row = []
-        for c0 in range(0, grid.width, chunk_size):
-            c1 = min(c0 + chunk_size, grid.width)
+        rows = [(py <= y_top + halo) & (py >= y_bottom - halo) for _, py, _ in bands]
+        for c0 in range(0, grid.width, step):
+            c1 = min(c0 + step, grid.width)
             x_left, x_right = t.c + c0 * t.a, t.c + c1 * t.a
-            sel = in_rows & (px >= x_left - halo) & (px <= x_right + halo)
-            task = dask.delayed(_window)(
-                px[sel], py[sel], w[sel], grid, radius_m, (r0, r1), (c0, c1)
-            )
-            row.append(da.from_delayed(task, shape=(r1 - r0, c1 - c0), dtype=np.float64))
-        blocks.append(row)
-    return da.block(blocks)
+            picked = []
+            for (px, py, w), in_rows in zip(bands, rows, strict=True):
+                sel = in_rows & (px >= x_left - halo) & (px <= x_right + halo)
+                picked.append((px[sel], py[sel], w[sel]))
+            yield (r0, r1), (c0, c1), picked
 
 
 def hot_cold_density(
@@ -269,23 +282,7 @@ def hot_cold_density_blocks(
     z = np.asarray(z, dtype=np.float64)
     bands = [_check(xy, np.where(z > 0, z, 0.0), radius_m)]
     bands.append(_check(xy, np.where(z < 0, -z, 0.0), radius_m))
-    t = grid.transform
-    halo = float(radius_m) + t.a
     step = int(chunk_size) if chunk_size else max(grid.height, grid.width, 1)
-
-    def windows() -> Iterator[tuple[tuple[int, int], tuple[int, int], list]]:
-        for r0 in range(0, grid.height, step):
-            r1 = min(r0 + step, grid.height)
-            y_top, y_bottom = t.f - r0 * t.a, t.f - r1 * t.a
-            rows = [(py <= y_top + halo) & (py >= y_bottom - halo) for _, py, _ in bands]
-            for c0 in range(0, grid.width, step):
-                c1 = min(c0 + step, grid.width)
-                x_left, x_right = t.c + c0 * t.a, t.c + c1 * t.a
-                picked = []
-                for (px, py, w), in_rows in zip(bands, rows, strict=True):
-                    sel = in_rows & (px >= x_left - halo) & (px <= x_right + halo)
-                    picked.append((px[sel], py[sel], w[sel]))
-                yield (r0, r1), (c0, c1), picked
 
     def compute(rows, cols, picked) -> np.ndarray:
         return np.stack(
@@ -295,7 +292,7 @@ def hot_cold_density_blocks(
     workers = max(1, int(threads))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list = []
-        todo = windows()
+        todo = _chunks(bands, grid, radius_m, step)
         while True:
             while len(pending) <= workers:
                 nxt = next(todo, None)

@@ -29,7 +29,27 @@ if TYPE_CHECKING:
 
     from slidemap.raster import Grid
 
-__all__ = ["tile_regions", "merge_regions", "track_polygons_tiled"]
+__all__ = ["tile_regions", "merge_regions", "points_by_tile", "track_polygons_tiled"]
+
+
+def points_by_tile(tile: np.ndarray, n_tiles: int) -> list[np.ndarray]:
+    """Return the indices of the points in each tile (one sort, not a pass per tile).
+
+    Parameters
+    ----------
+    tile
+        Tile index of each point (row-major over the layout; -1 = outside the grid).
+    n_tiles
+        Number of tiles.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        For tile 0..n_tiles-1 the indices of its points, ascending.
+    """
+    order = np.argsort(tile, kind="stable")
+    bounds = np.searchsorted(tile[order], np.arange(n_tiles + 1))
+    return [order[bounds[t] : bounds[t + 1]] for t in range(n_tiles)]
 
 
 def tile_regions(
@@ -190,11 +210,8 @@ def track_polygons_tiled(
     geopandas.GeoDataFrame
         The polygons table of ``track_polygons`` (same columns and rows).
     """
-    import dataclasses
-
     import geopandas as gpd
     import shapely
-    from affine import Affine
 
     from slidemap.hotspots.candidates import band_polygons, polygon_table
     from slidemap.hotspots.regions import polygonize_labels, region_statistics
@@ -212,6 +229,7 @@ def track_polygons_tiled(
     trend = points["trend_class"] if "trend_class" in points else None
     row, col, inside = grid.cell_of(x, y)
     t_of = np.where(inside, (row // tile_size_cells) * tile_cols + col // tile_size_cells, -1)
+    in_tile = points_by_tile(t_of, len(windows))
     frames = []
     with contextlib.ExitStack() as stack:
         read = _tile_reader(density, stack)
@@ -226,7 +244,7 @@ def track_polygons_tiled(
             for t, w in enumerate(windows):  # tile jobs: label each tile alone
                 mask, part = tile_mask(w)
                 summary = tile_regions(mask, part, (w.row_off, w.col_off), grid.width)
-                sel = t_of == t
+                sel = in_tile[t]
                 local_pt[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
                 if not in_memory:
                     summary["labels"] = None  # relabelled in the polygon pass: memory per tile
@@ -237,8 +255,7 @@ def track_polygons_tiled(
                 continue
             # each point's region: its cell's tile label through that tile's lookup
             lab_pt = np.zeros(x.size, np.int64)
-            for t in range(len(windows)):
-                sel = t_of == t
+            for t, sel in enumerate(in_tile):
                 lab_pt[sel] = luts[t][local_pt[sel]]
             stats = region_statistics(lab_pt, n, v, moving, trend)
             stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
@@ -258,13 +275,7 @@ def track_polygons_tiled(
                     labels = label_regions(tile_mask(w)[0])[0]
                 ids = luts[t][labels]
                 ids = np.where(keep[ids], ids, 0).astype(np.int32)
-                tgrid = dataclasses.replace(
-                    grid,
-                    transform=grid.transform @ Affine.translation(w.col_off, w.row_off),
-                    width=int(w.width),
-                    height=int(w.height),
-                )
-                for rid, geom in polygonize_labels(ids, tgrid).items():
+                for rid, geom in polygonize_labels(ids, grid.window(w)).items():
                     pieces.setdefault(int(rid), []).append(geom)
             geoms = gpd.GeoSeries(  # the merge: one polygon per region
                 [shapely.union_all(pieces[int(r)]) for r in keep_ids],

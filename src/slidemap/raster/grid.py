@@ -161,6 +161,15 @@ class Grid:
         h = int(math.ceil(self.height * abs(t.e) / cell_size_m - 1e-9))
         return Grid(crs=self.crs, transform=new, width=w, height=h)
 
+    def window(self, window: Any) -> Grid:
+        """Return the grid of a window (``rasterio.windows.Window``, cells) of this grid."""
+        return Grid(
+            crs=self.crs,
+            transform=self.transform @ Affine.translation(window.col_off, window.row_off),
+            width=int(window.width),
+            height=int(window.height),
+        )
+
     def same_as(self, other: Grid, *, tol: float = 1e-9) -> bool:
         """Tell whether both grids have the same CRS, shape and transform (to ``tol`` metres)."""
         return (
