@@ -6,6 +6,8 @@ trend fits, and a new batch in one corner reruns its own job, the tiles its poin
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -131,6 +133,25 @@ def _field_jobs(jobs: list[tuple[str, dict]], rule: str, track: str) -> list[str
     return sorted(wc["htile"] for r, wc in jobs if r == rule and wc["track"] == track)
 
 
+def _assert_runs_alone(folder: Path, track: str) -> None:
+    # scripts/track_hotspots.py outside Snakemake (slidemap.standalone): its inputs come from
+    # checkpoints (the batches' tiles, the hot-spot plane), which count as made when their
+    # outputs exist -- else Snakemake puts the checkpoint's file in place of the tile lists
+    out = folder / f"results/mini/hotspots/{track}/points.parquet"
+    before = out.read_bytes()
+    out.unlink()
+    proc = subprocess.run(
+        [sys.executable, "scripts/track_hotspots.py", "--config", "study.yaml"]
+        + ["--wildcards", f"track={track}"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.read_bytes() == before
+
+
 def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(study, tmp_path):
     cfg = yaml.safe_load((study / "study.yaml").read_text())
     cfg["insar"]["tile_size_m"] = TILE_M
@@ -166,6 +187,7 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     assert (study / "results/mini/benchmarks/ingest_batch/asc/batch_1.tsv").exists()
     assert (study / f"results/mini/benchmarks/tile_trends/asc/{asc_tiles[0]}.tsv").exists()
     assert "Nothing to be done" in run_snakemake(study, "-n", *TARGETS, *HOT_TARGETS)
+    _assert_runs_alone(study, "dsc")
 
     # a new batch in the south-west corner: 12 new points and 6 copies of existing ones there
     egms = pd.concat(

@@ -104,6 +104,7 @@ def snakemake_object(
                 + (f"; unknown: {unknown}" if unknown else "")
                 + ". Give them as --wildcards name=value …"
             )
+        _register_checkpoint_outputs(workflow)
         job = Job(target, DAG(workflow, rules=[target]), wildcards)
         for path in [*job.output, *job.log]:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,28 @@ def snakemake_object(
             rule,
             None,
         )
+
+
+def _register_checkpoint_outputs(workflow: Any) -> None:
+    """Count the checkpoint outputs that exist on disk as created (as a run would).
+
+    An input function that reads a checkpoint's output (``checkpoints.<rule>.get(...)``)
+    otherwise sees it as not yet made, and Snakemake puts the checkpoint's output file in
+    place of the input's list (e.g. the tiles of a tiled ingest).
+    """
+    from snakemake.io import glob_wildcards
+
+    created = workflow.checkpoints.created_output
+    for rule in workflow.rules:
+        if not rule.is_checkpoint:
+            continue
+        for pattern in rule.output:
+            found = glob_wildcards(str(pattern))
+            names = list(found._fields)
+            for values in zip(*found, strict=True):
+                output, _ = rule.expand_output(dict(zip(names, values, strict=True)))
+                if all(Path(f).exists() for f in output):
+                    created.update(output)
 
 
 def script_object(rule: str | Sequence[str], argv: Sequence[str] | None = None) -> Any:
