@@ -216,6 +216,7 @@ def main() -> None:
             hotspot_tile_pass1=len(plane["tiles"]),
             hotspot_settings=1,
             hotspot_tile_gistar=len(plane["point_tiles"]),
+            hotspot_tile_points=len(plane["point_tiles"]),
             track_hotspots=1,
         )
     checks[

@@ -126,3 +126,10 @@ def test_a_point_missing_from_the_tile_trends_is_named(demo_track, tmp_path):
     part.iloc[1:].to_parquet(files[3], index=False)
     with pytest.raises(InputDataError, match=f"point '{part['pid'].iloc[0]}'.*rerun"):
         join_trends(demo_track, files, TILE_M)
+    # a tile without a file: its points are named and counted (the first in the points' order)
+    part.to_parquet(files[3], index=False)
+    last = pd.read_parquet(files[-1])
+    with pytest.raises(
+        InputDataError, match=rf"point '{last['pid'].iloc[0]}'.*\({len(last)} such points\)"
+    ):
+        join_trends(demo_track, files[:-1], TILE_M)

@@ -177,6 +177,7 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
         # high-pass nodes, Gi* for every tile with points, one plane and settings merge
         assert _field_jobs(jobs, "hotspot_tile_pass1", track) == plane["tiles"]
         assert _field_jobs(jobs, "hotspot_tile_gistar", track) == sorted(plane["point_tiles"])
+        assert _field_jobs(jobs, "hotspot_tile_points", track) == sorted(plane["point_tiles"])
         assert sum(plane["point_tiles"].values()) == plane["n_points"]
         for rule in ("hotspot_plane", "hotspot_settings"):
             assert [wc for r, wc in jobs if r == rule and wc["track"] == track] == [
@@ -226,6 +227,7 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
         "hotspot_tile_pass1",
         "hotspot_settings",
         "hotspot_tile_gistar",
+        "hotspot_tile_points",
         "track_hotspots",
     }
     _assert_equal_to_reference(study, "asc", tmp_path / "ref_asc_3")
@@ -235,5 +237,6 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     assert all(wc["track"] == "asc" for r, wc in jobs if r.startswith("hotspot_"))
     assert _field_jobs(jobs, "hotspot_tile_pass1", "asc") == plane["tiles"]
     assert _field_jobs(jobs, "hotspot_tile_gistar", "asc") == sorted(plane["point_tiles"])
+    assert _field_jobs(jobs, "hotspot_tile_points", "asc") == sorted(plane["point_tiles"])
     summary = read_json(study / "results/mini/insar/asc/summary.json")
     assert summary["rows_kept"] == 312 and summary["dropped"]["duplicate_id"] == 56

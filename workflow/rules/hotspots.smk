@@ -48,6 +48,8 @@ TREND_KEYS = [
     "trend_max_breakpoints",
     "trend_seasonal",
 ]
+# the keys of a tile's analysed points (rule hotspot_tile_points: the moving flag)
+TILE_POINT_KEYS = ["preset", "trend_evidence"]
 # the keys of the settings, high-pass and Gi* (the hot-spot tile jobs and merges)
 FIELD_KEYS = [
     "preset",
@@ -213,18 +215,50 @@ if TILE_FIELDS:
         script:
             "../../scripts/hotspot_tile_gistar.py"
 
+    # pass 3 of a tile with points: its points analysed (trend classes from its tile_trends
+    # file, moving flag, Gi*), the columns track_hotspots adds; the track job then holds a
+    # few numbers per point and streams the rest
+    rule hotspot_tile_points:
+        input:
+            points=f"{RESULTS}/insar/{{track}}/points.parquet",
+            plane=f"{RESULTS}/hotspots/{{track}}/fields/plane.json",
+            settings=f"{RESULTS}/hotspots/{{track}}/fields/settings.json",
+            trends=tile_trends_file,
+            gistar=f"{RESULTS}/hotspots/{{track}}/fields/{{htile}}.gistar.parquet",
+        output:
+            points=f"{RESULTS}/hotspots/{{track}}/fields/{{htile}}.points.parquet",
+        log:
+            f"{RESULTS}/logs/hotspot_tile_points/{{track}}/{{htile}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/hotspot_tile_points/{{track}}/{{htile}}.tsv"
+        wildcard_constraints:
+            htile=HOTSPOT_TILE_RE,
+        conda:
+            "../../envs/geo.yaml"
+        threads: 1
+        resources:
+            mem_mb=field_tile_mem_mb,
+        params:
+            library=script_library("hotspot_tile_points"),
+            hotspots={key: HOTSPOTS[key] for key in TILE_POINT_KEYS},
+            tile_size_m=config["insar"]["tile_size_m"],
+        script:
+            "../../scripts/hotspot_tile_points.py"
+
 
 rule track_hotspots:
     input:
         points=f"{RESULTS}/insar/{{track}}/points.parquet",
         grid=f"{RESULTS}/grid/dem.tif",
-        # with the tiled ingest, the trend classes come from the tile jobs
-        trends=get_track_trends,
-        # ... and (without permutations) the settings, high-pass and Gi* too
+        # with the tiled ingest, the trend classes come from the tile jobs (with the tile
+        # fields, through hotspot_tile_points)
+        trends=lambda wc: [] if TILE_FIELDS else get_track_trends(wc),
+        # ... and (without permutations) the settings, high-pass, Gi* and the analysed
+        # points of every tile too
         field_settings=lambda wc: (
             f"{RESULTS}/hotspots/{wc.track}/fields/settings.json" if TILE_FIELDS else []
         ),
-        fields=lambda wc: field_tile_files(wc, "gistar.parquet", "point_tiles"),
+        fields=lambda wc: field_tile_files(wc, "points.parquet", "point_tiles"),
     output:
         points=f"{RESULTS}/hotspots/{{track}}/points.parquet",
         density=f"{RESULTS}/hotspots/{{track}}/density.tif",

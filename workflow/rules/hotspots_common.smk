@@ -17,6 +17,17 @@ def get_track_trends(wildcards):
     return [f"{base}/{t}.trends.parquet" for t in track_tile_names(wildcards.track)]
 
 
+def tile_trends_file(wildcards):
+    """The trend file of a hot-spot tile, once the track's ingest batches are known.
+
+    Asked after the ingest_batch checkpoints (`track_tile_names` waits for them): at the
+    start of a run with a new batch every ingest tile is pending, and a tile_trends job
+    put in the DAG then would rerun for every tile, not only those the batch touches.
+    """
+    track_tile_names(wildcards.track)  # raises until the batch checkpoints are done
+    return f"{RESULTS}/hotspots/{wildcards.track}/tiles/{wildcards.htile}.trends.parquet"
+
+
 def hotspot_cells(grid_path):
     """Cells of the hot-spot grid: the study grid at hotspots.cell_size_m (0 before it exists)."""
     import rasterio
@@ -46,14 +57,18 @@ def candidates_mem_mb(wildcards, input, attempt):
 
 
 def track_hotspots_mem_mb(wildcards, input, attempt):
-    """track_hotspots' memory: 1800 MB + 0.75 KB per point, x attempt (MB).
+    """track_hotspots' memory, x attempt (MB).
 
-    The job holds the points' light columns and its results (~0.5 KB per point measured at
-    2 M points: benchmarks/ingest_dag.py --hotspots); the series are streamed and Gi*'s
-    pairs come in blocks, so the file size (mostly series) does not drive the memory. The
-    density raster is written block by block and the polygons are made tile by tile from
-    it (`track_hotspots_to_files`): ~300 MB whatever the grid's size (benchmarks/national.md).
+    With the tile fields (`TILE_FIELDS`) every tile's points are analysed by their own job
+    (`hotspot_tile_points`) and the track job holds ~7 columns per point (~60 B) plus the
+    polygon pass's per-point arrays, and streams the rest: 1200 MB + 0.15 KB per point
+    (1120 MB measured at 2 M points, benchmarks/national.md). Otherwise it holds the points'
+    light columns and its results: 1800 MB + 0.75 KB per point (the series are streamed and
+    Gi*'s pairs come in blocks). Either way the density raster is written block by block and
+    the polygons are made tile by tile from it: ~300 MB whatever the grid's size.
     """
+    if TILE_FIELDS:
+        return int((1200 + 0.15e-3 * parquet_rows(input.points)) * attempt)
     return int((1800 + 0.75e-3 * parquet_rows(input.points)) * attempt)
 
 

@@ -46,7 +46,10 @@ __all__ = [
     "track_density",
     "track_hotspots",
     "track_hotspots_to_files",
+    "hotspots_to_files",
     "density_weights",
+    "trend_summary",
+    "moving_flags",
     "density_tags",
     "study_area_windows",
     "REQUIRED_POINT_COLUMNS",
@@ -433,25 +436,15 @@ def analyse_points(
     trend, seasonal_mm, n_dates = point_trends(points, params) if trends is None else trends
     info["timings_s"]["trend"] = time.perf_counter() - tic
     info["n_dates"] = n_dates
-    info["trend_counts"] = {
-        k: int(v) for k, v in trend["trend_class"].value_counts(dropna=False).items() if pd.notna(k)
-    }
-    info["trend_unclassified"] = int(trend["trend_class"].isna().sum())
+    info.update(trend_summary(trend["trend_class"]))
 
     tic = time.perf_counter()
     settings, columns = resolve_settings(points, params) if fields is None else fields
     info["timings_s"]["settings"] = time.perf_counter() - tic
     info.update(settings)
     v = columns["v_hp_mm_yr"].to_numpy(np.float64)
-    thr = settings["stability_threshold_mm_yr"]
-    moving = np.abs(v) >= thr
-    if params.trend_evidence:
-        # a point whose series holds no significant trend is noise, however fast its rate
-        trendless = (trend["trend_class"] == "uncorrelated").to_numpy(bool)
-        info["n_fast_without_trend"] = int((moving & trendless).sum())
-        moving &= ~trendless
-    info["n_points"] = int(v.size)
-    info["n_moving"] = int(moving.sum())
+    moving, counts = moving_flags(v, settings, trend["trend_class"], params)
+    info.update(counts)
 
     tic = time.perf_counter()
     if fields is None:
@@ -474,9 +467,11 @@ def analyse_points(
     info["timings_s"]["gistar"] = time.perf_counter() - tic
     info["mean_neighbours"] = float(gi.cardinality.mean() - 1)
 
-    out = points.copy()
+    # a shallow copy (copy-on-write: the caller's frame is untouched) and the trend columns'
+    # own arrays, so that the light columns and the trends are not held twice
+    out = points.copy(deep=False)
     for c in trend.columns:
-        out[c] = trend[c].to_numpy()
+        out[c] = trend[c].array
     out["seasonal_mm"] = seasonal_mm
     out["v_background_mm_yr"] = columns["v_background_mm_yr"].to_numpy()
     out["v_hp_mm_yr"] = v
@@ -487,6 +482,41 @@ def analyse_points(
     if gi.p_sim is not None:
         out["gi_p_sim"] = gi.p_sim
     return out, info
+
+
+def trend_summary(trend_class: pd.Series) -> dict[str, Any]:
+    """``trend_counts`` (points per trend class) and ``trend_unclassified`` of a track."""
+    counts = trend_class.value_counts(dropna=False)
+    return {
+        "trend_counts": {k: int(v) for k, v in counts.items() if pd.notna(k)},
+        "trend_unclassified": int(trend_class.isna().sum()),
+    }
+
+
+def moving_flags(
+    v_hp: np.ndarray, settings: Mapping[str, Any], trend_class: pd.Series, params: HotspotParams
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Return the moving flag of each point and the counts of the track's summary.
+
+    A point moves where ``|v_hp|`` (mm/yr) reaches ``settings["stability_threshold_mm_yr"]``
+    and, with ``params.trend_evidence``, its series holds a significant trend.
+
+    Returns
+    -------
+    moving, counts
+        Bool per point; ``n_fast_without_trend`` (with trend evidence), ``n_points`` and
+        ``n_moving``.
+    """
+    moving = np.abs(v_hp) >= settings["stability_threshold_mm_yr"]
+    counts = {}
+    if params.trend_evidence:
+        # a point whose series holds no significant trend is noise, however fast its rate
+        trendless = (trend_class == "uncorrelated").to_numpy(bool)
+        counts["n_fast_without_trend"] = int((moving & trendless).sum())
+        moving &= ~trendless
+    counts["n_points"] = int(v_hp.size)
+    counts["n_moving"] = int(moving.sum())
+    return moving, counts
 
 
 def density_weights(points: pd.DataFrame, params: HotspotParams) -> tuple[np.ndarray, np.ndarray]:
@@ -673,11 +703,56 @@ def track_hotspots_to_files(
     tuple
         ``(points, polygons, info)`` as :func:`track_hotspots` (without the density array).
     """
+    pts, info = analyse_points(points, params, trends=trends, fields=fields)
+    polys, info = hotspots_to_files(
+        pts,
+        info,
+        grid,
+        params,
+        track=track,
+        density_path=density_path,
+        grid_path=grid_path,
+        threads=threads,
+        polygon_tile_cells=polygon_tile_cells,
+    )
+    return pts, polys, info
+
+
+def hotspots_to_files(
+    pts: pd.DataFrame,
+    info: dict,
+    grid: Grid,
+    params: HotspotParams,
+    *,
+    track: str,
+    density_path: str | Path,
+    grid_path: str | Path | None = None,
+    threads: int = 1,
+    polygon_tile_cells: int = POLYGON_TILE_CELLS,
+) -> tuple[gpd.GeoDataFrame, dict]:
+    """Write the density file and make the polygons of analysed points (step 2 of 2).
+
+    :func:`track_hotspots_to_files` is :func:`analyse_points` then this. The rule's script
+    calls the two itself and drops the analysis' inputs (light columns, trends, fields)
+    between them, so that they are not held beside ``pts``.
+
+    Parameters
+    ----------
+    pts, info
+        What :func:`analyse_points` returns (``info`` gets the density figures, the
+        timings of the density (s) and polygon stages and ``n_polygons``).
+    grid, params, track, density_path, grid_path, threads, polygon_tile_cells
+        As for :func:`track_hotspots_to_files`.
+
+    Returns
+    -------
+    tuple
+        ``(polygons, info)``.
+    """
     from slidemap.hotspots.density import hot_cold_density_blocks
     from slidemap.hotspots.tiledpolygons import track_polygons_tiled
     from slidemap.raster import write_cog
 
-    pts, info = analyse_points(points, params, trends=trends, fields=fields)
     tic = time.perf_counter()
     xy, z = density_weights(pts, params)
     rho = mean_point_density(xy, info["kernel_radius_m"])
@@ -711,7 +786,7 @@ def track_hotspots_to_files(
     )
     info["timings_s"]["polygons"] = time.perf_counter() - tic
     info["n_polygons"] = len(polys)
-    return pts, polys, info
+    return polys, info
 
 
 def study_area_windows(grid_path: str | Path, grid: Grid, chunk_size: int = 2048):

@@ -60,7 +60,12 @@ def count_dates(path: str | Path) -> int:
 
 
 def read_track_points(
-    path: str | Path, crs=None, *, time_series: bool = True, columns: list[str] | None = None
+    path: str | Path,
+    crs=None,
+    *,
+    time_series: bool = True,
+    columns: list[str] | None = None,
+    only: bool = False,
 ) -> pd.DataFrame:
     """Read a track's ``points.parquet`` and check the columns the hot-spot stage needs.
 
@@ -77,6 +82,8 @@ def read_track_points(
     columns
         With ``time_series=False``: read only these columns (the required ones are added);
         None = every column but the series and the geometry.
+    only
+        With ``columns``: read those alone (the required columns must still be in the file).
 
     Returns
     -------
@@ -102,11 +109,12 @@ def read_track_points(
         drop = set(date_columns(schema.names)) | {geom}
         keep = [c for c in schema.names if c not in drop]
         if columns is not None:
-            want = set(columns) | set(REQUIRED_POINT_COLUMNS)
+            want = set(columns) | (set() if only else set(REQUIRED_POINT_COLUMNS))
             keep = [c for c in keep if c in want]
-        pts = pq.read_table(path, columns=keep).to_pandas()
+        # column by column, each Arrow buffer freed once converted (no second copy)
+        pts = pq.read_table(path, columns=keep).to_pandas(split_blocks=True, self_destruct=True)
     for col in REQUIRED_POINT_COLUMNS:
-        if col not in pts.columns:
+        if col not in schema.names:
             raise InputDataError(
                 path,
                 f"the points table has no column '{col}'.",
@@ -120,12 +128,15 @@ def read_track_points(
             "check the track's CSV batches and the study area, or remove the track.",
         )
     for col in ("x_m", "y_m", "velocity_mm_yr"):
+        if col not in pts.columns:
+            continue
         bad = ~np.isfinite(pts[col].to_numpy(np.float64))
         if bad.any():
+            first = int(np.argmax(bad))
+            which = f"pid {pts['pid'].iloc[first]!r}" if "pid" in pts else f"row {first}"
             raise InputDataError(
                 path,
-                f"{int(bad.sum())} value(s) of '{col}' are missing or infinite "
-                f"(first pid {pts['pid'].iloc[int(np.argmax(bad))]!r}).",
+                f"{int(bad.sum())} value(s) of '{col}' are missing or infinite (first {which}).",
                 "rerun the ingest_track rule; it drops or rejects such rows.",
                 column=col,
             )
@@ -209,17 +220,24 @@ def write_analysed_points(
             f"{source_path}"
         )
     names = source.schema_arrow.names
-    new = [c for c in analysed.columns if c not in names]
-    extra = pa.Table.from_pandas(analysed[new].reset_index(drop=True), preserve_index=False)
+    new = analysed[[c for c in analysed.columns if c not in names]]
+
+    def extra(start: int, stop: int) -> pa.Table:
+        # the new columns of rows start..stop as Arrow (converted batch by batch: the
+        # whole table is never held twice)
+        part = new.iloc[start:stop]
+        return pa.Table.from_pandas(part, schema=extra_schema, preserve_index=False)
+
+    extra_schema = pa.Schema.from_pandas(new, preserve_index=False)
     meta = dict(source.schema_arrow.metadata or {})
     if b"pandas" in meta:  # the pandas dtypes of the new columns, for reading back
         pandas_meta = json.loads(meta[b"pandas"])
-        pandas_meta["columns"] += extra.schema.pandas_metadata["columns"]
+        pandas_meta["columns"] += extra_schema.pandas_metadata["columns"]
         meta[b"pandas"] = json.dumps(pandas_meta).encode()
-    schema = pa.schema(list(source.schema_arrow) + list(extra.schema), metadata=meta)
+    schema = pa.schema(list(source.schema_arrow) + list(extra_schema), metadata=meta)
     start = 0
     with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, schema, compression="snappy") as out:
         for batch in source.iter_batches(batch_size=batch_rows):
-            part = extra.slice(start, batch.num_rows)
+            part = extra(start, start + batch.num_rows)
             out.write_table(pa.Table.from_arrays([*batch.columns, *part.columns], schema=schema))
             start += batch.num_rows

@@ -133,30 +133,17 @@ def pass1_tile_job(
     }
 
 
-def _match_rows(want: np.ndarray, pid: np.ndarray, table: pd.DataFrame, n_tiles: int) -> np.ndarray:
-    """Row of ``table`` (columns ``tile``, ``pid``) of each point; -1 where none.
+def _match_rows(pid: Any, part_pid: Any) -> np.ndarray:
+    """Row of ``part_pid`` (one tile file's ids) of each of the tile's points ``pid``; -1: none.
 
     A tile's points and its file's rows are both in pid order, so where a tile's file holds
     exactly its points (the usual case) they match position by position; a tile with other
-    rows (copies dropped by the merge, stale files) is matched by pid.
+    rows (copies dropped by the merge, stale files) is matched by pid. Both are pandas
+    arrays (Arrow strings: no Python string per point).
     """
-    row = np.full(len(want), -1, np.int64)
-    if table.empty:
-        return row
-    order = np.argsort(want, kind="stable")  # points grouped by tile, pid order kept
-    cuts = np.searchsorted(want[order], np.arange(n_tiles + 1))
-    tile_of_row = table["tile"].to_numpy()
-    starts = np.searchsorted(tile_of_row, np.arange(n_tiles + 1))
-    table_pid = table["pid"].to_numpy()
-    for t in range(n_tiles):
-        idx = order[cuts[t] : cuts[t + 1]]
-        lo, hi = starts[t], starts[t + 1]
-        if hi - lo == idx.size and (table_pid[lo:hi] == pid[idx]).all():
-            row[idx] = np.arange(lo, hi)
-        elif idx.size:
-            found = pd.Index(table_pid[lo:hi]).get_indexer(pid[idx])
-            row[idx] = np.where(found >= 0, found + lo, -1)
-    return row
+    if len(part_pid) == len(pid) and bool(np.asarray(part_pid == pid, dtype=bool).all()):
+        return np.arange(len(pid), dtype=np.int64)
+    return pd.Index(part_pid).get_indexer(pid).astype(np.int64)
 
 
 def join_tile_rows(
@@ -198,31 +185,44 @@ def join_tile_rows(
     from slidemap.errors import InputDataError
     from slidemap.insar.partition import point_tiles, tile_keys
 
-    parts, index = [], {}
-    for f in files:
-        name = Path(f).name.split(".")[0]
-        index[parse_tile_name(name)] = len(index)
-        part = pd.read_parquet(f)
-        part.insert(0, "tile", len(index) - 1)
-        parts.append(part)
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    index = {parse_tile_name(Path(f).name.split(".")[0]): i for i, f in enumerate(files)}
     tiles = point_tiles(points[["x_m", "y_m"]].to_numpy(np.float64), tile_size_m)
     flat, tile_of = tile_keys(tiles)
     keys, inverse = np.unique(flat, return_inverse=True)
     have = [index.get(tile_of(k), -1) for k in keys]
     want = np.asarray(have, dtype=np.int64)[inverse] if len(keys) else np.zeros(0, np.int64)
-    row = _match_rows(want, points["pid"].to_numpy(), table, len(parts))
-    if (row < 0).any():
-        k = int(np.flatnonzero(row < 0)[0])
+    order = np.argsort(want, kind="stable")  # points grouped by tile, pid order kept
+    cuts = np.searchsorted(want[order], np.arange(len(files) + 1))
+    pid = points["pid"].array
+    # one tile file at a time, cut to its rows of the tile's points and without its ids
+    # before the next is read (the files' ids are never all held, nor their extra rows)
+    pieces, dest, missing = [], [], [order[: cuts[0]]]  # before cuts[0]: tiles without a file
+    for t, f in enumerate(files):
+        idx = order[cuts[t] : cuts[t + 1]]
+        part = pd.read_parquet(f)
+        row = _match_rows(pid.take(idx), part.pop("pid").array)
+        found = row >= 0
+        pieces.append(part.take(row[found]))
+        dest.append(idx[found])
+        missing.append(idx[~found])
+    missing = np.concatenate(missing)
+    if missing.size:
+        k = int(missing.min())
         tile = tile_name((int(tiles[k][0]), int(tiles[k][1])))
         raise InputDataError(
             Path(files[0]).parent / tile if files else None,
             f"point '{points['pid'].iloc[k]}' of tile {tile} has no row in the {what} "
-            f"files ({int((row < 0).sum())} such points).",
+            f"files ({missing.size} such points).",
             "the tile outputs are older than the track's points: rerun the workflow "
             f"(snakemake --forcerun {rule}).",
         )
-    return table.iloc[row].reset_index(drop=True).drop(columns=["tile", "pid"])
+    if not pieces:
+        return pd.DataFrame(index=pd.RangeIndex(len(points)))
+    table = pd.concat(pieces, ignore_index=True)
+    del pieces
+    place = np.empty(len(points), np.int64)
+    place[np.concatenate(dest)] = np.arange(len(points))
+    return table.take(place).reset_index(drop=True)
 
 
 def join_trends(
