@@ -19,7 +19,13 @@ from ingest_helpers import WORKING_CRS, egms_track, make_points, study_area, to_
 
 import slidemap.insar.csvread as csvread
 import slidemap.insar.ingest as ingest
-from slidemap.insar.fastcsv import all_within, read_plain_csv, sort_strings, take_columns
+from slidemap.insar.fastcsv import (
+    all_within,
+    permute_columns,
+    read_plain_csv,
+    sort_strings,
+    take_columns,
+)
 from slidemap.insar.layouts import TrackSettings, resolve_layout, sniff_header
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -232,6 +238,31 @@ def test_take_columns_and_all_within_match_numpy(threads):
     block[3, 17] = np.nan
     assert not all_within(block, np.inf, threads)
     assert all_within(np.empty((0, 5), np.float32), 1.0, threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_permute_columns_matches_numpy(threads):
+    """Each block comes back as ``block[..., order]``: 2-D and 1-D, any dtype, no columns."""
+    rng = np.random.default_rng(1)
+    order = np.argsort(rng.integers(0, 9, 1000), kind="stable")  # grouped, as by tile
+    block = rng.normal(0, 10, (7, 1000)).astype(np.float32)
+    ints, flags, values = np.arange(1000) + 2, rng.random(1000) < 0.5, rng.normal(size=1000)
+    out = permute_columns([block, ints, flags, values], order, threads=threads)
+    for got, want in zip(out, [block, ints, flags, values], strict=True):
+        assert got.dtype == want.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, want[..., order])
+    random = rng.permutation(1000)
+    np.testing.assert_array_equal(
+        permute_columns([block], random, threads=threads)[0], block[:, random]
+    )
+    empty = permute_columns([np.empty((3, 0), np.float32), np.empty(0)], np.empty(0, np.int64))
+    assert [a.shape for a in empty] == [(3, 0), (0,)]
+    with pytest.raises(ValueError, match="columns"):
+        permute_columns([block[:, :10]], order)
+    with pytest.raises(ValueError, match="repeats"):
+        permute_columns([block], np.zeros(1000, np.int64))
+    with pytest.raises(ValueError, match="out of range"):
+        permute_columns([block], order + 1)
 
 
 def test_reference_parser_is_ingests_general_path(tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ __all__ = [
     "PlainCsv",
     "all_within",
     "line_ranges",
+    "permute_columns",
     "read_plain_csv",
     "sort_strings",
     "take_columns",
@@ -70,7 +71,9 @@ class PlainCsv:
     f32: np.ndarray
 
 
-@numba.njit(nogil=True, cache=True)
+# inlined into _parse at numba's IR level (``inline="always"``): about a quarter less time
+# per file than a call per field, as LLVM does not inline it by itself
+@numba.njit(nogil=True, cache=True, inline="always")
 def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
     """Parse the number at ``buf[i]``; return (value, index after it, ok)."""
     if i >= end or buf[i] == sep or buf[i] == _LF or buf[i] == _CR:
@@ -317,7 +320,13 @@ def read_plain_csv(
         offsets = np.zeros(rows + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
-        _gather_text(buf, t_start[slot], lengths, offsets, data)
+        # rows in slices, copied by threads into their disjoint parts of ``data``
+        parts = [
+            (buf, t_start[slot][a:b], lengths[a:b], offsets[a:b], data)
+            for a, b in _row_slices(rows, threads)
+        ]
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            list(pool.map(lambda args: _gather_text(*args), parts))
         valid = lengths > 0
         mask = None if valid.all() else pa.array(valid).buffers()[1]
         texts[name] = pa.LargeStringArray.from_buffers(
@@ -403,6 +412,67 @@ def take_columns(
         with ThreadPoolExecutor(max_workers=len(slices)) as pool:
             list(pool.map(lambda s: _take_rows(block, index, out, *s, factor), slices))
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _scatter_rows(block, pos, out, r0, r1):  # pragma: no cover - compiled
+    """``out[r, pos[i]] = block[r, i]`` for the rows ``r0:r1`` of a 2-D block."""
+    for r in range(r0, r1):
+        src = block[r]
+        dst = out[r]
+        for i in range(len(pos)):
+            dst[pos[i]] = src[i]
+
+
+def permute_columns(
+    blocks: list[np.ndarray], order: np.ndarray, *, threads: int = 1
+) -> list[np.ndarray]:
+    """Return ``block[..., order]`` of each block for a permutation ``order``, in threads.
+
+    Scatters each row to its new positions (``out[pos[i]] = row[i]``, ``pos`` the inverse
+    permutation): the rows are read in order and, for ``order`` from a stable sort by a
+    group key (e.g. the tile), written to one ascending stream per group; about twice as
+    fast as the gather ``block[:, order]``, whose reads sweep the whole row once per group.
+
+    Parameters
+    ----------
+    blocks
+        1-D arrays or 2-D arrays (one row per date, one column per point), any numeric or
+        bool dtype and units (kept), each with ``len(order)`` columns.
+    order
+        A permutation of ``range(len(order))`` (e.g. a stable argsort): output column k is
+        input column ``order[k]``; anything else raises ValueError.
+    threads
+        Rows (of 2-D blocks) and 1-D arrays permuted at the same time.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        New C-contiguous arrays, in the order and with the shapes and dtypes of ``blocks``.
+    """
+    order = np.asarray(order)
+    n = len(order)
+    if n and not (0 <= int(order.min()) and int(order.max()) < n):
+        raise ValueError("order is not a permutation (an index out of range)")
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[order] = np.arange(n, dtype=np.int64)
+    if n and int(pos.min()) < 0:  # n indices in range that miss a column: some repeat
+        raise ValueError("order is not a permutation (an index repeats)")
+    outs = []
+    tasks = []
+    for block in blocks:
+        src = np.ascontiguousarray(block)
+        rows = src.reshape(1, n) if src.ndim == 1 else src
+        if rows.shape[1] != n:
+            raise ValueError(f"block of {rows.shape[1]} columns for a permutation of {n}")
+        out = np.empty_like(rows)
+        outs.append(out.reshape(src.shape))
+        parts = threads if src.ndim == 2 else 1
+        tasks += [(rows, out, a, b) for a, b in _row_slices(rows.shape[0], parts)]
+    if tasks:
+        with ThreadPoolExecutor(max_workers=max(1, min(int(threads), len(tasks)))) as pool:
+            list(pool.map(lambda t: _scatter_rows(t[0], pos, t[1], t[2], t[3]), tasks))
+    return outs
 
 
 @numba.njit(nogil=True, cache=True)

@@ -39,7 +39,7 @@ import shapely
 
 from slidemap.errors import InputDataError
 from slidemap.insar.batch import Batch, read_batch
-from slidemap.insar.fastcsv import take_columns
+from slidemap.insar.fastcsv import permute_columns
 from slidemap.insar.ingest import (
     TRACK_REASONS,
     TrackPart,
@@ -135,22 +135,42 @@ def ingest_batch_job(
         csv_path, settings, working_crs=working_crs, study_area=study_area, threads=threads
     )
     # one int64 key per tile, rows grouped by tile (a stable sort keeps each tile's rows in
-    # line order), then every column gathered once: the displacements by compiled code
+    # line order), then every column permuted once by compiled code, in threads
     tiles = point_tiles(np.column_stack([batch.values["x_m"], batch.values["y_m"]]), tile_size_m)
     flat, tile_of = tile_keys(tiles)
-    order = np.argsort(flat, kind="stable")
+    # keys below 2^16 (at most 256 x 256 tiles in a batch): numpy's radix sort, same order
+    small = len(flat) > 0 and int(flat.max()) < 1 << 16
+    order = np.argsort(flat.astype(np.uint16) if small else flat, kind="stable")
     codes, starts = np.unique(flat[order], return_index=True)
     bounds = np.append(starts, len(order))
-    disp = take_columns(batch.disp, order, threads=threads)
+    keys = list(batch.values)
+    with ThreadPoolExecutor(max_workers=1) as side:  # the ids (Arrow) beside the numbers
+        pid = side.submit(batch.pid.take, pa.array(order))
+        disp, line, inside, *values = permute_columns(
+            [
+                batch.disp,
+                batch.line.astype(np.int64, copy=False),
+                batch.inside.astype(bool, copy=False),
+                *(np.asarray(batch.values[k], np.float64) for k in keys),
+            ],
+            order,
+            threads=threads,
+        )
+        pid = pid.result()
     columns = {
-        "pid": batch.pid.take(pa.array(order)),
-        "line": pa.array(batch.line.astype(np.int64)[order]),
-        "inside": pa.array(batch.inside.astype(bool)[order]),
-        **{f"v_{k}": pa.array(np.asarray(v, np.float64)[order]) for k, v in batch.values.items()},
+        "pid": pid,
+        "line": pa.array(line),
+        "inside": pa.array(inside),
+        **{f"v_{k}": pa.array(v) for k, v in zip(keys, values, strict=True)},
         **{f"d{j}": pa.array(disp[j]) for j in range(disp.shape[0])},
     }
     table = pa.table(columns)
+    del pid, disp, line, inside, values
     names = [tile_name(tile_of(c)) for c in codes]
+    # the batch's facts; its arrays leave memory before the pieces are encoded
+    rows_read, n_valid, dropped = batch.rows_read, len(batch), dict(batch.dropped)
+    info, dates, value_names = batch.info, batch.dates, sorted(batch.values)
+    del batch
 
     def write(t: int) -> None:
         b0, b1 = int(bounds[t]), int(bounds[t + 1])
@@ -163,11 +183,11 @@ def ingest_batch_job(
     manifest = {
         "file": csv_path.name,
         "path": str(csv_path),
-        "rows_read": batch.rows_read,
-        "dropped": dict(batch.dropped),
-        "info": batch.info,
-        "dates": [d.isoformat() for d in batch.dates],
-        "values": sorted(batch.values),
+        "rows_read": rows_read,
+        "dropped": dropped,
+        "info": info,
+        "dates": [d.isoformat() for d in dates],
+        "values": value_names,
         "tile_size_m": float(tile_size_m),
         "tiles": manifest_tiles,
     }
@@ -175,8 +195,8 @@ def ingest_batch_job(
     log.info(
         "batch %s: %d rows read, %d valid, in %d tile(s) of %g m (%.1f s)",
         csv_path.name,
-        batch.rows_read,
-        len(batch),
+        rows_read,
+        n_valid,
         len(manifest_tiles),
         tile_size_m,
         time.perf_counter() - t0,
