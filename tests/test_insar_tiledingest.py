@@ -231,3 +231,56 @@ def test_a_batch_whose_rows_are_all_invalid(tmp_path):
     whole_err, tiled_err = both_errors([b], cfg, 5000.0, tmp_path / "only_b")
     assert tiled_err == whole_err
     assert "no valid point is left in b.csv" in tiled_err
+
+
+@pytest.mark.parametrize("tile_size_m", [12000.0, 1e6])
+def test_tile_files_in_small_row_groups_merge_the_same(tmp_path, monkeypatch, tile_size_m):
+    """The tile files are written in row groups of TILE_ROW_GROUP_ROWS (the merge's cursors
+    decompress one group at a time); with groups of 4 rows and output chunks of 7 the merge
+    reads across many groups of every tile, and repeated ids still leave by row."""
+    import pyarrow.parquet as pq
+
+    from slidemap.insar import tilemerge
+
+    monkeypatch.setattr(tilemerge, "TILE_ROW_GROUP_ROWS", 4)
+    monkeypatch.setattr(tilemerge, "CHUNK_ROWS", 7)
+    paths = _moved_copies(tmp_path)
+    cfg = egms_track(duplicate_ids="first")
+    _, summary, tiles = assert_same(paths, cfg, tile_size_m, tmp_path)
+    assert summary["dropped"]["conflicting_duplicate_id"] == 6
+    files = [tmp_path / f"tiled_{tile_size_m}" / "tiles" / f"{t}.parquet" for t in tiles]
+    groups = [pq.ParquetFile(f).metadata for f in files]
+    assert max(m.num_row_groups for m in groups) > 1
+    assert all(m.row_group(0).num_rows <= 4 for m in groups)
+
+
+def test_a_tile_file_from_another_run_is_refused(tmp_path):
+    """A tile's points file that does not hold the rows its ids file keeps (files of two
+    runs mixed): the merge names the file instead of writing wrong rows."""
+    import pyarrow.parquet as pq
+
+    pts, _ = make_points(80, seed=5)
+    a = write_csv(to_egms(pts), tmp_path / "b1.csv")
+    out = tmp_path / "t"
+    tiled([a], egms_track(), 12000.0, out)
+    tiles = sorted(f.name[: -len(".ids.parquet")] for f in (out / "tiles").glob("*.ids.parquet"))
+    files = [
+        tuple(out / "tiles" / f"{t}{ext}" for ext in (".parquet", ".ids.parquet", ".json"))
+        for t in tiles
+    ]
+    sizes = [pq.ParquetFile(f[0]).metadata.num_rows for f in files]
+    small, big = files[int(np.argmin(sizes))][0], files[int(np.argmax(sizes))][0]
+    assert min(sizes) < max(sizes)
+    small.write_bytes(big.read_bytes())
+    with pytest.raises(InputDataError, match="different runs") as err:
+        merge_tiles_job(
+            sorted((out / "batches").iterdir()),
+            files,
+            egms_track(),
+            study_area=AREA,
+            points_path=out / "again.parquet",
+            summary_path=out / "again.json",
+            **KW,
+        )
+    assert small.name in str(err.value)
+    assert not (out / "again.parquet").exists()

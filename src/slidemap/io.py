@@ -303,6 +303,7 @@ def write_geoparquet(
     *,
     compression: str = "snappy",
     xy_columns: tuple[str, str] | None = None,
+    row_group_size: int | None = None,
 ) -> None:
     """Write a GeoDataFrame as GeoParquet 1.1 (WKB geometry), atomically.
 
@@ -325,15 +326,21 @@ def write_geoparquet(
         ingested track: the WKB is then built from them, which skips reading a million
         shapely points (~0.5 s per million); they must be the geometries' coordinates
         (a sample of 1000 rows is checked, else GeoPandas encodes).
+    row_group_size
+        Rows per Parquet row group (None: pyarrow's default, up to 1 Mi rows). A reader
+        decompresses a row group's columns whole, so files read a few rows at a time
+        (a track's tile files, merged by :func:`~slidemap.insar.tilemerge.write_merged_points`)
+        are written in small groups.
     """
     import pyarrow.parquet as pq
 
     encoded = point_geoparquet_table(frame, xy_columns)
+    groups = {} if row_group_size is None else {"row_group_size": int(row_group_size)}
     with atomic_path(path) as tmp:
         if encoded is None:
-            frame.to_parquet(tmp, index=False, compression=compression)
+            frame.to_parquet(tmp, index=False, compression=compression, **groups)
         else:
-            pq.write_table(encoded[0], tmp, compression=compression)
+            pq.write_table(encoded[0], tmp, compression=compression, **groups)
 
 
 def with_bbox(table: Any, xy: np.ndarray) -> Any:

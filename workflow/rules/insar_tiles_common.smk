@@ -68,10 +68,12 @@ def tile_mem_mb(wildcards, input, attempt):
 
 
 def merge_mem_mb(wildcards, input, attempt):
-    """ingest_merge's memory: 800 MB + 0.5 KB per valid row of the track, x attempt (MB).
+    """ingest_merge's memory: 700 MB + 1.5 MB per tile + 0.15 KB per valid row, x attempt (MB).
 
-    The merge holds every valid row's id, batch, line and reason (the ids files' rows, read
-    from their footers) and the kept points' light columns; the full rows are streamed
-    (1.4 GB peak at 2.78 M rows: benchmarks/ingest_dag.md).
+    The merge holds each valid row's tile and reason and, a step at a time, the ids' pid
+    order (~120 B per row at its peak, measured with tracemalloc); the kept points' rows are
+    streamed in 50,000-row chunks, each tile file read a row group (2048 rows) at a time.
+    Measured: 716 MB at 1.06 M rows in 26 tiles (was 1153 MB; benchmarks/national.md).
     """
-    return int((800 + 0.5e-3 * sum(parquet_rows(f) for f in input.ids)) * attempt)
+    rows = sum(parquet_rows(f) for f in input.ids)
+    return int((700 + 1.5 * len(input.ids) + 0.15e-3 * rows) * attempt)

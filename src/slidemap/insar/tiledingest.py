@@ -274,6 +274,7 @@ def ingest_tile_job(
     TrackPart
         The tile's part of the track.
     """
+    from slidemap.insar.tilemerge import TILE_ROW_GROUP_ROWS
     from slidemap.io import atomic_path, write_geoparquet, write_json
 
     settings = TrackSettings.from_config(track_cfg, track_name)
@@ -298,7 +299,13 @@ def ingest_tile_job(
     check_same_dates(batches)
     part = combine_batches(batches, settings, crs=working_crs, threads=threads, keep_ids=True)
     names = [m["file"] for m, _ in pairs]
-    write_geoparquet(part.points, points_path, compression="zstd", xy_columns=("x_m", "y_m"))
+    write_geoparquet(
+        part.points,
+        points_path,
+        compression="zstd",
+        xy_columns=("x_m", "y_m"),
+        row_group_size=TILE_ROW_GROUP_ROWS,
+    )
     ids = part.ids
     ids = ids.set_column(
         ids.column_names.index("file"),
@@ -333,22 +340,24 @@ def ingest_tile_job(
 
 
 def _cross_tile(
-    ids: pa.Table, settings: TrackSettings, names: list[str], paths: list[Path]
+    ids: pa.Table,
+    order: np.ndarray,
+    settings: TrackSettings,
+    names: list[str],
+    paths: list[Path],
 ) -> tuple[np.ndarray, Counter, int, int]:
     """Settle ids found in more than one tile (copies at different positions).
 
     ``ids`` holds every valid row of the track (``pid``, ``file`` (global batch index),
-    ``line``, ``reason``, ``tile`` index). As in :func:`~slidemap.insar.ingest.ingest_track`
+    ``line``, ``reason``, ``tile`` index); ``order`` is its rows' stable order by ``pid``.
+    As in :func:`~slidemap.insar.ingest.ingest_track`
     the first copy (file-name, then line order) keeps its reason, copies in its own tile keep
     theirs (the tile compared them with it), and every copy in another tile is a conflicting
     duplicate. Returns the ``ids`` rows of kept copies to drop (``duplicate_ids: first``), the
     count changes per (file name, reason), and how many ids the tiles counted as unique and
     as inside too many.
     """
-    from slidemap.insar.fastcsv import sort_strings
-
     pid = ids.column("pid")
-    order = sort_strings(pid)
     spid = pid.take(pa.array(order))
     n = len(order)
     tile = ids.column("tile").to_numpy()[order]
@@ -407,6 +416,48 @@ def _cross_tile(
     lost_inside = int(((moved["reason"] < 0) | (moved["reason"] == 3)).sum())
     drop_rows = moved.loc[moved["reason"] < 0, "row"].to_numpy()
     return drop_rows, moves, lost_unique, lost_inside
+
+
+def _kept_rows(
+    tile: np.ndarray, reason: np.ndarray, order: np.ndarray, drop_rows: np.ndarray, n_tiles: int
+) -> tuple[np.ndarray, np.ndarray, list[tuple[np.ndarray, int]]]:
+    """Where each point of ``points.parquet`` is in the tile files, in the output's order.
+
+    A tile's ids file lists every valid row in (pid, file, line) order and its points file
+    the rows it kept (``reason`` -1) in pid order, so the k-th kept row of a tile's ids is
+    the k-th row of its points file.
+
+    Parameters
+    ----------
+    tile, reason
+        Per row of every tile's ids, concatenated in tile order: its tile (0 to
+        ``n_tiles - 1``) and reason (-1: kept by its tile).
+    order
+        Those rows in stable pid order.
+    drop_rows
+        Rows kept by their tile that leave (later copies of ids repeated across tiles).
+    n_tiles
+        Number of tiles.
+
+    Returns
+    -------
+    tuple
+        Per output point in pid order: its tile and its row in that tile's points file
+        (int32 both); per tile: the rows of its points file that leave and the number of
+        rows the file must hold.
+    """
+    kept = reason < 0
+    per_tile = np.bincount(tile[kept], minlength=n_tiles)
+    before = np.concatenate(([0], np.cumsum(per_tile)[:-1])).astype(np.int32)
+    row = np.cumsum(kept, dtype=np.int32)  # valid where kept
+    row -= 1
+    row -= before[tile]
+    kept[drop_rows] = False
+    gone_tile, gone_row = tile[drop_rows], row[drop_rows]
+    gone = [(gone_row[gone_tile == t], int(per_tile[t])) for t in range(n_tiles)]
+    order = order[kept[order]]
+    del kept
+    return tile[order], row[order], gone
 
 
 def merge_tiles_job(
@@ -487,40 +538,49 @@ def merge_tiles_job(
     for account in accounts:
         for name, counts in account["reasons"].items():
             reasons[index[name]].update(counts)
+    # ids repeated across tiles: later copies leave (duplicate_ids: first)
+    n_ids = all_ids.num_rows if all_ids is not None else 0
+    order = np.zeros(0, np.int64)
     drop_rows = np.zeros(0, np.int64)
     lost_unique = lost_inside = 0
-    if all_ids is not None and all_ids.num_rows:
-        drop_rows, moves, lost_unique, lost_inside = _cross_tile(all_ids, settings, names, paths)
+    if n_ids:
+        order = np.asarray(sort_strings(all_ids.column("pid")), np.int64)
+        drop_rows, moves, lost_unique, lost_inside = _cross_tile(
+            all_ids, order, settings, names, paths
+        )
         for (name, reason), count in moves.items():
             reasons[index[name]][reason] += count
+    if n_ids:  # the tile and reason of each row; the ids, files and lines are done with
+        tile = all_ids.column("tile").to_numpy()
+        reason = all_ids.column("reason").to_numpy().astype(np.int8, copy=False)
+    else:
+        tile, reason = np.zeros(0, np.int32), np.zeros(0, np.int8)
+    del all_ids, tables
+    tile_of, row_of, gone_rows = _kept_rows(tile, reason, order, drop_rows, len(tile_files))
+    del tile, reason, order, drop_rows
 
-    # the kept points; later copies of ids repeated across tiles leave (duplicate_ids: first)
-    drop_keys = set()
-    if len(drop_rows):
-        pid_col, tile_col = all_ids.column("pid"), all_ids.column("tile").to_numpy()
-        drop_keys = {(int(tile_col[r]), pid_col[int(r)].as_py()) for r in drop_rows}
-    # the kept points' light columns in pid order (finish_track's checks and summary); the
-    # full rows are streamed from the tile files into points.parquet afterwards
-    light, tile_of, row_of = [], [], []
+    # the kept points' positions and velocities (finish_track's checks and summary, which
+    # do not depend on the order); the full rows are streamed into points.parquet afterwards
+    light = {"x_m": [], "y_m": [], "velocity_mm_yr": []}
     for t, (points_file, _, _) in enumerate(tile_files):
-        tab = pq.read_table(points_file, columns=["pid", "x_m", "y_m", "velocity_mm_yr"])
-        keep = np.arange(tab.num_rows)
-        if drop_keys:
-            gone = [(t, p) in drop_keys for p in tab.column("pid").to_pylist()]
-            keep = keep[~np.asarray(gone, bool)]
-        light.append(tab.take(pa.array(keep)))
-        tile_of.append(np.full(keep.size, t, np.int64))
-        row_of.append(keep)
-    order = np.zeros(0, np.int64)
-    if light:
-        table = pa.concat_tables(light)
-        pid = table.column("pid").combine_chunks().cast(pa.large_string())
-        order = np.asarray(sort_strings(pa.chunked_array([pid])), np.int64)
-        points = table.take(pa.array(order)).to_pandas()
+        tab = pq.read_table(points_file, columns=list(light))
+        if tab.num_rows != gone_rows[t][1]:
+            raise InputDataError(
+                points_file,
+                f"holds {tab.num_rows} points where its ids file lists {gone_rows[t][1]} kept "
+                "rows: the tile files are from different runs.",
+                "delete the track's tiles/ folder and rerun the workflow.",
+            )
+        keep = np.ones(tab.num_rows, bool)
+        keep[gone_rows[t][0]] = False
+        for name, parts in light.items():
+            parts.append(tab.column(name).to_numpy()[keep])
+        del tab
+    if n_ids:
+        points = pd.DataFrame({name: np.concatenate(parts) for name, parts in light.items()})
     else:  # no valid row in any batch: finish_track raises
-        points = pd.DataFrame({"pid": []})
-    tile_of = np.concatenate(tile_of)[order] if tile_of else order
-    row_of = np.concatenate(row_of)[order] if row_of else order
+        points = pd.DataFrame({name: np.zeros(0) for name in light})
+    del light
 
     extents = [a["extent"] for a in accounts if a["extent"] is not None]
     extent = None
@@ -553,6 +613,8 @@ def merge_tiles_job(
         paths=paths,
         t0=t0,
     )
+    n_points = len(points)
+    del points  # the write holds a chunk of rows and a row group of each tile file
     tic = time.perf_counter()
     write_merged_points(
         [f for f, _, _ in tile_files],
@@ -564,5 +626,5 @@ def merge_tiles_job(
         out_path=points_path,
     )
     write_json(dict(summary), summary_path)
-    log.info("wrote %s (%d points) in %.1f s", points_path, len(points), time.perf_counter() - tic)
+    log.info("wrote %s (%d points) in %.1f s", points_path, n_points, time.perf_counter() - tic)
     return summary
