@@ -272,6 +272,34 @@ def test_candidates_labelled_by_tiles_equal_the_whole_grid(demo_tracks, size):
     assert len(merge_candidates(polys, pts, grid, min_moving=10**6, tile_size_cells=size)) == 0
 
 
+def test_candidates_from_their_point_columns_alone(demo_tracks):
+    """Rule candidates reads CANDIDATE_POINT_COLUMNS alone: the same table as from every
+    column (a column the statistics or the evidence read, left out, changes it)."""
+    from slidemap.hotspots.candidates import CANDIDATE_POINT_COLUMNS, merge_candidates
+
+    pts, polys, grid = demo_tracks
+    rng = np.random.default_rng(7)
+    kw = dict(
+        slope_deg=rng.uniform(0, 45, grid.shape),
+        aspect_deg=rng.uniform(0, 360, grid.shape),
+        terrain_transform=grid.transform,
+        min_moving=3,
+    )
+    some = {t: p[[c for c in CANDIDATE_POINT_COLUMNS if c in p]] for t, p in pts.items()}
+    assert all(set(CANDIDATE_POINT_COLUMNS) <= set(p.columns) for p in pts.values())
+    every, alone = (
+        merge_candidates(polys, pts, grid, **kw),
+        merge_candidates(polys, some, grid, **kw),
+    )
+    assert len(every) >= 5
+    assert every.drop(columns="geometry").equals(alone.drop(columns="geometry"))
+    assert alone.geometry.geom_equals(every.geometry).all()
+    for dropped in ("v_hp_mm_yr", "seasonal_mm", "trend_class"):  # the optional ones count
+        fewer = {t: p.drop(columns=dropped) for t, p in some.items()}
+        less = merge_candidates(polys, fewer, grid, **kw).drop(columns="geometry")
+        assert not less.equals(every.drop(columns="geometry")), dropped
+
+
 def test_points_by_tile_equals_a_pass_per_tile():
     from slidemap.hotspots.tiledpolygons import points_by_tile
 

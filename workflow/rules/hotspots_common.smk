@@ -45,15 +45,18 @@ def hotspot_cells(grid_path):
 
 
 def candidates_mem_mb(wildcards, input, attempt):
-    """candidates' memory: 1500 MB + 0.5 KB per point of all tracks, x attempt (MB).
+    """candidates' memory: 1200 MB + 0.3 KB per point of all tracks, x attempt (MB).
 
-    The candidates are labelled tile by tile (`merge_candidates(tile_size_cells=...)`) and
-    slope/aspect are sampled block by block, so the grid adds a few tiles only; with
-    `hotspots.merge_tolerance_m` > 0 they are labelled on the whole grid: + 20 B per cell.
+    The job reads 10 columns per point (`CANDIDATE_POINT_COLUMNS`, ~80 B) and its labelling
+    and evidence add ~100 B per point at their peaks (1155 MB at 2 x 1 M points, was 1536
+    with every column). The candidates are labelled tile by tile
+    (`merge_candidates(tile_size_cells=...)`) and slope/aspect are sampled block by block,
+    so the grid adds a few tiles only; with `hotspots.merge_tolerance_m` > 0 they are
+    labelled on the whole grid: + 20 B per cell.
     """
     points = sum(parquet_rows(p) for p in input.points)
     grid = 20 * hotspot_cells(input.grid) if config["hotspots"]["merge_tolerance_m"] else 0
-    return int((1500 + 0.5e-3 * points + grid / 2**20) * attempt)
+    return int((1200 + 0.3e-3 * points + grid / 2**20) * attempt)
 
 
 def track_hotspots_mem_mb(wildcards, input, attempt):

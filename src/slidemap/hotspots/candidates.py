@@ -52,6 +52,7 @@ __all__ = [
     "sample_raster",
     "merge_candidates",
     "CANDIDATE_TILE_CELLS",
+    "CANDIDATE_POINT_COLUMNS",
     "POLYGON_COLUMNS",
 ]
 
@@ -340,6 +341,22 @@ def _drop_small(labels: np.ndarray, points: Mapping[str, pd.DataFrame], grid: Gr
 
 #: Tile edge (cells) of rule ``candidates``' labelling (~20 B per tile cell: ~80 MB).
 CANDIDATE_TILE_CELLS = 2048
+
+#: The hot-spot points' columns :func:`merge_candidates` reads (the statistics, the evidence
+#: of :func:`slidemap.hotspots.evidence.candidate_evidence`); rule ``candidates`` reads these
+#: alone (~75 B per point, where every column but the series is ~240 B with the pid).
+CANDIDATE_POINT_COLUMNS = [
+    "x_m",
+    "y_m",
+    "velocity_mm_yr",
+    "v_hp_mm_yr",
+    "moving",
+    "trend_class",
+    "los_e",
+    "los_n",
+    "los_u",
+    "seasonal_mm",
+]
 
 
 @dataclasses.dataclass
