@@ -32,6 +32,9 @@ def main(smk) -> None:
     }
     with rasterio.open(smk.input.slope) as src:  # read block by block where needed
         transform = src.transform
+    summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}
+    # each track's typical point density from its hot-spot summary (no k-d tree over it)
+    known = all("points_per_km2" in s for s in summaries.values())
     cands = merge_candidates(
         polygons,
         points,
@@ -44,9 +47,9 @@ def main(smk) -> None:
         rules=settings["preclassify"],
         min_moving=settings["min_points"],
         tile_size_cells=CANDIDATE_TILE_CELLS,  # tile by tile (a tolerance: the whole grid)
+        densities={t: s["points_per_km2"] for t, s in summaries.items()} if known else None,
     )
     write_layer(cands, smk.output.candidates, "candidates")
-    summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}
     table = settings_table(summaries)
     with atomic_path(smk.output.settings) as tmp:
         table.to_csv(tmp, index=False)

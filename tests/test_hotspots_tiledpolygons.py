@@ -239,25 +239,25 @@ def test_track_hotspots_to_files_equals_track_hotspots(root, tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_tracks(root):
-    """Both demo tracks through track_hotspots: points and polygons per track, the grid."""
+    """Both demo tracks through track_hotspots: points, polygons, the grid, summaries."""
     from slidemap.hotspots.density import grid_from_raster
     from slidemap.hotspots.pipeline import HotspotParams, track_hotspots
 
     grid = grid_from_raster(root / "resources" / "demo" / "dem.tif", 20.0)
-    pts, polys = {}, {}
+    pts, polys, infos = {}, {}, {}
     for track in ("asc_018", "dsc_142"):
-        p, _, polys[track], _ = track_hotspots(
+        p, _, polys[track], infos[track] = track_hotspots(
             demo_points(root, track), grid, HotspotParams(), track=track
         )
         pts[track] = p
-    return pts, polys, grid
+    return pts, polys, grid, infos
 
 
 @pytest.mark.parametrize("size", [9, 64, 1000])
 def test_candidates_labelled_by_tiles_equal_the_whole_grid(demo_tracks, size):
     from slidemap.hotspots.candidates import merge_candidates
 
-    pts, polys, grid = demo_tracks
+    pts, polys, grid, infos = demo_tracks
     rng = np.random.default_rng(size)
     slope = rng.uniform(0, 45, grid.shape)
     aspect = rng.uniform(0, 360, grid.shape)
@@ -277,7 +277,7 @@ def test_candidates_from_their_point_columns_alone(demo_tracks):
     column (a column the statistics or the evidence read, left out, changes it)."""
     from slidemap.hotspots.candidates import CANDIDATE_POINT_COLUMNS, merge_candidates
 
-    pts, polys, grid = demo_tracks
+    pts, polys, grid, infos = demo_tracks
     rng = np.random.default_rng(7)
     kw = dict(
         slope_deg=rng.uniform(0, 45, grid.shape),
@@ -294,6 +294,14 @@ def test_candidates_from_their_point_columns_alone(demo_tracks):
     assert len(every) >= 5
     assert every.drop(columns="geometry").equals(alone.drop(columns="geometry"))
     assert alone.geometry.geom_equals(every.geometry).all()
+    # the typical densities from the hot-spot summaries: the same table without a k-d tree
+    densities = {t: infos[t]["points_per_km2"] for t in pts}
+    known = merge_candidates(polys, some, grid, densities=densities, **kw)
+    assert known.drop(columns="geometry").equals(every.drop(columns="geometry"))
+    off = merge_candidates(
+        polys, some, grid, densities={t: 2 * d for t, d in densities.items()}, **kw
+    )
+    assert not np.array_equal(off["expected_points"], every["expected_points"])
     for dropped in ("v_hp_mm_yr", "seasonal_mm", "trend_class"):  # the optional ones count
         fewer = {t: p.drop(columns=dropped) for t, p in some.items()}
         less = merge_candidates(polys, fewer, grid, **kw).drop(columns="geometry")

@@ -580,6 +580,7 @@ def merge_candidates(
     rules: Mapping[str, float] | None = None,
     min_moving: int = 0,
     tile_size_cells: int | None = None,
+    densities: Mapping[str, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Merge the candidate polygons of all tracks into PLCs with their point statistics.
 
@@ -616,6 +617,10 @@ def merge_candidates(
         order), so memory is a few tiles plus the points whatever the grid's size; the
         table is the same (geometries equal as point sets). Needs ``merge_tolerance_m`` 0
         (a tolerance labels the whole grid).
+    densities
+        Track name → its typical point density (points/km²): the hot-spot summary's
+        ``points_per_km2``; None computes it from the points
+        (:func:`slidemap.hotspots.evidence.candidate_evidence`).
 
     Returns
     -------
@@ -705,6 +710,7 @@ def merge_candidates(
         aspect_deg=aspect_deg,
         terrain_transform=terrain_transform,
         cells=(*found.cell_centres, found.cells),
+        densities=densities,
     )
     for key in evidence.columns:
         columns[key] = evidence[key].to_numpy()

@@ -128,6 +128,7 @@ def candidate_evidence(
     aspect_deg: np.ndarray | str | os.PathLike | None,
     terrain_transform=None,
     cells: tuple | None = None,
+    densities: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Evidence of each candidate (see the module docstring).
 
@@ -155,6 +156,11 @@ def candidate_evidence(
         Instead of ``labels`` (a grid too large to hold): ``(label, x, y, counts)``, the
         label and centre (m) of every labelled cell in raster order (:func:`cell_centres`)
         and the cells per label 1..n.
+    densities
+        Track name → its :func:`typical_density` (points/km²) known already: the hot-spot
+        summary's ``points_per_km2`` (the same formula over the same points, from the
+        track's 8th-neighbour distances; NaN counts as 0). None: computed here (a k-d tree
+        over every point of each track).
 
     Returns
     -------
@@ -203,7 +209,12 @@ def candidate_evidence(
         obs[:, k] = _per_label_mean(lab, v, n)
         out[f"v_hp_mm_yr_{t}"] = obs[:, k]
         weight[:, k] = np.bincount(lab[lab > 0], minlength=n + 1)[1:]
-        expected += typical_density(pts[["x_m", "y_m"]].to_numpy(np.float64)) * area_km2
+        if densities is None:
+            density = typical_density(pts[["x_m", "y_m"]].to_numpy(np.float64))
+        else:
+            known = densities[t]
+            density = float(known) if known is not None and np.isfinite(known) else 0.0
+        expected += density * area_km2
         for j, c in enumerate(("los_e", "los_n", "los_u")):
             los[:, k, j] = _per_label_mean(lab, pts[c].to_numpy(np.float64), n)
         mov = pts["moving"].to_numpy(bool) & (lab > 0)
