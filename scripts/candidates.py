@@ -7,6 +7,7 @@ from slidemap.hotspots.candidates import (
     CANDIDATE_POINT_COLUMNS,
     CANDIDATE_TILE_CELLS,
     merge_candidates,
+    near_polygons,
 )
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.pipeline import write_layer
@@ -21,11 +22,6 @@ def main(smk) -> None:
     settings = smk.params.hotspots
     grid = grid_from_raster(smk.input.grid, settings["cell_size_m"])
     tracks = list(smk.params.tracks)
-    # the columns the candidates' statistics and evidence read (no series, ids, geometry)
-    points = {
-        t: read_track_points(p, time_series=False, columns=CANDIDATE_POINT_COLUMNS, only=True)
-        for t, p in zip(tracks, smk.input.points, strict=True)
-    }
     polygons = {
         t: gpd.read_file(p, layer="polygons")
         for t, p in zip(tracks, smk.input.polygons, strict=True)
@@ -33,8 +29,17 @@ def main(smk) -> None:
     with rasterio.open(smk.input.slope) as src:  # read block by block where needed
         transform = src.transform
     summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}
-    # each track's typical point density from its hot-spot summary (no k-d tree over it)
+    # each track's typical point density from its hot-spot summary (no k-d tree over it);
+    # then only the points near a polygon count: read those alone, batch by batch
     known = all("points_per_km2" in s for s in summaries.values())
+    where = near_polygons(polygons, grid) if known else None
+    # the columns the candidates' statistics and evidence read (no series, ids, geometry)
+    points = {
+        t: read_track_points(
+            p, time_series=False, columns=CANDIDATE_POINT_COLUMNS, only=True, where=where
+        )
+        for t, p in zip(tracks, smk.input.points, strict=True)
+    }
     cands = merge_candidates(
         polygons,
         points,

@@ -80,3 +80,52 @@ def test_write_analysed_points_refuses_a_row_count_mismatch(track_file, tmp_path
     with pytest.raises(ValueError, match="analysed rows"):
         write_analysed_points(track_file, light.iloc[:-1], tmp_path / "x.parquet")
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_read_where_keeps_the_rows_of_the_whole_read(track_file, monkeypatch):
+    """`where` reads batch by batch and keeps the rows it passes: the whole read's rows."""
+    from slidemap.hotspots import pointio
+
+    monkeypatch.setattr(pointio, "BATCH_ROWS", 1000)  # many batches
+    cols = ["x_m", "y_m", "velocity_mm_yr", "los_u"]
+    whole = read_track_points(track_file, time_series=False, columns=cols, only=True)
+    median_x = float(np.median(whole["x_m"]))
+    east = read_track_points(
+        track_file,
+        time_series=False,
+        columns=cols,
+        only=True,
+        where=lambda f: f["x_m"].to_numpy() > median_x,
+    )
+    keep = whole["x_m"].to_numpy() > median_x
+    assert 0 < len(east) < len(whole)
+    assert_frame_equal(east, whole[keep].reset_index(drop=True), check_exact=True)
+    none = read_track_points(
+        track_file, time_series=False, columns=cols, only=True, where=lambda f: np.zeros(len(f))
+    )
+    assert len(none) == 0 and list(none.columns) == list(whole.columns)
+
+
+def test_read_where_refuses_a_missing_value_in_any_batch(track_file, tmp_path, monkeypatch):
+    """The checks of the whole read hold batch by batch: a NaN velocity in a later batch,
+    in a row `where` would drop, is refused with its row."""
+    from slidemap.errors import InputDataError
+    from slidemap.hotspots import pointio
+
+    monkeypatch.setattr(pointio, "BATCH_ROWS", 1000)
+    table = pq.read_table(track_file)
+    v = table.column("velocity_mm_yr").to_numpy().copy()
+    v[2500] = np.nan
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(
+        table.set_column(table.column_names.index("velocity_mm_yr"), "velocity_mm_yr", [v]), bad
+    )
+    with pytest.raises(InputDataError, match="row 2500") as err:
+        read_track_points(
+            bad,
+            time_series=False,
+            columns=["x_m", "y_m", "velocity_mm_yr"],
+            only=True,
+            where=lambda f: np.zeros(len(f), bool),
+        )
+    assert "velocity_mm_yr" in str(err.value) and "bad.parquet" in str(err.value)

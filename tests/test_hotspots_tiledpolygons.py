@@ -308,6 +308,51 @@ def test_candidates_from_their_point_columns_alone(demo_tracks):
         assert not less.equals(every.drop(columns="geometry")), dropped
 
 
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_candidates_from_the_points_near_polygons_alone(demo_tracks, block):
+    """With the densities known, the points near_polygons passes give the same table as
+    every point (it passes a superset of the points in polygon cells), and it drops many."""
+    from slidemap.hotspots.candidates import merge_candidates, near_polygons
+
+    pts, polys, grid, infos = demo_tracks
+    rng = np.random.default_rng(3)
+    kw = dict(
+        slope_deg=rng.uniform(0, 45, grid.shape),
+        aspect_deg=rng.uniform(0, 360, grid.shape),
+        terrain_transform=grid.transform,
+        min_moving=3,
+        densities={t: infos[t]["points_per_km2"] for t in pts},
+    )
+    near = near_polygons(polys, grid, block_cells=block)
+    some = {t: p[near(p)].reset_index(drop=True) for t, p in pts.items()}
+    kept = sum(len(p) for p in some.values()) / sum(len(p) for p in pts.values())
+    assert 0 < kept <= 1.0 and (kept < 0.5 or block == 64)  # the demo: 0.29, 0.43, 1.0
+    every = merge_candidates(polys, pts, grid, **kw)
+    for size in (None, 64):
+        alone = merge_candidates(polys, some, grid, tile_size_cells=size, **kw)
+        assert len(alone) >= 5
+        assert every.drop(columns="geometry").equals(alone.drop(columns="geometry"))
+        assert alone.geometry.geom_equals(every.geometry).all()
+    # a filter that misses the polygons' edge cells (no margin) changes the table
+    inner = {
+        t: p[near(p) & _inside_any(p, polys, grid)].reset_index(drop=True) for t, p in pts.items()
+    }
+    if block == 1:
+        tight = merge_candidates(polys, inner, grid, **kw)
+        assert not tight.drop(columns="geometry").equals(every.drop(columns="geometry"))
+
+
+def _inside_any(points, polys, grid):
+    """Points whose position lies inside a polygon shrunk by one cell (misses edge cells)."""
+    import shapely
+
+    shrunk = shapely.union_all(
+        [g.buffer(-grid.resolution_m) for f in polys.values() for g in f.geometry]
+    )
+    xy = points[["x_m", "y_m"]].to_numpy()
+    return shapely.contains_xy(shrunk, xy[:, 0], xy[:, 1])
+
+
 def test_points_by_tile_equals_a_pass_per_tile():
     from slidemap.hotspots.tiledpolygons import points_by_tile
 

@@ -45,18 +45,22 @@ def hotspot_cells(grid_path):
 
 
 def candidates_mem_mb(wildcards, input, attempt):
-    """candidates' memory: 1200 MB + 0.3 KB per point of all tracks, x attempt (MB).
+    """candidates' memory: 1200 MB + 0.03 KB per point of all tracks, x attempt (MB).
 
-    The job reads 10 columns per point (`CANDIDATE_POINT_COLUMNS`, ~80 B) and its labelling
-    and evidence add ~100 B per point at their peaks (1155 MB at 2 x 1 M points, was 1536
-    with every column). The candidates are labelled tile by tile
+    The job reads each track batch by batch and keeps only the points near a candidate
+    polygon (`near_polygons`: the points elsewhere do not count once the tracks' densities
+    come from their hot-spot summaries), 10 columns each (~80 B), and its labelling adds
+    ~85 B per kept point: 906 MB at 2 x 1 M points on an 8192² grid (was 1536 with every
+    point and column). 0.03 KB per point covers a fifth of the points near polygons; where
+    most are (a small study full of candidates) a job over its request is rerun with twice
+    the memory. The candidates are labelled tile by tile
     (`merge_candidates(tile_size_cells=...)`) and slope/aspect are sampled block by block,
     so the grid adds a few tiles only; with `hotspots.merge_tolerance_m` > 0 they are
     labelled on the whole grid: + 20 B per cell.
     """
     points = sum(parquet_rows(p) for p in input.points)
     grid = 20 * hotspot_cells(input.grid) if config["hotspots"]["merge_tolerance_m"] else 0
-    return int((1200 + 0.3e-3 * points + grid / 2**20) * attempt)
+    return int((1200 + 0.03e-3 * points + grid / 2**20) * attempt)
 
 
 def track_hotspots_mem_mb(wildcards, input, attempt):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -54,6 +54,7 @@ __all__ = [
     "CANDIDATE_TILE_CELLS",
     "CANDIDATE_POINT_COLUMNS",
     "POLYGON_COLUMNS",
+    "near_polygons",
 ]
 
 #: Columns of a track's ``polygons.gpkg`` (besides geometry).
@@ -359,6 +360,61 @@ CANDIDATE_POINT_COLUMNS = [
 ]
 
 
+def near_polygons(
+    polygons: Mapping[str, gpd.GeoDataFrame], grid: Grid, *, block_cells: int = 64
+) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Which points may lie in a cell that a candidate polygon covers (a superset).
+
+    :func:`merge_candidates` counts a point only when its cell (of ``grid``) is burnt by a
+    polygon; every such cell lies in the polygon's cell window as :func:`_burn_bit` takes
+    it (its bounds and one cell more). Blocks of ``block_cells`` cells that meet a window
+    are marked; the points in marked blocks pass. With the tracks' densities known
+    (``merge_candidates(densities=...)``) the candidates from these points alone equal
+    those from every point, and rule ``candidates`` holds the points near the polygons
+    only, whatever the size of the tracks.
+
+    Parameters
+    ----------
+    polygons
+        Track name → its ``polygons.gpkg`` (any geometries, any CRS of ``grid``).
+    grid
+        The hot-spot grid (north-up).
+    block_cells
+        Edge of the marked blocks (cells): ~1 byte per block of the grid.
+
+    Returns
+    -------
+    callable
+        ``f(frame) -> bool array``: True for the rows (``x_m``, ``y_m``, metres) in a
+        marked block of the grid.
+    """
+    size = int(block_cells)
+    blocks = np.zeros((-(-grid.height // size), -(-grid.width // size)), bool)
+    inv = ~grid.transform
+    for frame in polygons.values():
+        if not len(frame):
+            continue
+        b = frame.geometry.bounds.to_numpy(np.float64)  # minx, miny, maxx, maxy
+        corners = [(b[:, i], b[:, j]) for i in (0, 2) for j in (1, 3)]
+        cols = np.stack([inv.a * x + inv.b * y + inv.c for x, y in corners])
+        rows = np.stack([inv.d * x + inv.e * y + inv.f for x, y in corners])
+        c0 = np.maximum(np.floor(cols.min(0)) - 1, 0).astype(np.int64)
+        r0 = np.maximum(np.floor(rows.min(0)) - 1, 0).astype(np.int64)
+        c1 = np.minimum(np.ceil(cols.max(0)) + 1, grid.width).astype(np.int64)
+        r1 = np.minimum(np.ceil(rows.max(0)) + 1, grid.height).astype(np.int64)
+        for a0, a1, b0, b1 in zip(r0, r1, c0, c1, strict=True):
+            if a1 > a0 and b1 > b0:
+                blocks[a0 // size : (a1 - 1) // size + 1, b0 // size : (b1 - 1) // size + 1] = True
+
+    def near(frame: pd.DataFrame) -> np.ndarray:
+        row, col, inside = grid.cell_of(
+            frame["x_m"].to_numpy(np.float64), frame["y_m"].to_numpy(np.float64)
+        )
+        return inside & blocks[row // size, col // size]
+
+    return near
+
+
 @dataclasses.dataclass
 class _Labelled:
     """The merged candidates of :func:`merge_candidates` before their statistics.
@@ -590,7 +646,9 @@ def merge_candidates(
         Track name → that track's ``polygons.gpkg`` (cells of ``grid``).
     points
         Track name → that track's hot-spot points (``x_m``, ``y_m``, ``velocity_mm_yr``,
-        ``moving``, ``trend_class``, ``los_e``, ``los_n``, ``los_u``).
+        ``moving``, ``trend_class``, ``los_e``, ``los_n``, ``los_u``). With ``densities``
+        given, the points outside every polygon's cells do not count: those that
+        :func:`near_polygons` passes are enough (the same table, in the same bits).
     grid
         The hot-spot grid the polygons were made on.
     merge_tolerance_m

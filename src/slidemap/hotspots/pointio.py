@@ -13,6 +13,7 @@ copies the input's rows batch by batch into the output next to the computed colu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,42 @@ def count_dates(path: str | Path) -> int:
     return len(date_columns(pq.read_schema(path).names))
 
 
+def _check_finite(pts: pd.DataFrame, path: str | Path, offset: int) -> None:
+    """Refuse missing or infinite ``x_m``/``y_m``/``velocity_mm_yr`` (rows from ``offset``)."""
+    for col in ("x_m", "y_m", "velocity_mm_yr"):
+        if col not in pts.columns:
+            continue
+        bad = ~np.isfinite(pts[col].to_numpy(np.float64))
+        if bad.any():
+            first = int(np.argmax(bad))
+            which = f"pid {pts['pid'].iloc[first]!r}" if "pid" in pts else f"row {offset + first}"
+            raise InputDataError(
+                path,
+                f"{int(bad.sum())} value(s) of '{col}' are missing or infinite (first {which}).",
+                "rerun the ingest_track rule; it drops or rejects such rows.",
+                column=col,
+            )
+
+
+def _read_where(
+    path: str | Path, keep: list[str], where: Callable[[pd.DataFrame], np.ndarray], schema: Any
+) -> pd.DataFrame:
+    """Read the rows of columns ``keep`` where ``where`` holds, batch by batch (checked)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts, offset = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=keep):
+        frame = batch.to_pandas()
+        _check_finite(frame, path, offset)
+        offset += batch.num_rows
+        mask = np.asarray(where(frame), bool)
+        parts.append(batch.filter(pa.array(mask)))
+    if not parts:  # an empty file: its columns, no row
+        return pa.schema([schema.field(c) for c in keep]).empty_table().to_pandas()
+    return pa.Table.from_batches(parts).to_pandas(split_blocks=True, self_destruct=True)
+
+
 def read_track_points(
     path: str | Path,
     crs=None,
@@ -66,6 +103,7 @@ def read_track_points(
     time_series: bool = True,
     columns: list[str] | None = None,
     only: bool = False,
+    where: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Read a track's ``points.parquet`` and check the columns the hot-spot stage needs.
 
@@ -84,6 +122,10 @@ def read_track_points(
         None = every column but the series and the geometry.
     only
         With ``columns``: read those alone (the required columns must still be in the file).
+    where
+        With ``time_series=False``: keep only the rows where ``where(batch)`` (a boolean
+        array per batch of :data:`BATCH_ROWS` rows, after the checks) is True; the file is
+        read batch by batch, so memory follows the rows kept (the index runs 0..kept-1).
 
     Returns
     -------
@@ -111,8 +153,12 @@ def read_track_points(
         if columns is not None:
             want = set(columns) | (set() if only else set(REQUIRED_POINT_COLUMNS))
             keep = [c for c in keep if c in want]
-        # column by column, each Arrow buffer freed once converted (no second copy)
-        pts = pq.read_table(path, columns=keep).to_pandas(split_blocks=True, self_destruct=True)
+        if where is None:
+            # column by column, each Arrow buffer freed once converted (no second copy)
+            table = pq.read_table(path, columns=keep)
+            pts = table.to_pandas(split_blocks=True, self_destruct=True)
+        else:
+            pts = _read_where(path, keep, where, schema)
     for col in REQUIRED_POINT_COLUMNS:
         if col not in schema.names:
             raise InputDataError(
@@ -121,25 +167,15 @@ def read_track_points(
                 "rerun the ingest_track rule (see docs/contracts.md for the columns).",
                 column=col,
             )
-    if len(pts) < 2:
+    n_rows = len(pts) if where is None else pq.ParquetFile(path).metadata.num_rows
+    if n_rows < 2:
         raise InputDataError(
             path,
-            f"the track has {len(pts)} point(s); the hot-spot analysis needs at least 2.",
+            f"the track has {n_rows} point(s); the hot-spot analysis needs at least 2.",
             "check the track's CSV batches and the study area, or remove the track.",
         )
-    for col in ("x_m", "y_m", "velocity_mm_yr"):
-        if col not in pts.columns:
-            continue
-        bad = ~np.isfinite(pts[col].to_numpy(np.float64))
-        if bad.any():
-            first = int(np.argmax(bad))
-            which = f"pid {pts['pid'].iloc[first]!r}" if "pid" in pts else f"row {first}"
-            raise InputDataError(
-                path,
-                f"{int(bad.sum())} value(s) of '{col}' are missing or infinite (first {which}).",
-                "rerun the ingest_track rule; it drops or rejects such rows.",
-                column=col,
-            )
+    if where is None:
+        _check_finite(pts, path, 0)
     if crs is not None and file_crs is not None and not CRS.from_user_input(crs).equals(file_crs):
         raise InputDataError(
             path,
