@@ -272,19 +272,24 @@ def test_candidates_labelled_by_tiles_equal_the_whole_grid(demo_tracks, size):
     assert len(merge_candidates(polys, pts, grid, min_moving=10**6, tile_size_cells=size)) == 0
 
 
+def _random_terrain(grid, seed: int) -> dict:
+    """merge_candidates keywords: random slope/aspect on the grid, min_moving 3."""
+    rng = np.random.default_rng(seed)
+    return dict(
+        slope_deg=rng.uniform(0, 45, grid.shape),
+        aspect_deg=rng.uniform(0, 360, grid.shape),
+        terrain_transform=grid.transform,
+        min_moving=3,
+    )
+
+
 def test_candidates_from_their_point_columns_alone(demo_tracks):
     """Rule candidates reads CANDIDATE_POINT_COLUMNS alone: the same table as from every
     column (a column the statistics or the evidence read, left out, changes it)."""
     from slidemap.hotspots.candidates import CANDIDATE_POINT_COLUMNS, merge_candidates
 
     pts, polys, grid, infos = demo_tracks
-    rng = np.random.default_rng(7)
-    kw = dict(
-        slope_deg=rng.uniform(0, 45, grid.shape),
-        aspect_deg=rng.uniform(0, 360, grid.shape),
-        terrain_transform=grid.transform,
-        min_moving=3,
-    )
+    kw = _random_terrain(grid, 7)
     some = {t: p[[c for c in CANDIDATE_POINT_COLUMNS if c in p]] for t, p in pts.items()}
     assert all(set(CANDIDATE_POINT_COLUMNS) <= set(p.columns) for p in pts.values())
     every, alone = (
@@ -315,14 +320,8 @@ def test_candidates_from_the_points_near_polygons_alone(demo_tracks, block):
     from slidemap.hotspots.candidates import merge_candidates, near_polygons
 
     pts, polys, grid, infos = demo_tracks
-    rng = np.random.default_rng(3)
-    kw = dict(
-        slope_deg=rng.uniform(0, 45, grid.shape),
-        aspect_deg=rng.uniform(0, 360, grid.shape),
-        terrain_transform=grid.transform,
-        min_moving=3,
-        densities={t: infos[t]["points_per_km2"] for t in pts},
-    )
+    kw = _random_terrain(grid, 3)
+    kw["densities"] = {t: infos[t]["points_per_km2"] for t in pts}
     near = near_polygons(polys, grid, block_cells=block)
     some = {t: p[near(p)].reset_index(drop=True) for t, p in pts.items()}
     kept = sum(len(p) for p in some.values()) / sum(len(p) for p in pts.values())
