@@ -230,6 +230,8 @@ def track_polygons_tiled(
     row, col, inside = grid.cell_of(x, y)
     t_of = np.where(inside, (row // tile_size_cells) * tile_cols + col // tile_size_cells, -1)
     in_tile = points_by_tile(t_of, len(windows))
+    del t_of, inside  # per point from here: its cell (int32) and the tile lists
+    row, col = row.astype(np.int32), col.astype(np.int32)
     frames = []
     with contextlib.ExitStack() as stack:
         read = _tile_reader(density, stack)
@@ -240,7 +242,7 @@ def track_polygons_tiled(
                 return np.isfinite(part) & (part >= density_threshold), part
 
             summaries = []
-            local_pt = np.zeros(x.size, np.int64)  # each point's label in its own tile
+            local_pt = np.zeros(x.size, np.int32)  # each point's label in its own tile
             for t, w in enumerate(windows):  # tile jobs: label each tile alone
                 mask, part = tile_mask(w)
                 summary = tile_regions(mask, part, (w.row_off, w.col_off), grid.width)
@@ -257,6 +259,7 @@ def track_polygons_tiled(
             lab_pt = np.zeros(x.size, np.int64)
             for t, sel in enumerate(in_tile):
                 lab_pt[sel] = luts[t][local_pt[sel]]
+            del local_pt
             stats = region_statistics(lab_pt, n, v, moving, trend)
             stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
             stats["max_density"] = regions["peak"][1:]
