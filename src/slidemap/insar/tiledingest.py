@@ -540,21 +540,19 @@ def merge_tiles_job(
             reasons[index[name]].update(counts)
     # ids repeated across tiles: later copies leave (duplicate_ids: first)
     n_ids = all_ids.num_rows if all_ids is not None else 0
-    order = np.zeros(0, np.int64)
-    drop_rows = np.zeros(0, np.int64)
+    order, drop_rows = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    tile, reason = np.zeros(0, np.int32), np.zeros(0, np.int8)
     lost_unique = lost_inside = 0
     if n_ids:
         order = np.asarray(sort_strings(all_ids.column("pid")), np.int64)
         drop_rows, moves, lost_unique, lost_inside = _cross_tile(
             all_ids, order, settings, names, paths
         )
-        for (name, reason), count in moves.items():
-            reasons[index[name]][reason] += count
-    if n_ids:  # the tile and reason of each row; the ids, files and lines are done with
+        for (name, why), count in moves.items():
+            reasons[index[name]][why] += count
+        # the tile and reason of each row; the ids, files and lines are done with
         tile = all_ids.column("tile").to_numpy()
         reason = all_ids.column("reason").to_numpy().astype(np.int8, copy=False)
-    else:
-        tile, reason = np.zeros(0, np.int32), np.zeros(0, np.int8)
     del all_ids, tables
     tile_of, row_of, gone_rows = _kept_rows(tile, reason, order, drop_rows, len(tile_files))
     del tile, reason, order, drop_rows
