@@ -311,6 +311,24 @@ def test_dense_logits_equal_per_patch_logits(k):
     torch.testing.assert_close(dense, ref, atol=1e-5, rtol=1e-5)
 
 
+def test_cnn2d_training_does_not_depend_on_the_thread_count():
+    # 27 x 9 x 9 patches in batches of 128 (the demo's size): two intra-op threads split the
+    # sums differently from one, so a model trained with ``threads`` would differ between
+    # --cores 1 and --cores 2 (and rarely from run to run on CI); training runs on one thread
+    from slidemap.models.torch_models import CNN2DModel
+
+    rng = np.random.default_rng(3)
+    Z = rng.standard_normal((300, 27, 9, 9)).astype(np.float32)
+    y = (Z[:, 0, 4, 4] + 0.5 * rng.standard_normal(300) > 0.8).astype(np.float32)
+    Zt = rng.standard_normal((64, 27, 9, 9)).astype(np.float32)
+    runs = []
+    for threads in (1, 2):
+        model = CNN2DModel({"max_epochs": 3, "patience": None}).fit(Z, y, seed=7, threads=threads)
+        weights = b"".join(v.numpy().tobytes() for v in model.net.state_dict().values())
+        runs.append((weights, model.predict_proba(Zt).tobytes()))
+    assert runs[0] == runs[1]
+
+
 def test_cnn2d_rejects_even_patches():
     with pytest.raises(ConfigError, match="odd"):
         CNN2D(3, patch_size=8)
