@@ -314,7 +314,7 @@ def test_dense_logits_equal_per_patch_logits(k):
 def test_cnn2d_training_does_not_depend_on_the_thread_count():
     # 27 x 9 x 9 patches in batches of 128 (the demo's size): two intra-op threads split the
     # sums differently from one, so a model trained with ``threads`` would differ between
-    # --cores 1 and --cores 2 (and rarely from run to run on CI); training runs on one thread
+    # --cores 1 and --cores 2; training runs on one thread whatever ``threads`` says
     from slidemap.models.torch_models import CNN2DModel
 
     rng = np.random.default_rng(3)

@@ -271,7 +271,11 @@ class TorchModel(Estimator):
         log_dir: str | os.PathLike | None = None,
         name: str = "fit",
     ) -> TorchModel:
-        """Train with Lightning (see :meth:`Estimator.fit` and the class doc)."""
+        """Train with Lightning (see :meth:`Estimator.fit` and the class doc).
+
+        ``threads`` is accepted for the common interface and not used: training on the CPU
+        runs on one intra-op thread (bitwise-identical models whatever ``--cores``).
+        """
         from pytorch_lightning.callbacks import EarlyStopping
         from pytorch_lightning.loggers import CSVLogger
         from pytorch_lightning.plugins.environments import LightningEnvironment
