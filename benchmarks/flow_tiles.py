@@ -183,11 +183,14 @@ def main() -> None:
     )
     jobs(
         "directions: merge (seam flats)",
-        [f"solve_flat_distances_job({listed('seams')}, {n}, {n}, '{work}/flats.npz')"],
+        [f"solve_flat_distances_job({listed('seams')}, {n}, {n}, {ts}, {listed('flats')})"],
     )
     jobs(
         "directions: per tile",
-        each(f"directions_tile_job({filled_s}, {{w}}, '{{d}}/flats.npz', '{{d}}/dirs_{{i}}.tif')"),
+        each(
+            f"directions_tile_job({filled_s}, {{w}}, '{{d}}/flats_{{i}}.npz', "
+            "'{d}/dirs_{i}.tif')"
+        ),
     )
     jobs(
         "accumulation: tile pass",

@@ -62,7 +62,9 @@ def main(smk) -> None:
     elif rule == "hydro_seams":
         summary = flat_seams_job(i.filled, window, o.seams)
     elif rule == "hydro_flats":
-        summary = solve_flat_distances_job(i.seams, plan.height, plan.width, o.flats)
+        summary = solve_flat_distances_job(
+            i.seams, plan.height, plan.width, plan.tile_size, o.flats
+        )
     elif rule == "hydro_dirs":
         summary = directions_tile_job(i.filled, window, i.flats, o.tile)
     elif rule == "hydro_flow":

@@ -21,6 +21,7 @@ from slidemap.factors.tileddirs import (
     directions_tiled,
     flat_seams,
     solve_flat_distances,
+    solve_flat_distances_tiled,
     tile_directions,
 )
 from slidemap.factors.tiledfill import fill_tiled
@@ -167,6 +168,83 @@ def test_missing_seam_distances_and_tiny_tiles_are_refused():
         flat_seams(np.zeros((4, 9), dtype=np.float32), (0, 0), 9)
 
 
+def _serpentine(n: int) -> np.ndarray:
+    """A one-cell corridor at 5 m winding through 9 m walls, its outlet at the far end."""
+    z = np.full((n, n), 9.0, dtype=np.float32)
+    for i, r in enumerate(range(1, n - 1, 2)):
+        z[r, 1 : n - 1] = 5.0
+        if r + 1 < n - 1:
+            z[r + 1, n - 2 if i % 2 == 0 else 1] = 5.0
+    z[1, 0] = 4.0  # the outlet on the west edge, next to the corridor's start
+    return z
+
+
+def _seam_tiles(filled: np.ndarray, tile: int) -> list[dict[str, np.ndarray]]:
+    height, width = filled.shape
+    padded = np.pad(filled, 2, constant_values=np.nan)
+    return [
+        flat_seams(
+            padded[r : r + min(tile, height - r) + 4, c : c + min(tile, width - c) + 4],
+            (r, c),
+            width,
+        )
+        for r in range(0, height, tile)
+        for c in range(0, width, tile)
+    ]
+
+
+@pytest.mark.parametrize("case", ["random", "serpentine", "lake"])
+def test_tile_by_tile_flat_merge_equals_the_one_search_over_every_seam_flat(case):
+    rng = np.random.default_rng(11)
+    if case == "random":
+        z = rng.integers(0, 4, (37, 41)).astype(np.float32)
+        z[rng.random(z.shape) < 0.05] = np.nan
+    elif case == "serpentine":
+        z = _serpentine(41)
+    else:  # one big flat over every tile, draining at one corner
+        z = np.full((33, 30), 5.0, dtype=np.float32)
+        z[32, 29] = 1.0
+    filled = route_flow(z, ewres=1.0, nsres=-1.0).filled
+    height, width = filled.shape
+    for tile in (3, 5, 8, 16):
+        seams = _seam_tiles(filled, tile)
+        ref = solve_flat_distances(seams, height, width)
+        assert ref["index"].size > 0
+        got: dict[int, dict[str, np.ndarray]] = {}
+        stats = solve_flat_distances_tiled(seams.__getitem__, got.__setitem__, height, width, tile)
+        assert sorted(got) == list(range(len(seams)))
+        assert stats["seam_flat_cells"] == ref["index"].size
+        assert stats["max_flat_distance"] == ref["dist"].max()
+        for t, flats in got.items():
+            assert np.all(np.diff(flats["index"]) > 0)
+            pos = np.searchsorted(ref["index"], flats["index"])
+            np.testing.assert_array_equal(ref["index"][pos], flats["index"])
+            np.testing.assert_array_equal(flats["dist"], ref["dist"][pos], err_msg=f"tile {t}")
+            # the tile's own seam flats and every seam flat of its one-cell ring are there
+            r0, c0 = divmod(t, -(-width // tile))
+            r0, c0 = r0 * tile, c0 * tile
+            rows, cols = np.divmod(ref["index"], width)
+            near = (rows >= r0 - 1) & (rows <= r0 + tile) & (cols >= c0 - 1) & (cols <= c0 + tile)
+            np.testing.assert_array_equal(np.sort(ref["index"][near]), flats["index"])
+        if case == "serpentine" and tile == 5:
+            # the corridor crosses the tile columns back and forth: tiles are searched again
+            assert stats["tile_searches"] > 3 * len(seams)
+
+
+def test_tile_by_tile_flat_merge_refuses_unreachable_flats_and_foreign_cells():
+    z = np.full((10, 10), 5.0, dtype=np.float32)
+    z[0, 0] = 1.0
+    filled = route_flow(z, ewres=1.0, nsres=-1.0).filled
+    seams = _seam_tiles(filled, 5)
+    cut = [dict(s, touches_source=np.zeros_like(s["touches_source"])) for s in seams]
+    with pytest.raises(ValueError, match="reach no source"):
+        solve_flat_distances_tiled(cut.__getitem__, lambda t, f: None, 10, 10, 5)
+    with pytest.raises(ValueError, match="tile 1 lists a seam-flat cell outside its window"):
+        solve_flat_distances_tiled(
+            [seams[0], seams[0], seams[2], seams[3]].__getitem__, lambda t, f: None, 10, 10, 5
+        )
+
+
 def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tmp_path):
     from slidemap.factors import tileddirs, tiledfill, tiledflow
     from slidemap.raster import Grid, write_vrt
@@ -194,9 +272,13 @@ def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tm
     seams, dirs = paths("seams", "npz"), paths("dirs", "tif")
     for w, s in zip(windows, seams, strict=True):
         tileddirs.flat_seams_job(filled_vrt, w, s)
-    tileddirs.solve_flat_distances_job(seams, grid.height, grid.width, tmp_path / "flats.npz")
-    for w, out in zip(windows, dirs, strict=True):
-        tileddirs.directions_tile_job(filled_vrt, w, tmp_path / "flats.npz", out)
+    flats = paths("flats", "npz")
+    stats = tileddirs.solve_flat_distances_job(
+        seams, grid.height, grid.width, tile, flats, cache_mb=0.001
+    )
+    assert stats["seam_flat_cells"] > 0
+    for w, f, out in zip(windows, flats, dirs, strict=True):
+        tileddirs.directions_tile_job(filled_vrt, w, f, out)
 
     flow_sum, acc = paths("flow", "npz"), paths("acc", "tif")
     for w, d, s in zip(windows, dirs, flow_sum, strict=True):

@@ -135,7 +135,7 @@ rule hydro_flats:
     input:
         seams=ht_all("seams", "npz"),
     output:
-        flats=temp(f"{HT}/flats.npz"),
+        flats=temp(ht_all("flats", "npz")),
     log:
         f"{RESULTS}/logs/hydro_flats/hydro_flats.log",
     benchmark:
@@ -144,8 +144,8 @@ rule hydro_flats:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        # BFS over the flat cells on tile edges: ~64 B per cell, ~9 B per cell on disk
-        mem_mb=mem_mb(500, per_input_mb=10),
+        # one tile's search at a time (like a tile job) + 200 MB of cached tile files
+        mem_mb=lambda wildcards, attempt: int(ht_tile_mem_mb(wildcards, attempt) + 200 * attempt),
     params:
         library=script_library("hydrology_tiles"),
         grid=HT_GRID,
@@ -157,7 +157,7 @@ rule hydro_dirs:
     input:
         filled=f"{HT}/filled.vrt",
         tiles=ht_halo("filled"),
-        flats=f"{HT}/flats.npz",
+        flats=f"{HT}/flats_{{htile}}.npz",
     output:
         tile=temp(f"{HT}/dirs_{{htile}}.tif"),
     log:
@@ -168,7 +168,7 @@ rule hydro_dirs:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        # the tile + the merged flat distances of the flats crossing tile edges
+        # the tile + its seam flats' merged distances (~12 B per cell, ~12 B on disk)
         mem_mb=lambda wildcards, input, attempt: int(
             ht_tile_mem_mb(wildcards, attempt)
             + 10 * input_size_mb([input.flats]) * attempt

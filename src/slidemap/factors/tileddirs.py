@@ -14,19 +14,24 @@ The flat distance is the only non-local part. A tile job reads ``F`` with a two-
 so it knows which cells of the tile and of a one-cell ring around it are flat or sources.
 Breadth-first search inside the tile is exact for every connected flat component that has
 no flat neighbour across the tile edge. The other components (*seam flats*) go to a merge
-job: their cells (grid index) and whether each touches a source. The merge runs the same
-search over the union of all tiles' seam flats (a flat component crossing a seam is a seam
-flat in every tile it touches, so the union holds whole components) and returns their
-distances; the tile jobs then choose the directions.
+job: their cells (grid index) and whether each touches a source. The merge
+(:func:`solve_flat_distances_tiled`) searches them tile by tile: each tile's search starts
+from its sources and from the distances known so far on the edges of its neighbours, and a
+tile whose ring changed is searched again until nothing changes -- the same distances as one
+search over the union of all seam flats (:func:`solve_flat_distances`, the reference). It
+writes per tile the distances of its seam flats and of the seam-flat cells of its ring; the
+tile jobs then choose the directions.
 
-Memory: a tile job ~ 20 B per cell of the padded tile; the merge 16 B per seam-flat cell
-(bounded by the area of the flats that cross tile edges, e.g. large lakes; not by the grid).
+Memory: a tile job ~ 20 B per cell of the padded tile; the merge one tile's search (~60 B
+per tile cell at most) plus ~8 B per seam-flat cell on tile edges -- bounded by the tile, not
+by the area of the flats that cross tile edges (large lakes, the filled basins of a DEM with
+integer heights).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numba
@@ -40,6 +45,7 @@ from slidemap.factors.tiledfill import _load_npz, _save_npz
 __all__ = [
     "flat_seams",
     "solve_flat_distances",
+    "solve_flat_distances_tiled",
     "tile_directions",
     "directions_tiled",
     "flat_seams_job",
@@ -259,6 +265,256 @@ def solve_flat_distances(
 
 
 @numba.njit(nogil=True, cache=True)
+def _tile_flat_bfs(lr, lc, touch, dist, dr, dc):  # pragma: no cover - numba
+    """BFS of one tile's seam flats seeded by its sources and the ring's known distances.
+
+    ``dist`` is the tile with a one-cell ring (int32): -1 outside the seam flats, the known
+    distance of each ring cell (``_UNSET`` when not known yet) and ``_UNSET`` in the core;
+    ``lr``/``lc`` are the core seam-flat cells (rows/columns of the core) and ``touch`` their
+    source flag. Fills ``dist`` in place (breadth first, the ring's cells entering the front
+    in the order of their distances: the shortest distances through the tile and the ring)
+    and returns the number of core cells left unreached.
+    """
+    rows = dist.shape[0] - 2
+    cols = dist.shape[1] - 2
+    w2 = cols + 2
+    n = lr.shape[0]
+    big = 2**31 - 1
+    for k in range(n):
+        if touch[k] == 1:
+            dist[lr[k] + 1, lc[k] + 1] = 1
+    # the seeds: core sources (distance 1) and the ring cells of known distance
+    n_ring = 0
+    for r in range(rows + 2):
+        for c in range(cols + 2):
+            if (r == 0 or r == rows + 1 or c == 0 or c == cols + 1) and 0 < dist[r, c] < big:
+                n_ring += 1
+    seed = np.empty(n + n_ring, dtype=np.int64)
+    seed_d = np.empty(n + n_ring, dtype=np.int64)
+    m = 0
+    for k in range(n):
+        if touch[k] == 1:
+            seed[m] = (lr[k] + 1) * w2 + lc[k] + 1
+            seed_d[m] = 1
+            m += 1
+    for r in range(rows + 2):
+        for c in range(cols + 2):
+            if (r == 0 or r == rows + 1 or c == 0 or c == cols + 1) and 0 < dist[r, c] < big:
+                seed[m] = r * w2 + c
+                seed_d[m] = dist[r, c]
+                m += 1
+    order = np.argsort(seed_d[:m], kind="mergesort")
+    flat = dist.reshape(-1)
+    queue = np.empty(n, dtype=np.int64)
+    head = 0
+    tail = 0
+    si = 0
+    while True:
+        if si < m and (head == tail or seed_d[order[si]] <= flat[queue[head]]):
+            u = seed[order[si]]
+            si += 1
+        elif head < tail:
+            u = queue[head]
+            head += 1
+        else:
+            break
+        du = flat[u]
+        r0 = u // w2
+        c0 = u - r0 * w2
+        for q in range(8):
+            r = r0 + dr[q]
+            c = c0 + dc[q]
+            if r < 1 or r > rows or c < 1 or c > cols:
+                continue
+            v = r * w2 + c
+            if flat[v] == big:
+                flat[v] = du + 1
+                queue[tail] = v
+                tail += 1
+    unreached = 0
+    for k in range(n):
+        if dist[lr[k] + 1, lc[k] + 1] == big:
+            unreached += 1
+    return unreached
+
+
+class _FlatLines:
+    """Distances of the seam-flat cells on the tile edges inside the grid (int32, -1 = none).
+
+    One array per grid row next to a horizontal tile seam (``k * tile - 1`` and ``k * tile``)
+    and per grid column next to a vertical one: ~8 B per seam cell of the grid (32 MB for
+    32768² cells in 4096-cell tiles) -- all the merge keeps between tiles.
+    """
+
+    def __init__(self, height: int, width: int, tile_size: int) -> None:
+        self.height, self.width, self.tile = height, width, tile_size
+        seams_r = range(tile_size, height, tile_size)
+        seams_c = range(tile_size, width, tile_size)
+        self.rows = {r: np.full(width, -1, np.int32) for k in seams_r for r in (k - 1, k)}
+        self.cols = {c: np.full(height, -1, np.int32) for k in seams_c for c in (k - 1, k)}
+
+    def ring(self, r0: int, c0: int, h: int, w: int) -> np.ndarray:
+        """Return the tile with its one-cell ring (int32): the ring from the lines, core -1."""
+        out = np.full((h + 2, w + 2), -1, np.int32)
+        a, b = max(c0 - 1, 0), min(c0 + w + 1, self.width)
+        if r0 > 0:
+            out[0, a - c0 + 1 : b - c0 + 1] = self.rows[r0 - 1][a:b]
+        if r0 + h < self.height:
+            out[h + 1, a - c0 + 1 : b - c0 + 1] = self.rows[r0 + h][a:b]
+        a, b = max(r0 - 1, 0), min(r0 + h + 1, self.height)
+        if c0 > 0:
+            out[a - r0 + 1 : b - r0 + 1, 0] = self.cols[c0 - 1][a:b]
+        if c0 + w < self.width:
+            out[a - r0 + 1 : b - r0 + 1, w + 1] = self.cols[c0 + w][a:b]
+        return out
+
+    def store(self, r0: int, c0: int, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write the tile's edge distances (core of ``dist``); return the cells that changed.
+
+        Only changes to a known distance count: they are what a neighbour's search can use.
+        """
+        h, w = dist.shape[0] - 2, dist.shape[1] - 2
+        changed_r: list[np.ndarray] = []
+        changed_c: list[np.ndarray] = []
+
+        def put(line: np.ndarray, lo: int, new: np.ndarray, fixed: int, is_row: bool) -> None:
+            old = line[lo : lo + new.size]
+            if ((old > 0) & (old < _UNSET) & (new > old)).any():
+                # every search's distances are path lengths given a ring that only falls
+                raise RuntimeError("a seam-flat distance grew between two searches of a tile")
+            hit = np.flatnonzero((old != new) & (new > 0) & (new < _UNSET))
+            old[:] = new
+            if hit.size:
+                along = hit + lo
+                changed_r.append(np.full(hit.size, fixed) if is_row else along)
+                changed_c.append(along if is_row else np.full(hit.size, fixed))
+
+        for r, core_row in ((r0, 1), (r0 + h - 1, h)):
+            if r in self.rows:
+                put(self.rows[r], c0, dist[core_row, 1 : w + 1], r, True)
+        for c, core_col in ((c0, 1), (c0 + w - 1, w)):
+            if c in self.cols:
+                put(self.cols[c], r0, dist[1 : h + 1, core_col], c, False)
+        if not changed_r:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(changed_r), np.concatenate(changed_c)
+
+
+def solve_flat_distances_tiled(
+    load: Callable[[int], dict[str, np.ndarray]],
+    emit: Callable[[int, dict[str, np.ndarray]], None],
+    height: int,
+    width: int,
+    tile_size: int,
+) -> dict[str, int]:
+    """Merge tile by tile: :func:`solve_flat_distances`'s distances, one tile held at a time.
+
+    The merge keeps only the distances of the seam-flat cells on tile edges
+    (:class:`_FlatLines`). A tile's search (breadth first through its seam flats from its
+    sources and from the known distances of the ring around it) writes its edge distances;
+    a tile whose ring gained or shortened a distance is searched again, until nothing
+    changes. Every value is the length of a path (an upper bound that only falls), and at
+    the end each tile's distances are the breadth-first ones given its ring: the shortest
+    distances (the fixed point of unit-weight Bellman-Ford is unique). A flat crossing
+    ``k`` tiles takes about ``k`` rounds of its tiles.
+
+    Parameters
+    ----------
+    load
+        ``load(t)`` returns :func:`flat_seams` of tile ``t`` (row-major tile index).
+    emit
+        ``emit(t, flats)`` receives the distances tile ``t`` needs (:func:`tile_directions`'s
+        ``flats``: ``index`` sorted int64 cell numbers of its seam flats and of the seam-flat
+        cells of its one-cell ring, ``dist`` int32 cells). Called again when the tile is
+        searched again; the last call is the answer.
+    height, width, tile_size
+        Grid size and tile edge (cells): the layout of
+        :func:`slidemap.factors.tiledfill.tile_layout`.
+
+    Returns
+    -------
+    dict
+        ``seam_flat_cells``, ``tile_searches`` (tiles searched, repeats included),
+        ``max_flat_distance`` (cells).
+
+    Raises
+    ------
+    ValueError
+        If a tile lists a cell outside itself, or a seam flat reaches no source.
+    """
+    from collections import deque
+
+    from slidemap.factors.tiledfill import tile_layout
+
+    windows, _, tile_cols = tile_layout(height, width, tile_size)
+    lines = _FlatLines(height, width, tile_size)
+    queue = deque(range(len(windows)))
+    queued = np.ones(len(windows), dtype=bool)
+    unreached = np.zeros(len(windows), dtype=np.int64)
+    cells = np.zeros(len(windows), dtype=np.int64)
+    longest = np.zeros(len(windows), dtype=np.int64)
+    searches = 0
+    while queue:
+        t = queue.popleft()
+        queued[t] = False
+        searches += 1
+        win = windows[t]
+        r0, c0, h, w = int(win.row_off), int(win.col_off), int(win.height), int(win.width)
+        seams = load(t)
+        index = np.asarray(seams["index"], dtype=np.int64)
+        lr, lc = np.divmod(index, width)
+        lr -= r0
+        lc -= c0
+        if index.size and (lr.min() < 0 or lr.max() >= h or lc.min() < 0 or lc.max() >= w):
+            raise ValueError(
+                f"tile {t} lists a seam-flat cell outside its window: the seams were made "
+                "for another tiling"
+            )
+        dist = lines.ring(r0, c0, h, w)
+        dist[lr + 1, lc + 1] = _UNSET
+        touch = np.asarray(seams["touches_source"], dtype=np.uint8)
+        unreached[t] = _tile_flat_bfs(lr, lc, touch, dist, _DR, _DC)
+        cells[t] = index.size
+        core = dist[lr + 1, lc + 1]
+        known = core[core < _UNSET]
+        longest[t] = int(known.max()) if known.size else 0
+        # the tile's distances and its ring's (the cells its directions read)
+        ring = dist.copy()
+        ring[1:-1, 1:-1] = -1
+        rr, rc = np.nonzero((ring > 0) & (ring < _UNSET))
+        ring_index = (rr + r0 - 1).astype(np.int64) * width + (rc + c0 - 1)
+        all_index = np.concatenate([index, ring_index])
+        order = np.argsort(all_index, kind="stable")
+        emit(
+            t,
+            {
+                "index": all_index[order],
+                "dist": np.concatenate([core, ring[rr, rc]]).astype(np.int32)[order],
+            },
+        )
+        # a changed edge distance: the tiles whose ring holds it search again
+        cr, cc = lines.store(r0, c0, dist)
+        if cr.size:
+            near = set()
+            for dr_, dc_ in zip(_DR, _DC, strict=True):
+                r, c = cr + dr_, cc + dc_
+                ok = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+                near.update(((r[ok] // tile_size) * tile_cols + c[ok] // tile_size).tolist())
+            near.discard(t)
+            for u in sorted(near):
+                if not queued[u]:
+                    queued[u] = True
+                    queue.append(u)
+    if unreached.sum():
+        raise ValueError(f"{int(unreached.sum())} seam-flat cells reach no source")
+    return {
+        "seam_flat_cells": int(cells.sum()),
+        "tile_searches": searches,
+        "max_flat_distance": int(longest.max()) if longest.size else 0,
+    }
+
+
+@numba.njit(nogil=True, cache=True)
 def _choose(fp, st, dist_ring, lower_w, dr, dc):  # pragma: no cover - numba
     """Directions of the core: steepest descent, outlets, flats by (distance, order)."""
     rows = st.shape[0] - 2
@@ -382,10 +638,11 @@ def directions_tiled(
         ]
 
     seams = [flat_seams(window(r0, c0), (r0, c0), width) for r0, c0 in starts]
-    flats = solve_flat_distances(seams, height, width)
+    flats: dict[int, dict[str, np.ndarray]] = {}
+    solve_flat_distances_tiled(seams.__getitem__, flats.__setitem__, height, width, tile_size)
     out = np.empty((height, width), dtype=np.uint8)
-    for r0, c0 in starts:
-        d = tile_directions(window(r0, c0), (r0, c0), width, flats, ewres=ewres, nsres=nsres)
+    for t, (r0, c0) in enumerate(starts):
+        d = tile_directions(window(r0, c0), (r0, c0), width, flats[t], ewres=ewres, nsres=nsres)
         out[r0 : r0 + d.shape[0], c0 : c0 + d.shape[1]] = d
     return out
 
@@ -430,30 +687,76 @@ def solve_flat_distances_job(
     seams_paths: Sequence[str | os.PathLike],
     height: int,
     width: int,
-    flats_path: str | os.PathLike,
+    tile_size: int,
+    flats_paths: Sequence[str | os.PathLike],
+    *,
+    cache_mb: float = 200.0,
 ) -> dict[str, Any]:
-    """Merge: read every tile's seam flats, write their distances (one ``.npz``).
+    """Merge: the seam flats' distances tile by tile, one ``.npz`` per tile.
+
+    :func:`solve_flat_distances_tiled` over the tiles' files: the job holds one tile's seam
+    flats and search (~60 B per tile cell at most), the edge distances of every tile and up to
+    ``cache_mb`` of tile files kept for the tiles searched again -- not every seam flat of the
+    grid at once (a 32768² DEM whose filled lakes cross tile edges held ~13 B per grid cell
+    that way).
 
     Parameters
     ----------
     seams_paths
-        The :func:`flat_seams_job` outputs.
-    height, width
-        Grid size (cells).
-    flats_path
-        Output ``.npz`` of :func:`solve_flat_distances`.
+        The :func:`flat_seams_job` outputs, one per tile in row-major order.
+    height, width, tile_size
+        Grid size and tile edge (cells).
+    flats_paths
+        Output ``.npz`` per tile (same order): the distances :func:`directions_tile_job` of
+        that tile reads.
+    cache_mb
+        Tile files kept in memory between searches (MB).
 
     Returns
     -------
     dict
-        Number of seam-flat cells and the largest flat distance (cells).
+        ``seam_flat_cells``, ``tile_searches`` and ``max_flat_distance`` (cells).
     """
-    flats = solve_flat_distances(_load_npz(seams_paths), height, width)
-    _save_npz(flats_path, flats)
-    return {
-        "seam_flat_cells": int(flats["index"].size),
-        "max_flat_distance": int(flats["dist"].max()) if flats["dist"].size else 0,
-    }
+    import logging
+    import time
+
+    if len(seams_paths) != len(flats_paths):
+        raise ValueError(
+            f"{len(seams_paths)} seam files but {len(flats_paths)} outputs: one of each per tile"
+        )
+    log = logging.getLogger("slidemap")
+    cache: dict[int, dict[str, np.ndarray]] = {}
+    budget = cache_mb * 2**20
+    held = 0
+    searched = 0
+    started = time.monotonic()
+
+    def load(t: int) -> dict[str, np.ndarray]:
+        nonlocal held
+        if t in cache:
+            return cache[t]
+        (seams,) = _load_npz([seams_paths[t]])
+        size = sum(a.nbytes for a in seams.values())
+        while cache and held + size > budget:
+            held -= sum(a.nbytes for a in cache.pop(next(iter(cache))).values())
+        if size <= budget:
+            cache[t] = seams
+            held += size
+        return seams
+
+    def emit(t: int, flats: dict[str, np.ndarray]) -> None:
+        nonlocal searched
+        _save_npz(flats_paths[t], flats)
+        searched += 1
+        if searched % 50 == 0:
+            log.info(
+                "flat merge: %d tile searches (%d tiles), %.0f s",
+                searched,
+                len(seams_paths),
+                time.monotonic() - started,
+            )
+
+    return solve_flat_distances_tiled(load, emit, height, width, tile_size)
 
 
 def directions_tile_job(
@@ -469,7 +772,7 @@ def directions_tile_job(
     filled_path, window
         As for :func:`flat_seams_job`.
     flats_path
-        The :func:`solve_flat_distances_job` output.
+        The tile's :func:`solve_flat_distances_job` output.
     out_path
         Output GeoTIFF (intermediate layout) of the tile.
 
