@@ -113,6 +113,10 @@ def test_demo_polygons_tiled_equal_track_polygons(demo_density, tmp_path, hull, 
     assert len(whole) >= 3 and list(tiled.columns) == list(whole.columns)
     exact = ["poly_id", "track", "kind", "n_points", "n_moving", "max_density"]
     assert tiled[exact].equals(whole[exact])
+    # the point statistics sum the same values in the same order: the same bits
+    point_stats = [c for c in whole.columns if c.startswith(("mean_", "max_abs", "p_"))]
+    assert len(point_stats) == 6
+    assert tiled[point_stats].equals(whole[point_stats])
     numeric = [c for c in whole.columns if c not in exact and c != "geometry"]
     np.testing.assert_allclose(
         tiled[numeric].to_numpy(float), whole[numeric].to_numpy(float), rtol=1e-12, atol=1e-9

@@ -228,10 +228,11 @@ def track_polygons_tiled(
     moving = points["moving"].to_numpy(bool)
     trend = points["trend_class"] if "trend_class" in points else None
     row, col, inside = grid.cell_of(x, y)
-    t_of = np.where(inside, (row // tile_size_cells) * tile_cols + col // tile_size_cells, -1)
-    in_tile = points_by_tile(t_of, len(windows))
-    del t_of, inside  # per point from here: its cell (int32) and the tile lists
     row, col = row.astype(np.int32), col.astype(np.int32)
+    t_of = np.where(inside, (row // tile_size_cells) * tile_cols + col // tile_size_cells, -1)
+    del inside
+    in_tile = points_by_tile(t_of.astype(np.int32, copy=False), len(windows))
+    del t_of  # per point from here: its cell (int32) and the tile lists
     frames = []
     with contextlib.ExitStack() as stack:
         read = _tile_reader(density, stack)
@@ -242,12 +243,18 @@ def track_polygons_tiled(
                 return np.isfinite(part) & (part >= density_threshold), part
 
             summaries = []
-            local_pt = np.zeros(x.size, np.int32)  # each point's label in its own tile
+            # the points in a region of their tile (most points are in none): their indices
+            # and tile labels, tile by tile
+            hit_pt: list[np.ndarray] = []
+            hit_label: list[np.ndarray] = []
             for t, w in enumerate(windows):  # tile jobs: label each tile alone
                 mask, part = tile_mask(w)
                 summary = tile_regions(mask, part, (w.row_off, w.col_off), grid.width)
                 sel = in_tile[t]
-                local_pt[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
+                local = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
+                inside_region = local > 0
+                hit_pt.append(sel[inside_region])
+                hit_label.append(local[inside_region])
                 if not in_memory:
                     summary["labels"] = None  # relabelled in the polygon pass: memory per tile
                 summaries.append(summary)
@@ -255,12 +262,20 @@ def track_polygons_tiled(
             n = regions["cells"].size - 1
             if n == 0:
                 continue
-            # each point's region: its cell's tile label through that tile's lookup
-            lab_pt = np.zeros(x.size, np.int64)
-            for t, sel in enumerate(in_tile):
-                lab_pt[sel] = luts[t][local_pt[sel]]
-            del local_pt
-            stats = region_statistics(lab_pt, n, v, moving, trend)
+            # each hit point's region (its tile label through the tile's lookup), in the
+            # points' order: the statistics sum the same values in the same order as over
+            # every point with the others labelled 0
+            hit = np.concatenate(hit_pt)
+            lab_hit = np.concatenate([luts[t][lab] for t, lab in enumerate(hit_label)]).astype(
+                np.int64
+            )
+            del hit_pt, hit_label
+            order = np.argsort(hit, kind="stable")
+            hit, lab_hit = hit[order], lab_hit[order]
+            del order
+            stats = region_statistics(
+                lab_hit, n, v[hit], moving[hit], None if trend is None else trend.iloc[hit]
+            )
             stats["area_m2"] = regions["cells"][1:] * grid.resolution_m**2
             stats["max_density"] = regions["peak"][1:]
             good = (stats["n_moving"] >= min_points) & (stats["area_m2"] >= min_area_m2)
@@ -285,16 +300,17 @@ def track_polygons_tiled(
                 index=keep_ids,
                 crs=grid.crs,
             )
+            v_hit = v_sign[hit]
             frames.append(
                 band_polygons(
                     stats,
                     keep_ids,
                     geoms,
                     kind,
-                    lab_pt,
-                    moving & (v_sign > 0 if kind == "hot" else v_sign < 0),
-                    x,
-                    y,
+                    lab_hit,
+                    moving[hit] & (v_hit > 0 if kind == "hot" else v_hit < 0),
+                    x[hit],
+                    y[hit],
                     hull_buffer_m=hull_buffer_m,
                     hull_concavity=hull_concavity,
                 )
