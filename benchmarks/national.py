@@ -8,6 +8,7 @@ Run from the repository root::
 
     python benchmarks/national.py make [--size 32768] [--points 20000000] [--batches 40]
     python benchmarks/national.py run [--cores 2] [--mem-mb 8000]
+    python benchmarks/national.py run --slurm-job-mb 4000   # on the local SLURM cluster
     python benchmarks/national.py table          # -> benchmarks/national.md
     python benchmarks/national.py compare        # the same inputs untiled: same candidates?
 
@@ -284,19 +285,34 @@ def make(size: int, points: int, batches: int) -> None:
     print(f"inventory.csv: {len(slides)} points; {CONFIG.relative_to(ROOT)} written", flush=True)
 
 
-def run(cores: int, mem_mb: int) -> int:
-    """Run the workflow to the candidates and the factor stack; return Snakemake's status."""
+def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None) -> int:
+    """Run the workflow to the candidates and the factor stack; return Snakemake's status.
+
+    With ``slurm_job_mb`` the jobs go through ``--profile profiles/slurm`` to the local
+    one-node SLURM cluster of ``tests/slurm`` (started here, stopped after), whose partition
+    refuses a job asking for more than ``slurm_job_mb`` MB; ``cores`` jobs run at a time.
+    """
+    import os
     import subprocess
 
     res = f"results/{STUDY}"
     targets = [f"{res}/hotspots/candidates.gpkg", f"{res}/factors/factors.json"]
-    cmd = [
-        sys.executable, "-m", "snakemake", *targets, "--configfile", str(CONFIG),
-        "--cores", str(cores), "--resources", f"mem_mb={mem_mb}",
-    ]  # fmt: skip
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--configfile", str(CONFIG)]
+    slurm = ROOT / "tests" / "slurm"
+    if slurm_job_mb is None:
+        cmd += ["--cores", str(cores), "--resources", f"mem_mb={mem_mb}"]
+    else:
+        env = dict(os.environ, SLURM_MAX_JOB_MB=str(slurm_job_mb))
+        subprocess.run(["bash", str(slurm / "start_local_slurm.sh")], check=True, env=env)
+        cmd += ["--profile", "profiles/slurm", "--jobs", str(cores)]
+        cmd += ["--max-threads", str(os.cpu_count())]
     print(" ".join(cmd), flush=True)
     t0 = time.perf_counter()
-    rc = subprocess.call(cmd, cwd=ROOT)
+    try:
+        rc = subprocess.call(cmd, cwd=ROOT)
+    finally:
+        if slurm_job_mb is not None:
+            subprocess.run(["bash", str(slurm / "stop_local_slurm.sh")], check=False)
     print(f"workflow: {time.perf_counter() - t0:.0f} s, exit {rc}", flush=True)
     return rc
 
@@ -373,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     rn = sub.add_parser("run", help="run the workflow to the candidates and the factor stack")
     rn.add_argument("--cores", type=int, default=2)
     rn.add_argument("--mem-mb", type=int, default=8000)
+    rn.add_argument(
+        "--slurm-job-mb",
+        type=int,
+        default=None,
+        help="run on the local SLURM cluster (tests/slurm), a job at most this many MB",
+    )
     cp = sub.add_parser("compare", help="run the inputs untiled, compare the candidates")
     cp.add_argument("--cores", type=int, default=2)
     cp.add_argument("--mem-mb", type=int, default=8000)
@@ -383,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         make(args.size, args.points, args.batches)
         return 0
     if args.cmd == "run":
-        return run(args.cores, args.mem_mb)
+        return run(args.cores, args.mem_mb, args.slurm_job_mb)
     if args.cmd == "compare":
         return 0 if compare(args.cores, args.mem_mb) else 1
     table()

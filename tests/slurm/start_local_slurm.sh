@@ -2,8 +2,11 @@
 # Start a real one-node SLURM cluster (slurmctld + slurmd + munge) on localhost, as root.
 # Used by tests/slurm/run_demo_on_slurm.sh; follows ../shared/docs/LOCAL_SLURM.md.
 # Writes the daemons' pids to $SLURM_STATE/pids so stop_local_slurm.sh can stop them.
+# SLURM_MAX_JOB_MB=4000 caps the memory one job may ask for (the partition's MaxMemPerNode:
+# sbatch refuses a larger --mem), as on a cluster of small nodes.
 set -euo pipefail
 SLURM_STATE=${SLURM_STATE:-/var/tmp/slidemap-slurm}
+max_job=${SLURM_MAX_JOB_MB:+ MaxMemPerNode=${SLURM_MAX_JOB_MB}}
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null
 fi
@@ -46,7 +49,7 @@ SlurmdLogFile=/var/log/slurm/slurmd.log
 SchedulerType=sched/backfill
 MpiDefault=none
 NodeName=${host} CPUs=${cpus} RealMemory=${mem_mb} State=UNKNOWN
-PartitionName=main Nodes=${host} Default=YES MaxTime=INFINITE State=UP
+PartitionName=main Nodes=${host} Default=YES MaxTime=INFINITE State=UP${max_job}
 CONF
 
 pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
@@ -58,4 +61,4 @@ for _ in $(seq 30); do
 done
 sinfo
 { pgrep -x slurmctld; pgrep -x slurmd; pgrep -x munged; } > "$SLURM_STATE/pids"
-echo "local SLURM cluster up: node ${host}, ${cpus} CPUs, ${mem_mb} MB"
+echo "local SLURM cluster up: node ${host}, ${cpus} CPUs, ${mem_mb} MB${max_job:+, a job at most ${SLURM_MAX_JOB_MB} MB}"
