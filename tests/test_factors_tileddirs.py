@@ -328,10 +328,12 @@ def test_tiled_routing_jobs_through_files_equal_the_whole_array_routing(root, tm
         write_vrt(vrt, grid, tiles, dtype="float32", nodata=np.nan)
         with rasterio.open(vrt) as a, rasterio.open(ref[name]) as b:
             np.testing.assert_array_equal(a.read(1), b.read(1), err_msg=name)
-    assemble_streams_job(pieces, dem_path, tmp_path / "streams.gpkg")
+    # written in pieces of ~50 vertices (whole segments each): the same table read back
+    stats = assemble_streams_job(pieces, dem_path, tmp_path / "streams.gpkg", chunk_vertices=50)
     got = gpd.read_file(tmp_path / "streams.gpkg")
     want = gpd.read_file(tmp_path / "ref_streams.gpkg")
-    assert len(got) == len(want) > 10 and got.crs == want.crs
+    assert len(got) == len(want) == stats["streams"] > 10 and got.crs == want.crs
+    assert stats["max_strahler"] == want["strahler"].max()
     pd.testing.assert_frame_equal(got.drop(columns="geometry"), want.drop(columns="geometry"))
     assert all(a.equals_exact(b, 0.0) for a, b in zip(got.geometry, want.geometry, strict=True))
     # a merge solved for another tiling is refused, naming the file

@@ -16,6 +16,7 @@ from affine import Affine
 from slidemap.factors.hydrology import route_flow
 from slidemap.factors.streams import (
     assemble_segments,
+    segment_chunks,
     segments_frame,
     stream_pieces,
     stream_segments,
@@ -85,3 +86,51 @@ def test_a_piece_running_into_a_tile_without_a_stream_is_refused():
         assemble_segments([piece])
     with pytest.raises(ValueError, match="differ"):
         stream_pieces(dirs, acc[:, :3], (0, 0), 2, 10)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_streams_table_in_pieces_equals_the_whole_table_and_writes_the_same_layer(seed, tmp_path):
+    import geopandas as gpd
+
+    from slidemap.io import write_gpkg, write_gpkg_chunks
+
+    rng = np.random.default_rng(seed)
+    z = (rng.random((60, 50)) * 20).astype(np.float32)
+    z[rng.random(z.shape) < 0.05] = np.nan  # outlets inside: single-cell streams, left out
+    flow = route_flow(z, ewres=10.0, nsres=-10.0)
+    height, width = z.shape
+    dp = np.pad(flow.dirs, 1, constant_values=255)
+    ap = np.pad(flow.acc_cells, 1, constant_values=np.nan)
+    segments = assemble_segments([stream_pieces(dp, ap, (0, 0), width, 3)])
+    whole = segments_frame(*segments, width, transform=T, crs="EPSG:32717")
+    assert (np.diff(segments[1]) < 2).any() and len(whole) > 20
+    for chunk in (1, 7, 100, 10**9):
+        parts = list(
+            segment_chunks(*segments, width, transform=T, crs="EPSG:32717", chunk_vertices=chunk)
+        )
+        vertices = [int(shapely_counts(p).sum()) for p in parts]
+        assert all(v <= chunk or len(p) == 1 for v, p in zip(vertices, parts, strict=True))
+        if chunk < 10:
+            assert len(parts) > 10
+        assert_same_streams(pd.concat(parts), whole)
+        write_gpkg_chunks(iter(parts), tmp_path / "chunks.gpkg", "streams")
+        write_gpkg(whole, tmp_path / "whole.gpkg", "streams")
+        got = gpd.read_file(tmp_path / "chunks.gpkg", layer="streams")
+        ref = gpd.read_file(tmp_path / "whole.gpkg", layer="streams")
+        assert got.crs == ref.crs
+        assert_same_streams(got, ref)
+    # only a single-cell stream: one empty table, written as an empty layer
+    one_cell = (np.array([5]), np.array([0, 1]), np.array([1], np.uint8), np.array([1.0]))
+    (empty,) = segment_chunks(*one_cell, width, transform=T, crs="EPSG:32717", chunk_vertices=5)
+    assert len(empty) == 0 and list(empty.columns) == list(whole.columns)
+    write_gpkg_chunks(iter([empty, empty]), tmp_path / "empty.gpkg", "streams")
+    assert len(gpd.read_file(tmp_path / "empty.gpkg")) == 0
+    with pytest.raises(ValueError, match="no table to write"):
+        write_gpkg_chunks(iter([]), tmp_path / "none.gpkg", "streams")
+    assert not (tmp_path / "none.gpkg").exists()
+
+
+def shapely_counts(frame):
+    import shapely
+
+    return shapely.get_num_coordinates(frame.geometry.to_numpy())

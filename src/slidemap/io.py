@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,43 @@ def write_gpkg(frame: Any, path: str | os.PathLike, layer: str) -> None:
             driver="GPKG",
             geometry_type="MultiPolygon" if len(frame) == 0 else None,
         )
+
+
+def write_gpkg_chunks(frames: Iterable[Any], path: str | os.PathLike, layer: str) -> None:
+    """Write GeoDataFrames one after another as the one layer of a new GeoPackage.
+
+    :func:`write_gpkg` of their concatenation (the same rows, read back), holding one frame
+    at a time: the first creates the layer, the others are appended. Atomic (nothing at
+    ``path`` unless every frame was written) and reproducible as :func:`write_gpkg`.
+
+    Parameters
+    ----------
+    frames
+        GeoDataFrames with the same columns and CRS (coordinates in CRS units); at least one.
+    path
+        Output ``.gpkg`` file; its folder is created.
+    layer
+        Layer name.
+
+    Raises
+    ------
+    ValueError
+        If ``frames`` yields nothing.
+    """
+    import pyogrio
+
+    with _fixed_gpkg_date(), atomic_path(path) as tmp:
+        written, empty = False, None
+        for frame in frames:
+            if len(frame):
+                pyogrio.write_dataframe(frame, tmp, layer=layer, driver="GPKG", append=written)
+                written = True
+            elif empty is None:
+                empty = frame
+        if not written:
+            if empty is None:
+                raise ValueError(f"{path}: no table to write")
+            write_gpkg(empty, tmp, layer)
 
 
 def _drop_member_ids(projjson: dict) -> None:

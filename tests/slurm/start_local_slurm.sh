@@ -3,7 +3,7 @@
 # Used by tests/slurm/run_demo_on_slurm.sh; follows ../shared/docs/LOCAL_SLURM.md.
 # Writes the daemons' pids to $SLURM_STATE/pids so stop_local_slurm.sh can stop them.
 # SLURM_MAX_JOB_MB=4000 caps the memory one job may ask for (the partition's MaxMemPerNode:
-# sbatch refuses a larger --mem), as on a cluster of small nodes.
+# with EnforcePartLimits=ALL sbatch refuses a larger --mem), as on a cluster of small nodes.
 set -euo pipefail
 SLURM_STATE=${SLURM_STATE:-/var/tmp/slidemap-slurm}
 max_job=${SLURM_MAX_JOB_MB:+ MaxMemPerNode=${SLURM_MAX_JOB_MB}}
@@ -47,6 +47,7 @@ SlurmdPidFile=/run/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 SchedulerType=sched/backfill
+EnforcePartLimits=ALL
 MpiDefault=none
 NodeName=${host} CPUs=${cpus} RealMemory=${mem_mb} State=UNKNOWN
 PartitionName=main Nodes=${host} Default=YES MaxTime=INFINITE State=UP${max_job}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numba
@@ -22,6 +23,7 @@ from slidemap.factors.hydrology import _DC, _DR, FlowResult
 __all__ = [
     "stream_segments",
     "segments_frame",
+    "segment_chunks",
     "stream_pieces",
     "assemble_segments",
     "stream_pieces_job",
@@ -186,29 +188,83 @@ def segments_frame(
     transform, crs
         The grid's affine transform (m) and CRS.
     """
-    import geopandas as gpd
-    import shapely
+    (table,) = segment_chunks(
+        verts, offsets, seg_order, seg_acc, width, transform=transform, crs=crs
+    )
+    return table
 
+
+def segment_chunks(
+    verts: np.ndarray,
+    offsets: np.ndarray,
+    seg_order: np.ndarray,
+    seg_acc: np.ndarray,
+    width: int,
+    *,
+    transform: Any,
+    crs: Any,
+    chunk_vertices: int | None = None,
+) -> Iterator[Any]:
+    """Yield the streams table of :func:`segments_frame` in pieces of consecutive rows.
+
+    Parameters
+    ----------
+    verts, offsets, seg_order, seg_acc, width, transform, crs
+        As for :func:`segments_frame`.
+    chunk_vertices
+        Vertices per piece (a piece holds whole segments: at least one, and more than this
+        only for one longer segment); None = one piece. Memory: ~100 B per vertex of a piece
+        (coordinates, the shapely lines, the table), beside ~30 B per vertex of the input.
+
+    Yields
+    ------
+    geopandas.GeoDataFrame
+        The rows of :func:`segments_frame`, in its order and with its ``segment_id`` values;
+        one empty table when no segment has a length.
+    """
     verts, offsets, seg_order, seg_acc = _by_start_cell(verts, offsets, seg_order, seg_acc)
     counts = np.diff(offsets)
     keep = counts >= 2
     if (~keep).any():
         log.info("%d single-cell stream(s) at outlets have no length: left out", (~keep).sum())
-    r = verts // width
-    c = verts - r * width
+    kept = np.flatnonzero(keep)
+    ends = np.cumsum(counts[kept])
+    step = int(ends[-1]) if chunk_vertices is None and kept.size else chunk_vertices or 1
+    start = 0
+    while True:
+        done = int(ends[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(ends, done + step, side="right")), start + 1)
+        stop = min(stop, kept.size)
+        yield _segment_rows(
+            verts, offsets, kept[start:stop], start, seg_order, seg_acc, width, transform, crs
+        )
+        start = stop
+        if start >= kept.size:
+            return
+
+
+def _segment_rows(verts, offsets, seg, first, seg_order, seg_acc, width, transform, crs) -> Any:
+    """Build the table rows of segments ``seg`` (indices; their ids follow ``first``)."""
+    import geopandas as gpd
+    import shapely
+
+    counts = offsets[seg + 1] - offsets[seg]
+    total = int(counts.sum())
+    seg_index = np.repeat(np.arange(seg.size), counts)
+    pos = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+    cells = verts[np.repeat(offsets[seg], counts) + pos]
+    r = cells // width
+    c = cells - r * width
     x = transform.c + (c + 0.5) * transform.a + (r + 0.5) * transform.b
     y = transform.f + (c + 0.5) * transform.d + (r + 0.5) * transform.e
-    seg_index = np.repeat(np.arange(len(counts)), counts)
-    vkeep = np.repeat(keep, counts)
-    coords = np.column_stack([x, y])[vkeep]
-    ids = (np.cumsum(keep) - 1)[seg_index[vkeep]]  # consecutive ids of the kept segments
-    lines = shapely.linestrings(coords, indices=ids) if len(coords) else np.array([])
+    coords = np.column_stack([x, y])
+    lines = shapely.linestrings(coords, indices=seg_index) if total else np.array([])
     cell_area = abs(transform.a * transform.e)
     gdf = gpd.GeoDataFrame(
         {
-            "segment_id": np.arange(1, int(keep.sum()) + 1, dtype=np.int64),
-            "strahler": seg_order[keep].astype(np.int64),
-            "upstream_area_m2": seg_acc[keep] * cell_area,
+            "segment_id": np.arange(first + 1, first + seg.size + 1, dtype=np.int64),
+            "strahler": seg_order[seg].astype(np.int64),
+            "upstream_area_m2": seg_acc[seg] * cell_area,
         },
         geometry=list(lines),
         crs=crs,
@@ -468,6 +524,7 @@ def assemble_streams_job(
     streams_path: str | os.PathLike,
     *,
     threshold_cells: float | None = None,
+    chunk_vertices: int = 1_000_000,
 ) -> dict[str, Any]:
     """Merge: join every tile's pieces and write the stream network (GeoPackage, ``streams``).
 
@@ -483,6 +540,9 @@ def assemble_streams_job(
         The pieces' stream threshold (cells); when given, a network without any segment is
         refused (as :func:`~slidemap.factors.hydrology.write_hydrology` refuses it) and
         nothing is written.
+    chunk_vertices
+        Vertices per write (:func:`segment_chunks`): the table is built and written in
+        pieces, so the job holds ~30 B per stream cell plus one piece, not the whole table.
 
     Returns
     -------
@@ -495,21 +555,30 @@ def assemble_streams_job(
         No segment while ``threshold_cells`` is given.
     """
     from slidemap.factors.tiledfill import _load_npz
-    from slidemap.io import write_gpkg
+    from slidemap.io import write_gpkg_chunks
     from slidemap.raster import Grid
 
     grid = Grid.from_raster(grid_path)
-    table = segments_frame(
-        *assemble_segments(_load_npz(pieces_paths)),
-        grid.width,
-        transform=grid.transform,
-        crs=grid.crs,
-    )
-    if threshold_cells is not None and not len(table):
+    segments = assemble_segments(_load_npz(pieces_paths))
+    if threshold_cells is not None and not (np.diff(segments[1]) >= 2).any():
         raise ConfigError(
             f"config key 'factors.hydrology.stream_threshold_cells': no cell drains "
             f"{threshold_cells:g} cells. Lower the threshold."
         )
-    write_gpkg(table, streams_path, "streams")
-    top = int(table["strahler"].max()) if len(table) else 0
-    return {"streams": len(table), "max_strahler": top}
+    rows, top = 0, 0
+
+    def tables() -> Iterator[Any]:
+        nonlocal rows, top
+        for table in segment_chunks(
+            *segments,
+            grid.width,
+            transform=grid.transform,
+            crs=grid.crs,
+            chunk_vertices=chunk_vertices,
+        ):
+            rows += len(table)
+            top = max(top, int(table["strahler"].max()) if len(table) else 0)
+            yield table
+
+    write_gpkg_chunks(tables(), streams_path, "streams")
+    return {"streams": rows, "max_strahler": top}
