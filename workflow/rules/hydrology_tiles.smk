@@ -312,7 +312,8 @@ rule hydro_streams:
         "../../envs/geo.yaml"
     threads: 1
     resources:
-        # all pieces at once: measured 354 MB for 204 MB of pieces (8192^2 cells, 30,248 segments)
+        # all pieces' cells at once, the table written in pieces: 515 MB for 85 MB of pieces
+        # (16384^2 cells, 121,752 segments; 816 MB when the whole table was built and written)
         mem_mb=mem_mb(1000, per_input_mb=3),
     params:
         library=script_library("hydrology_tiles"),
