@@ -68,15 +68,17 @@ def track_hotspots_mem_mb(wildcards, input, attempt):
 
     With the tile fields (`TILE_FIELDS`) every tile's points are analysed by their own job
     (`hotspot_tile_points`) and the track job holds ~7 columns per point (~60 B) plus the
-    polygon pass's per-point arrays, and streams the rest: 1500 MB + 0.15 KB per point
-    (measured: 1120 MB at 2 M points on a 444² grid, 1250-1310 MB at 1 M points on 8192²,
+    polygon pass's per-point arrays (each point's cell and tile, ~25 B; labels and
+    statistics only for the points inside a region), and streams the rest: 1500 MB + 0.1 KB
+    per point, 3.5 GB at 20 M points (measured: 1120 MB at 2 M points on a 444² grid,
+    1250-1310 MB at 1 M points on 8192² with a polygon pass of ~0.13 KB per point then,
     where the density file's blocks and the polygon tiles are most of it; national.md).
     Otherwise it holds the points' light columns and its results: 1800 MB + 0.75 KB per
     point (the series are streamed and Gi*'s pairs come in blocks). Either way the density
     raster is written block by block and the polygons are made tile by tile from it.
     """
     if TILE_FIELDS:
-        return int((1500 + 0.15e-3 * parquet_rows(input.points)) * attempt)
+        return int((1500 + 0.1e-3 * parquet_rows(input.points)) * attempt)
     return int((1800 + 0.75e-3 * parquet_rows(input.points)) * attempt)
 
 
