@@ -233,7 +233,10 @@ def _bfs_sorted(index, touch, width, height, dr, dc):  # pragma: no cover - numb
 def solve_flat_distances(
     seams: Sequence[dict[str, np.ndarray]], height: int, width: int
 ) -> dict[str, np.ndarray]:
-    """Merge: flat distances (cells) of every seam-flat cell of the grid.
+    """One search: flat distances (cells) of every seam-flat cell of the grid (the reference).
+
+    Holds every seam flat of the grid at once (~40 B per cell at its peak); the workflow's
+    merge is :func:`solve_flat_distances_tiled`, equal to it tile by tile.
 
     Parameters
     ----------
