@@ -350,7 +350,7 @@ class _FlatLines:
     """
 
     def __init__(self, height: int, width: int, tile_size: int) -> None:
-        self.height, self.width, self.tile = height, width, tile_size
+        self.height, self.width = height, width
         seams_r = range(tile_size, height, tile_size)
         seams_c = range(tile_size, width, tile_size)
         self.rows = {r: np.full(width, -1, np.int32) for k in seams_r for r in (k - 1, k)}
@@ -482,9 +482,12 @@ def solve_flat_distances_tiled(
         known = core[core < _UNSET]
         longest[t] = int(known.max()) if known.size else 0
         # the tile's distances and its ring's (the cells its directions read)
-        ring = dist.copy()
-        ring[1:-1, 1:-1] = -1
-        rr, rc = np.nonzero((ring > 0) & (ring < _UNSET))
+        side = np.arange(1, h + 1)
+        rr = np.concatenate([np.zeros(w + 2, int), np.full(w + 2, h + 1), side, side])
+        rc = np.concatenate([np.arange(w + 2), np.arange(w + 2), 0 * side, 0 * side + w + 1])
+        ring = dist[rr, rc]
+        known_ring = (ring > 0) & (ring < _UNSET)
+        rr, rc, ring = rr[known_ring], rc[known_ring], ring[known_ring]
         ring_index = (rr + r0 - 1).astype(np.int64) * width + (rc + c0 - 1)
         all_index = np.concatenate([index, ring_index])
         order = np.argsort(all_index, kind="stable")
@@ -492,7 +495,7 @@ def solve_flat_distances_tiled(
             t,
             {
                 "index": all_index[order],
-                "dist": np.concatenate([core, ring[rr, rc]]).astype(np.int32)[order],
+                "dist": np.concatenate([core, ring]).astype(np.int32)[order],
             },
         )
         # a changed edge distance: the tiles whose ring holds it search again
