@@ -409,3 +409,34 @@ def test_every_track_setting_reaches_the_track_rule():
     missing = fields - later - reference - lists["TRACK_HOTSPOT_KEYS"]
     assert not missing, f"not passed to track_hotspots: {sorted(missing)}"
     assert later <= lists["CANDIDATE_KEYS"]
+
+
+def test_plane_coefficients_in_blocks_equal_the_weighted_least_squares():
+    """The blockwise normal equations = IRLS by lstsq on the whole weighted design matrix.
+
+    The reference is the textbook form (one lstsq of the sqrt-weighted n × 3 design per
+    step); the blocks (7 points), the default and the memory layout of xy must agree.
+    """
+    from slidemap.hotspots.adaptive import evaluate_plane, plane_coefficients
+
+    rng = np.random.default_rng(11)
+    n = 400
+    xy = rng.uniform(0, 8000, (n, 2)) + [4.1e5, 2.7e6]
+    v = 2.0 - 3e-4 * xy[:, 0] + 1e-4 * xy[:, 1] + rng.normal(0, 1.0, n)
+    v[:20] += 25.0
+    centre = xy.mean(axis=0)
+    scale = float(np.abs(xy - centre).max())
+    design = np.column_stack([np.ones(n), (xy - centre) / scale])
+    coef = np.linalg.lstsq(design, v, rcond=None)[0]
+    eps = 1e-6 * float(np.abs(v).max())
+    for _ in range(5):
+        sw = np.sqrt(1.0 / np.maximum(np.abs(v - design @ coef), eps))
+        coef = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)[0]
+    got = plane_coefficients(xy, v, iterations=5)
+    np.testing.assert_allclose(got[:3], [*centre, scale], rtol=1e-12)
+    np.testing.assert_allclose(got[3:], coef, rtol=1e-7, atol=1e-8)  # mm/yr
+    blocks = plane_coefficients(xy, v, iterations=5, chunk=7)
+    np.testing.assert_allclose(blocks, got, rtol=1e-7, atol=1e-8)
+    assert plane_coefficients(np.asfortranarray(xy), v) == plane_coefficients(xy, v)
+    ref = design @ coef
+    np.testing.assert_allclose(evaluate_plane(xy, got), ref, rtol=1e-7, atol=1e-8)

@@ -103,6 +103,25 @@ def test_a_band_wider_than_the_halo_is_refused(demo_file, tmp_path):
         run_chain(path, params, tmp_path, halo_m=150.0)
 
 
+def test_read_light_and_tile_counts(demo_file):
+    """Row group by row group = pandas' whole read; counts in blocks = np.unique at once."""
+    path, points = demo_file
+    xy, v = tf.read_light(path)
+    np.testing.assert_array_equal(xy, points[["x_m", "y_m"]].to_numpy())
+    np.testing.assert_array_equal(v, points["velocity_mm_yr"].to_numpy())
+    keys, counts = np.unique(np.floor(xy / TILE_M).astype(int), axis=0, return_counts=True)
+    want = {f"x{i}_y{j}": int(c) for (i, j), c in zip(keys, counts, strict=True)}
+    for chunk in (1, 333, 10**7):
+        got = tf.tile_point_counts(xy, TILE_M, chunk=chunk)
+        assert got == want and list(got) == list(want)
+    empty = points.iloc[:0]
+    pd.DataFrame(
+        empty.drop(columns=[c for c in empty if c not in ("x_m", "y_m", "velocity_mm_yr")])
+    ).to_parquet(path.parent / "empty.parquet")
+    xy0, v0 = tf.read_light(path.parent / "empty.parquet")
+    assert xy0.shape == (0, 2) and v0.shape == (0,)
+
+
 def test_knn_median_bounds():
     d = np.array([1.0, 2.0, 3.0, np.inf, np.inf])
     assert tf.knn_median(d, 5, 2, halo_m=10.0) == 3.0

@@ -124,12 +124,7 @@ rule distance_factor:
         "../../envs/geo.yaml"
     threads: FACTOR_CFG["threads"]
     resources:
-        # exact EDT streamed in strips of 512 columns / blocks of 512 rows (~25 B per cell
-        # of a block; a scratch file of 8 B per padded cell on disk)
-        mem_mb=lambda wildcards, input, threads, attempt: int(
-            (chunked_mem_mb(wildcards, threads) + 25 * 512 * (max(grid_shape(input)) + 256) / 2**20)
-            * attempt
-        ),
+        mem_mb=distance_mem_mb,
     params:
         library=script_library("distance_factor"),
         key=get_distance_key,

@@ -96,11 +96,15 @@ def field_tile_files(wildcards, suffix, which):
 
 
 def field_merge_mem_mb(wildcards, input, attempt):
-    """hotspot_plane/hotspot_settings memory: 800 MB + 0.15 KB per point, x attempt (MB).
+    """hotspot_plane/hotspot_settings memory: 800 MB + 0.08 KB per point, x attempt (MB).
 
-    The merges hold 3-6 float64 columns per point and the plane fit's weighted copies.
+    The merges hold the coordinates and velocity (24 B per point, read a row group at a
+    time), the high-pass and its background, and blocks of 1 M points; the plane fit sums
+    its normal equations block by block. Measured at 4.0 M points (fresh process, VmHWM):
+    hotspot_plane 481 MB (was 1048), hotspot_settings 525 MB (was 957), ~276 MB of which
+    is the interpreter and imports: ~51 and ~62 B per point (benchmarks/national.md).
     """
-    return int((800 + 0.15e-3 * parquet_rows(input.points)) * attempt)
+    return int((800 + 0.08e-3 * parquet_rows(input.points)) * attempt)
 
 
 def field_tile_mem_mb(wildcards, input, attempt):

@@ -68,12 +68,13 @@ def tile_mem_mb(wildcards, input, attempt):
 
 
 def merge_mem_mb(wildcards, input, attempt):
-    """ingest_merge's memory: 700 MB + 1.5 MB per tile + 0.15 KB per valid row, x attempt (MB).
+    """ingest_merge's memory: 700 MB + 1.5 MB per tile + 0.1 KB per valid row, x attempt (MB).
 
     The merge holds each valid row's tile and reason and, a step at a time, the ids' pid
-    order (~120 B per row at its peak, measured with tracemalloc); the kept points' rows are
-    streamed in 50,000-row chunks, each tile file read a row group (2048 rows) at a time.
-    Measured: 716 MB at 1.06 M rows in 26 tiles (was 1153 MB; benchmarks/national.md).
+    order; the kept points' rows are streamed in 50,000-row chunks, each tile file read a
+    row group (2048 rows) at a time. Measured (Snakemake max_rss): 716 MB at 1.06 M rows in
+    26 tiles, 935 MB at 4.73 M rows in 81 tiles: ~65 B per row beyond the fixed part
+    (benchmarks/national.md), so 0.1 KB per row keeps a margin; 20 M rows ask ~2.8 GB.
     """
     rows = sum(parquet_rows(f) for f in input.ids)
-    return int((700 + 1.5 * len(input.ids) + 0.15e-3 * rows) * attempt)
+    return int((700 + 1.5 * len(input.ids) + 0.1e-3 * rows) * attempt)

@@ -325,7 +325,8 @@ def distance_blocks(
         west, north = padded_t.c, padded_t.f
         box = shapely.box(west, north + height * t.e, west + width * t.a, north)
         outside = None
-        col_border = np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) * abs(t.a)
+        reach = (p + 0.5) * min(abs(t.a), abs(t.e))  # a feature beyond the pad is this far
+        col_border = np.minimum(np.arange(cols), cols - 1 - np.arange(cols)) * abs(t.a) + reach
         offsets = np.cumsum([0] + [height * w * 8 for _, w in strips])
         with open(scratch, "rb") as stored:  # pass 2 reads each strip's rows
             for r0 in range(0, rows, step):  # pass 2: rows, block by block
@@ -338,11 +339,10 @@ def distance_blocks(
                 _edt_rows(sq, float(abs(t.a)), out)
                 dist = np.ascontiguousarray(out[:, p : p + cols])
                 r = np.arange(r0, r0 + h)
-                row_border = np.minimum(r, rows - 1 - r)[:, None] * abs(t.e)
-                border = np.minimum(row_border, col_border[None, :]) + (p + 0.5) * min(
-                    abs(t.a), abs(t.e)
-                )
-                cand = dist > border
+                row_border = np.minimum(r, rows - 1 - r) * abs(t.e) + reach
+                # dist > min(row, col) + reach, as two broadcast comparisons (bool blocks, not
+                # float64 ones: min(a, b) + c == min(a + c, b + c) in floating point too)
+                cand = (dist > row_border[:, None]) | (dist > col_border[None, :])
                 if cand.any():
                     if outside is None:
                         outside = [g for g in geoms if not shapely.within(g, box)]

@@ -257,9 +257,27 @@ def robust_plane(xy: np.ndarray, values: np.ndarray, *, iterations: int = 20) ->
 
 
 def plane_coefficients(
-    xy: np.ndarray, values: np.ndarray, *, iterations: int = 20
+    xy: np.ndarray, values: np.ndarray, *, iterations: int = 20, chunk: int = 1 << 20
 ) -> tuple[float, float, float, float, float, float]:
     """Fit :func:`robust_plane` (at least 3 points) and return its parameters.
+
+    Each IRLS step solves the 3 × 3 weighted normal equations, their sums gathered over
+    ``chunk`` points at a time: memory is the inputs plus ~100 bytes per point of a chunk
+    (~100 MB), whatever the number of points (a 20 M-point track's design matrix and its
+    weighted copies alone would take ~1.5 GB). The coordinates enter centred and scaled to
+    [−1, 1], so the normal matrix stays well conditioned.
+
+    Parameters
+    ----------
+    xy
+        Point coordinates (n × 2) in metres.
+    values
+        Values at the points (n,), e.g. mm/yr.
+    iterations
+        IRLS iterations (weights ``1 / max(|residual|, ε)``, ε = 1e-6 × max(|values|, 1)).
+    chunk
+        Points per block of the sums (memory only; the result does not depend on it
+        beyond rounding).
 
     Returns
     -------
@@ -269,15 +287,39 @@ def plane_coefficients(
     """
     xy = np.asarray(xy, dtype=np.float64)
     v = np.asarray(values, dtype=np.float64)
-    centre = xy.mean(axis=0)
-    scale = max(float(np.abs(xy - centre).max()), 1.0)
-    design = np.column_stack([np.ones(v.size), (xy - centre) / scale])
-    coef = np.linalg.lstsq(design, v, rcond=None)[0]
-    eps = 1e-6 * max(float(np.abs(v).max()), 1.0)
+    # per column (pairwise sums whatever the memory layout of xy)
+    centre = np.array([xy[:, 0].mean(), xy[:, 1].mean()])
+    # max |xy - centre| from the extremes (rounding is monotone: the same value, no copy)
+    reach = np.maximum(xy.max(axis=0) - centre, centre - xy.min(axis=0))
+    scale = max(float(reach.max()), 1.0)
+    eps = 1e-6 * max(float(v.max()), -float(v.min()), 1.0)
+    step = max(int(chunk), 1)
+
+    def solve(coef: np.ndarray | None) -> np.ndarray:
+        # the sums by np.sum (pairwise, no BLAS): the same bits whatever the thread count
+        ata, atb = np.zeros((3, 3)), np.zeros(3)
+        for start in range(0, v.size, step):
+            vs = v[start : start + step]
+            cols = [
+                np.ones(vs.size),
+                *((xy[start : start + step, k] - centre[k]) / scale for k in (0, 1)),
+            ]
+            if coef is None:
+                w = cols[0]
+            else:
+                fit = coef[0] + cols[1] * coef[1] + cols[2] * coef[2]
+                w = 1.0 / np.maximum(np.abs(vs - fit), eps)
+            for i in range(3):
+                wi = w * cols[i]
+                atb[i] += float((wi * vs).sum())
+                for j in range(i, 3):
+                    ata[i, j] += float((wi * cols[j]).sum())
+        ata = np.triu(ata) + np.triu(ata, 1).T
+        return np.linalg.lstsq(ata, atb, rcond=None)[0]
+
+    coef = solve(None)
     for _ in range(iterations):
-        w = 1.0 / np.maximum(np.abs(v - design @ coef), eps)
-        sw = np.sqrt(w)
-        coef = np.linalg.lstsq(design * sw[:, None], v * sw, rcond=None)[0]
+        coef = solve(coef)
     return (float(centre[0]), float(centre[1]), scale, *(float(c) for c in coef))
 
 

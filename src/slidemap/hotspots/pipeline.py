@@ -324,9 +324,10 @@ def resolve_settings(
         removed smooth field; 0 without high-pass) and ``v_hp_mm_yr`` (the analysed
         velocity), one row per point.
     """
-    xy = points[["x_m", "y_m"]].to_numpy(np.float64)
-    v = points["velocity_mm_yr"].to_numpy(np.float64)
     warnings: list[str] = []
+    if highpassed is None or knn is None:
+        xy = points[["x_m", "y_m"]].to_numpy(np.float64)
+        v = points["velocity_mm_yr"].to_numpy(np.float64)
     if knn is None:  # each k once (band, kernel and the density figure share k = 8)
         knn = functools.lru_cache(maxsize=None)(lambda k: knn_radius(xy, k))
 

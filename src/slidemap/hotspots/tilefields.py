@@ -22,8 +22,10 @@ rows of its tile and halo, by a Parquet filter) and writing a small file:
 whole-track computation: the same settings, the same high-pass bit for bit, the same band
 counts, z to rounding (~1e-15 relative: the band sums add the same terms in another order).
 
-Memory: a tile job holds its tile and halo; the merges hold 3–6 float64 per point of the
-track (24–48 bytes: ~1 GB at 20 M points). The global statistics (plane, noise level, Gi*
+Memory: a tile job holds its tile and halo; the merges hold the coordinates and velocity
+of every point (24 bytes, :func:`read_light`), then the high-pass and its background, and
+work in blocks of 1 M points (~50–60 bytes per point at their peak: ~1.5 GB at 20 M points
+with the interpreter). The global statistics (plane, noise level, Gi*
 scale) span the track, so a new batch reruns every tile job of its track here (the trend
 fits, rule ``tile_trends``, stay per tile).
 """
@@ -52,6 +54,8 @@ __all__ = [
     "MIN_HALO_M",
     "field_halo_m",
     "read_points_box",
+    "read_light",
+    "tile_point_counts",
     "plane_job",
     "pass1_job",
     "knn_median",
@@ -68,6 +72,8 @@ MIN_POINTS = 30
 #: distances, exact as long as more than half of them lie within the halo.
 MIN_HALO_M = 1500.0
 _LIGHT = ["x_m", "y_m", "velocity_mm_yr"]
+#: Points per block of the merges' elementwise steps (memory only).
+_CHUNK = 1 << 20
 
 
 def write_json(obj: Mapping[str, Any], path: str | Path) -> None:
@@ -148,6 +154,43 @@ def read_points_box(
     return pts[keep].reset_index(drop=True), own[keep]
 
 
+def read_light(points_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read the coordinates (n × 2, m) and LOS velocities (n, mm/yr) of a track's points.
+
+    Read a row group at a time into NumPy arrays (no DataFrame, no whole Arrow table): the
+    merges' memory is these 24 bytes per point plus what each step adds.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(points_path)
+    n = source.metadata.num_rows
+    xy, v = np.empty((n, 2)), np.empty(n)
+    start = 0
+    for group in range(source.metadata.num_row_groups):  # one row group at a time
+        table = source.read_row_group(group, columns=_LIGHT)
+        stop = start + table.num_rows
+        xy[start:stop, 0] = table.column("x_m").to_numpy()
+        xy[start:stop, 1] = table.column("y_m").to_numpy()
+        v[start:stop] = table.column("velocity_mm_yr").to_numpy()
+        start = stop
+        del table
+    pa.default_memory_pool().release_unused()
+    return xy, v
+
+
+def tile_point_counts(xy: np.ndarray, tile_size_m: float, *, chunk: int = 1 << 20) -> dict:
+    """Points per tile (tile name -> count) of points (n × 2, m), ``chunk`` points at a time."""
+    counts: dict[tuple[int, int], int] = {}
+    for start in range(0, len(xy), max(int(chunk), 1)):
+        keys, n = np.unique(
+            point_tiles(xy[start : start + chunk], tile_size_m), axis=0, return_counts=True
+        )
+        for (i, j), c in zip(keys, n, strict=True):
+            counts[int(i), int(j)] = counts.get((int(i), int(j)), 0) + int(c)
+    return {tile_name(key): counts[key] for key in sorted(counts)}
+
+
 def _nodes(plane_info: Mapping[str, Any]) -> np.ndarray:
     """Node coordinates (m × 2, metres) of the lattice, node ``i·len(gy) + j`` at (gx[i], gy[j])."""
     gx, gy = np.asarray(plane_info["gx"]), np.asarray(plane_info["gy"])
@@ -178,26 +221,19 @@ def plane_job(
         ``point_tiles`` (tile name -> number of points; the Gi* jobs). JSON-ready; floats
         survive a JSON round trip exactly.
     """
-    import pyarrow.parquet as pq
-
     from slidemap.hotspots.adaptive import _node_axes, plane_coefficients
 
-    pts = pq.read_table(points_path, columns=_LIGHT).to_pandas()
-    xy = pts[["x_m", "y_m"]].to_numpy(np.float64)
-    v = pts["velocity_mm_yr"].to_numpy(np.float64)
+    xy, v = read_light(points_path)
     radius = float(params.highpass_radius_m or 0.0)
     if radius and halo_m < radius:
         raise ValueError(f"halo {halo_m} m is below the high-pass radius {radius} m")
-    keys, counts = np.unique(point_tiles(xy, tile_size_m), axis=0, return_counts=True)
     info: dict[str, Any] = {
         "n_points": int(v.size),
         "tile_size_m": float(tile_size_m),
         "halo_m": float(halo_m),
         "radius_m": radius,
         "highpass": bool(radius) and v.size >= MIN_POINTS,
-        "point_tiles": {
-            tile_name((int(i), int(j))): int(c) for (i, j), c in zip(keys, counts, strict=True)
-        },
+        "point_tiles": tile_point_counts(xy, tile_size_m),
     }
     jobs = set(info["point_tiles"])
     if info["highpass"]:
@@ -357,31 +393,20 @@ def settings_job(
         When the resolved Gi* band exceeds the halo the tile files were cut with, or the
         pass-1 files do not cover every point.
     """
-    import pyarrow.parquet as pq
-
     from slidemap.hotspots.adaptive import _fill_nearest, evaluate_plane, interpolate_nodes
     from slidemap.hotspots.gistar import gistar_scale
     from slidemap.hotspots.pipeline import resolve_settings
 
-    pts = pq.read_table(points_path, columns=_LIGHT).to_pandas()
-    xy = pts[["x_m", "y_m"]].to_numpy(np.float64)
-    v = pts["velocity_mm_yr"].to_numpy(np.float64)
+    xy, v = read_light(points_path)
     n, halo = v.size, float(plane_info["halo_m"])
-    ranks = knn_ranks(params)
-    knn_parts: dict[int, list[np.ndarray]] = {k: [] for k in ranks}
-    grid = None
-    if plane_info["highpass"]:
-        gx, gy = np.asarray(plane_info["gx"]), np.asarray(plane_info["gy"])
-        med = np.full(gx.size * gy.size, np.nan)
-    for f in pass1_files:
-        with np.load(f) as part:
-            if plane_info["highpass"]:
-                med[part["node_index"]] = part["node_median"]
-            for k in ranks:
-                knn_parts[k].append(part[f"knn_{k}"])
     medians = {}
-    for k in ranks:
-        d = np.concatenate(knn_parts.pop(k)) if pass1_files else np.zeros(0)
+    for k in knn_ranks(params):  # one rank at a time: 8 bytes per point
+        parts = []
+        for f in pass1_files:
+            with np.load(f) as part:
+                parts.append(part[f"knn_{k}"])
+        d = np.concatenate(parts) if parts else np.zeros(0)
+        del parts
         try:
             medians[k] = knn_median(d, n, k, halo)
         except ValueError as err:
@@ -391,21 +416,36 @@ def settings_job(
                 "set hotspots.search_radius_m or hotspots.kernel_radius_m in metres, above "
                 "the spacing of the points (the halo grows to them).",
             ) from err
+        del d
+    grid = None
+    background = np.zeros(n)
     if plane_info["highpass"]:
+        gx, gy = np.asarray(plane_info["gx"]), np.asarray(plane_info["gy"])
+        med = np.full(gx.size * gy.size, np.nan)
+        for f in pass1_files:
+            with np.load(f) as part:
+                med[part["node_index"]] = part["node_median"]
         grid2 = med.reshape(gx.size, gy.size)
         if np.isfinite(grid2).any():
             grid = _fill_nearest(grid2)
-            local = interpolate_nodes(xy, grid, gx, gy, float(plane_info["spacing_m"]))
-        else:
-            local = np.zeros(n)
-        background = evaluate_plane(xy, tuple(plane_info["plane"])) + local
-        highpassed = (v - background, background)
-    else:  # no high-pass, or too few points to tell a background from the signal
-        highpassed = (v.copy(), np.zeros(n))
+        plane, spacing = tuple(plane_info["plane"]), float(plane_info["spacing_m"])
+        for start in range(0, n, _CHUNK):  # elementwise: the same bits as in one piece
+            part = xy[start : start + _CHUNK]
+            background[start : start + _CHUNK] = evaluate_plane(part, plane)
+            if grid is not None:
+                background[start : start + _CHUNK] += interpolate_nodes(part, grid, gx, gy, spacing)
+    # else: no high-pass, or too few points to tell a background from the signal
+    del xy
+    v -= background  # the high-passed velocities, in place
+    highpassed = (v, background)
 
     settings, columns = resolve_settings(
-        pts, params, highpassed=highpassed, knn=lambda k: medians.get(k, math.nan)
+        pd.DataFrame(index=pd.RangeIndex(n)),
+        params,
+        highpassed=highpassed,
+        knn=lambda k: medians.get(k, math.nan),
     )
+    del highpassed, v, background
     band = float(settings["search_radius_m"])
     if not band <= halo:
         raise InputDataError(
