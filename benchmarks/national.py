@@ -265,12 +265,35 @@ def write_config(size: int) -> None:
     CONFIG.write_text(head + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
-def make(size: int, points: int, batches: int) -> None:
+def disk_needed_gb(size: int, points: int) -> tuple[float, float]:
+    """Disk (GB) of the CSV bursts and of the whole study (CSV + the run's results).
+
+    From measured runs: the run keeps ~0.7 KB per point of a track (batch pieces, tiles,
+    points.parquet, the hot-spot files: 2.7 GB for 4 M points) and ~50 B per DEM cell
+    (the grid DEM and the factor stack as COGs: 3.3 GB at 8192²).
+    """
+    csv = 2 * points * (N_DATES * 5 + 250) / 1e9
+    return csv, csv + 2 * points * 0.7e3 / 1e9 + size * size * 50 / 1e9
+
+
+def make(size: int, points: int, batches: int, force: bool = False) -> None:
     """Write resources/national/ and config/national.yaml."""
+    import shutil
+
     rng = np.random.default_rng(SEED)
     OUT.mkdir(parents=True, exist_ok=True)
-    est_gb = 2 * points * (N_DATES * 5 + 250) / 1e9
-    print(f"{size}² cells, 2 x {points:,} points: ~{est_gb:.1f} GB of CSV", flush=True)
+    csv_gb, need_gb = disk_needed_gb(size, points)
+    free_gb = shutil.disk_usage(OUT).free / 1e9
+    print(
+        f"{size}² cells, 2 x {points:,} points: ~{csv_gb:.1f} GB of CSV, ~{need_gb:.0f} GB "
+        f"with the run's results; {free_gb:.0f} GB free",
+        flush=True,
+    )
+    if need_gb > free_gb and not force:
+        raise SystemExit(
+            f"{OUT}: the study and its run need ~{need_gb:.0f} GB, {free_gb:.0f} GB are free; "
+            "free disk, choose a smaller --size/--points, or pass --force to write anyway."
+        )
     make_dem(size, rng)
     slides = make_slides(size, rng)
     print(f"{len(slides)} moving slopes", flush=True)
@@ -386,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--size", type=int, default=32768, help="DEM edge in 10 m cells")
     mk.add_argument("--points", type=int, default=20_000_000, help="PS points per track")
     mk.add_argument("--batches", type=int, default=40, help="burst files per track")
+    mk.add_argument("--force", action="store_true", help="write even when the disk looks too small")
     rn = sub.add_parser("run", help="run the workflow to the candidates and the factor stack")
     rn.add_argument("--cores", type=int, default=2)
     rn.add_argument("--mem-mb", type=int, default=8000)
@@ -402,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if args.cmd == "make":
-        make(args.size, args.points, args.batches)
+        make(args.size, args.points, args.batches, args.force)
         return 0
     if args.cmd == "run":
         return run(args.cores, args.mem_mb, args.slurm_job_mb)
