@@ -72,9 +72,11 @@ def merge_mem_mb(wildcards, input, attempt):
 
     The merge holds each valid row's tile and reason and, a step at a time, the ids' pid
     order; the kept points' rows are streamed in 50,000-row chunks, each tile file read a
-    row group (2048 rows) at a time. Measured (Snakemake max_rss): 716 MB at 1.06 M rows in
-    26 tiles, 935 MB at 4.73 M rows in 81 tiles: ~65 B per row beyond the fixed part
-    (benchmarks/national.md), so 0.1 KB per row keeps a margin; 20 M rows ask ~2.8 GB.
+    row group (2048 rows) at a time, without Arrow's pre-buffering (which kept every
+    compressed row group read: the job grew by the tile files' size). Measured (Snakemake
+    max_rss): 716 MB at 1.06 M rows in 26 tiles, 935 MB at 4.73 M rows in 81 tiles, and at
+    11.8 M rows in 81 tiles 2027 MB with pre-buffering, 1552 MB without (~0.1 KB per row
+    beyond the fixed part; benchmarks/national.md); 23.7 M rows in ~290 tiles ask ~3.5 GB.
     """
     rows = sum(parquet_rows(f) for f in input.ids)
     return int((700 + 1.5 * len(input.ids) + 0.1e-3 * rows) * attempt)

@@ -36,7 +36,9 @@ class _TileCursor:
     def __init__(self, path: str | Path, batch_rows: int) -> None:
         import pyarrow.parquet as pq
 
-        self._batches = pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        # no pre-buffering: it keeps the compressed row groups it read (the whole file by
+        # the end: the merge grew by the tile files' size, ~1 GB at 10 M points)
+        self._batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows)
         self._buffer: pa.Table | None = None
         self._start = 0  # file row of the buffer's first row
 
