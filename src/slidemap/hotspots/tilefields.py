@@ -45,7 +45,7 @@ import pandas as pd
 
 from slidemap.errors import InputDataError
 from slidemap.hotspots.spatialtiles import halo_mask, knn_distances_tile, knn_ranks
-from slidemap.insar.partition import parse_tile_name, point_tiles, tile_name
+from slidemap.insar.partition import parse_tile_name, point_tiles, tile_keys, tile_name
 
 __all__ = [
     "write_json",
@@ -179,15 +179,14 @@ def read_light(points_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return xy, v
 
 
-def tile_point_counts(xy: np.ndarray, tile_size_m: float, *, chunk: int = 1 << 20) -> dict:
+def tile_point_counts(xy: np.ndarray, tile_size_m: float, *, chunk: int = _CHUNK) -> dict:
     """Points per tile (tile name -> count) of points (n × 2, m), ``chunk`` points at a time."""
     counts: dict[tuple[int, int], int] = {}
     for start in range(0, len(xy), max(int(chunk), 1)):
-        keys, n = np.unique(
-            point_tiles(xy[start : start + chunk], tile_size_m), axis=0, return_counts=True
-        )
-        for (i, j), c in zip(keys, n, strict=True):
-            counts[int(i), int(j)] = counts.get((int(i), int(j)), 0) + int(c)
+        keys, tile_of = tile_keys(point_tiles(xy[start : start + chunk], tile_size_m))
+        for key, c in zip(*np.unique(keys, return_counts=True), strict=True):
+            tile = tile_of(int(key))
+            counts[tile] = counts.get(tile, 0) + int(c)
     return {tile_name(key): counts[key] for key in sorted(counts)}
 
 

@@ -529,8 +529,7 @@ def sort_strings(strings: pa.ChunkedArray | pa.Array) -> np.ndarray:
         data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
         k1 = np.empty(len(arr), dtype=np.uint64)
         k2 = np.empty(len(arr), dtype=np.uint64)
-        packed = _pack_keys(offsets, data, k1, k2)
-        if packed:  # the string copies go before the sort (~30 B per string at 20 M ids)
+        if _pack_keys(offsets, data, k1, k2):  # the string copies go before the sort
             del arr, offsets, data
             pa.default_memory_pool().release_unused()  # Arrow's pool, not numpy's heap
             return np.lexsort((k2, k1)).astype(np.int64, copy=False)
