@@ -53,6 +53,7 @@ def main(smk) -> None:
         min_moving=settings["min_points"],
         tile_size_cells=CANDIDATE_TILE_CELLS,  # tile by tile (a tolerance: the whole grid)
         densities={t: s["points_per_km2"] for t, s in summaries.items()} if known else None,
+        noise={t: s.get("noise_sigma_mm_yr") for t, s in summaries.items()},
     )
     write_layer(cands, smk.output.candidates, "candidates")
     table = settings_table(summaries)

@@ -256,7 +256,73 @@ def test_preclassify_rules_in_order():
         "vertical_misfit_ratio",
         "misfit_floor_mm_yr",
         "dense_ratio",
+        "downslope_noise_factor",
     }
+
+
+def test_downslope_exception_needs_more_than_the_noise_level():
+    """A dense candidate whose tracks differ by about the noise level stays infrastructure.
+
+    Hand-computed: vertical misfit 0.84, downslope 0.15 mm/yr; the exception needs
+    0.84 > 2 x 0.15 + floor. Floor 0.5 (noise unknown or 0.3): 0.80 < 0.84, downslope ->
+    landslide. Noise 0.79: floor 0.79, 1.09 > 0.84 -> infrastructure. Factor 0: the fixed
+    floor again.
+    """
+    row = {
+        "slope_mean_deg": 46.0,
+        "n_tracks_seen": 2,
+        "v_vertical_mm_yr": -7.7,
+        "misfit_vertical_mm_yr": 0.84,
+        "v_downslope_mm_yr": 7.6,
+        "misfit_downslope_mm_yr": 0.15,
+        "max_abs_cos_downslope": 0.8,
+        "seasonal_mm": 1.4,
+        "abs_v_moving_mm_yr": 6.6,
+        "n_points_all": 74,
+        "expected_points": 12.88,  # P(Poisson(32.2) >= 74) ~ 1e-9: dense
+    }
+    rows = pd.DataFrame(
+        [
+            row,
+            {**row, "noise_mm_yr": np.nan},
+            {**row, "noise_mm_yr": 0.3},
+            {**row, "noise_mm_yr": 0.79},
+            # clearly downslope (vertical misfit 3 > 2 x 0.15 + 0.79): a landslide
+            {**row, "noise_mm_yr": 0.79, "misfit_vertical_mm_yr": 3.0},
+        ]
+    )
+    assert list(preclassify(rows)) == [
+        "landslide",
+        "landslide",
+        "landslide",
+        "infrastructure",
+        "landslide",
+    ]
+    fixed = preclassify(rows, {"downslope_noise_factor": 0.0})
+    assert list(fixed) == ["landslide"] * 5
+    # the vertical rule keeps its fixed floor: unchanged by the noise level
+    vert = {**row, "n_points_all": 10, "misfit_vertical_mm_yr": 0.3, "misfit_downslope_mm_yr": 1.2}
+    assert list(preclassify(pd.DataFrame([{**vert, "noise_mm_yr": 5.0}]))) == ["vertical"]
+
+
+def test_evidence_noise_is_the_rms_of_the_seeing_tracks():
+    labels, transform, slope, aspect, points, point_labels, _, _ = _evidence_case()
+    # candidate 3 seen by asc only
+    point_labels = {
+        **point_labels,
+        "dsc": np.where(point_labels["dsc"] == 3, 0, point_labels["dsc"]),
+    }
+    kw = dict(slope_deg=slope, aspect_deg=aspect, terrain_transform=transform)
+    ev = candidate_evidence(
+        labels, 3, transform, points, point_labels, noise={"asc": 3.0, "dsc": 4.0}, **kw
+    )
+    np.testing.assert_allclose(ev["noise_mm_yr"], [np.sqrt(12.5), np.sqrt(12.5), 3.0])
+    ev = candidate_evidence(
+        labels, 3, transform, points, point_labels, noise={"asc": None, "dsc": 4.0}, **kw
+    )
+    np.testing.assert_allclose(ev["noise_mm_yr"], [4.0, 4.0, np.nan])
+    ev = candidate_evidence(labels, 3, transform, points, point_labels, **kw)
+    assert ev["noise_mm_yr"].isna().all()
 
 
 def _track(density_per_km2, noise_mm_yr, seed=6, side_m=4000.0):

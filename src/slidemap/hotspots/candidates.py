@@ -637,6 +637,7 @@ def merge_candidates(
     min_moving: int = 0,
     tile_size_cells: int | None = None,
     densities: Mapping[str, float] | None = None,
+    noise: Mapping[str, float] | None = None,
 ) -> gpd.GeoDataFrame:
     """Merge the candidate polygons of all tracks into PLCs with their point statistics.
 
@@ -679,6 +680,9 @@ def merge_candidates(
         Track name → its typical point density (points/km²): the hot-spot summary's
         ``points_per_km2``; None computes it from the points
         (:func:`slidemap.hotspots.evidence.candidate_evidence`).
+    noise
+        Track name → its noise level (mm/yr): the hot-spot summary's ``noise_sigma_mm_yr``
+        (the evidence's ``noise_mm_yr``, read by the pre-classification); None: unknown.
 
     Returns
     -------
@@ -769,6 +773,7 @@ def merge_candidates(
         terrain_transform=terrain_transform,
         cells=(*found.cell_centres, found.cells),
         densities=densities,
+        noise=noise,
     )
     for key in evidence.columns:
         columns[key] = evidence[key].to_numpy()

@@ -50,6 +50,7 @@ EVIDENCE_COLUMNS = [
     "n_points_all",
     "expected_points",
     "density_ratio",
+    "noise_mm_yr",
 ]
 
 #: Default thresholds of the rule-based pre-classification (see :func:`preclassify`).
@@ -60,6 +61,7 @@ RULES: dict[str, float] = {
     "vertical_misfit_ratio": 2.0,
     "misfit_floor_mm_yr": 0.5,
     "dense_ratio": 2.5,
+    "downslope_noise_factor": 1.0,
 }
 
 #: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
@@ -129,6 +131,7 @@ def candidate_evidence(
     terrain_transform=None,
     cells: tuple | None = None,
     densities: Mapping[str, float] | None = None,
+    noise: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Evidence of each candidate (see the module docstring).
 
@@ -161,6 +164,9 @@ def candidate_evidence(
         summary's ``points_per_km2`` (the same formula over the same points, from the
         track's 8th-neighbour distances; NaN counts as 0). None: computed here (a k-d tree
         over every point of each track).
+    noise
+        Track name → its noise level (mm/yr): the hot-spot summary's ``noise_sigma_mm_yr``
+        (1.4826 × MAD of the high-passed velocities); None or NaN: unknown.
 
     Returns
     -------
@@ -169,7 +175,8 @@ def candidate_evidence(
         (mean analysed LOS velocity of the track's points in the candidate, mm/yr).
         ``n_points_all``: points of every track inside; ``expected_points``: what natural
         ground would hold there (each track's :func:`typical_density` × the area);
-        ``density_ratio``: their ratio.
+        ``density_ratio``: their ratio. ``noise_mm_yr``: the root mean square of the noise
+        levels of the tracks that see the candidate (NaN where none is known).
         Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
         the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
     """
@@ -224,6 +231,14 @@ def candidate_evidence(
         moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
     seen = np.isfinite(obs) & (weight > 0)
     out["n_tracks_seen"] = seen.sum(axis=1)
+    sigma = np.array(
+        [np.nan if noise is None or noise.get(t) is None else float(noise[t]) for t in tracks]
+    )
+    known_noise = seen & np.isfinite(sigma)[None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["noise_mm_yr"] = np.sqrt(
+            np.where(known_noise, np.nan_to_num(sigma) ** 2, 0.0).sum(1) / known_noise.sum(1)
+        )
     # ascending right-looking tracks look east from the west (LOS east component < 0)
     asc = np.where(seen & (los[:, :, 0] < 0), obs * weight, 0.0).sum(1)
     asc_w = np.where(seen & (los[:, :, 0] < 0), weight, 0.0).sum(1)
@@ -283,8 +298,12 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
        and a hull-cut outline alone raises the ratio to about 1.5-2), unless two tracks
        show the motion is downslope rather than vertical (vertical misfit above
-       ``vertical_misfit_ratio`` × the downslope one + ``misfit_floor_mm_yr``): a
-       landslide under a village stays a landslide where the geometry can tell;
+       ``vertical_misfit_ratio`` × the downslope one + the larger of ``misfit_floor_mm_yr``
+       and ``downslope_noise_factor`` × the tracks' noise level ``noise_mm_yr``): a
+       landslide under a village stays a landslide where the geometry can tell. The tracks'
+       means over a candidate carry the atmosphere's residual at the candidate's scale
+       (what the 1.5 km high-pass leaves), of the order of the noise level: a settling
+       embankment whose two tracks differ by that much is not shown to move downslope;
     5. otherwise ``landslide``.
 
     Missing evidence never rejects a candidate.
@@ -319,11 +338,13 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
                 > r["vertical_misfit_ratio"] * e["misfit_vertical_mm_yr"] + r["misfit_floor_mm_yr"]
             )
         ).to_numpy()
+        noise = e["noise_mm_yr"] if "noise_mm_yr" in e else pd.Series(np.nan, index=e.index)
+        floor = np.fmax(r["misfit_floor_mm_yr"], r["downslope_noise_factor"] * noise)
         downslope = (
             (e["n_tracks_seen"] >= 2)
             & (
                 e["misfit_vertical_mm_yr"]
-                > r["vertical_misfit_ratio"] * e["misfit_downslope_mm_yr"] + r["misfit_floor_mm_yr"]
+                > r["vertical_misfit_ratio"] * e["misfit_downslope_mm_yr"] + floor
             )
         ).to_numpy()
         lam = (r["dense_ratio"] * e["expected_points"]).to_numpy(np.float64)
