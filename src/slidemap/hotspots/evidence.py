@@ -338,7 +338,8 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
                 > r["vertical_misfit_ratio"] * e["misfit_vertical_mm_yr"] + r["misfit_floor_mm_yr"]
             )
         ).to_numpy()
-        noise = e["noise_mm_yr"] if "noise_mm_yr" in e else pd.Series(np.nan, index=e.index)
+        # evidence without the column (older tables): the fixed floor (fmax skips NaN)
+        noise = e.get("noise_mm_yr", np.nan)
         floor = np.fmax(r["misfit_floor_mm_yr"], r["downslope_noise_factor"] * noise)
         downslope = (
             (e["n_tracks_seen"] >= 2)
