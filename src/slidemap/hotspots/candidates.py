@@ -30,6 +30,7 @@ import rasterio.features
 import shapely
 from affine import Affine
 from scipy import ndimage
+from scipy.sparse import coo_matrix, csgraph
 
 from slidemap.hotspots.downslope import downslope_cosine, sample_raster
 from slidemap.hotspots.regions import (
@@ -165,9 +166,10 @@ def track_polygons(
     hull_buffer_m
         None: a polygon is its region's cells. A number (m): the region is cut to the convex
         hull of its moving points of the region's sign (toward the satellite for hot, away
-        for cold), widened by this many metres, so that a polygon covers the ground that
-        measurements show moving rather than the kernel's reach around them; ``area_m2`` is
-        then the cut polygon's area.
+        for cold) and of their cells' centres, widened by this many metres, so that a
+        polygon covers the ground that measurements show moving rather than the kernel's
+        reach around them, and holds every such point's cell; ``area_m2`` is then the cut
+        polygon's area.
     hull_concavity
         Concavity of the hull (see :func:`hull_outlines`).
 
@@ -222,6 +224,7 @@ def track_polygons(
                 y,
                 hull_buffer_m=hull_buffer_m,
                 hull_concavity=hull_concavity,
+                grid=grid,
             )
         )
     return polygon_table(frames, track, grid.crs), kept
@@ -239,12 +242,15 @@ def band_polygons(
     *,
     hull_buffer_m: float | None,
     hull_concavity: float,
+    grid: Grid | None = None,
 ) -> pd.DataFrame:
     """Rows of one band's kept regions: statistics, ``kind`` and the (hull-cut) polygons.
 
     ``geoms``: the regions' polygons indexed by ``keep_ids``; ``lab_pt``: each point's
     region; ``outline_points``: the points that outline a region (moving, of the band's
-    sign); ``x``, ``y``: the points (m); hull settings (m) as for :func:`track_polygons`.
+    sign); ``x``, ``y``: the points (m); hull settings (m) as for :func:`track_polygons`;
+    ``grid``: the regions' grid (the hull holds the outline points' cell centres, see
+    :func:`~slidemap.hotspots.regions.hull_outlines`).
     """
     if hull_buffer_m is not None:
         geoms = hull_outlines(
@@ -255,6 +261,7 @@ def band_polygons(
             y,
             buffer_m=hull_buffer_m,
             concavity=hull_concavity,
+            grid=grid,
         )
     sub = stats.loc[keep_ids].copy()
     sub["kind"] = kind
@@ -300,6 +307,75 @@ def _burn_bit(word: np.ndarray, bit: np.uint8, geoms, grid: Grid) -> None:
         dtype="uint8",
     )
     word[r0:r1, c0:c1] |= burnt * bit
+
+
+def _burn_ids(geoms, grid: Grid) -> np.ndarray:
+    """Rasterise geometries (cell centres inside) as their position + 1 (int32, 0 = none).
+
+    Where geometries overlap, the later one holds the cell (``rasterio.features.rasterize``).
+    """
+    if geoms is None or not len(geoms):
+        return np.zeros(grid.shape, np.int32)
+    return rasterio.features.rasterize(
+        ((g, i + 1) for i, g in enumerate(geoms)),
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=0,
+        dtype="int32",
+    )
+
+
+def _piece_pairs(ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Return the unique (geometry id, label) pairs (int64, m × 2) of the cells both set."""
+    sel = (ids > 0) & (labels > 0)
+    if not sel.any():
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.column_stack([ids[sel], labels[sel]]).astype(np.int64), axis=0)
+
+
+def _chain(groups: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the node pairs that chain each group's nodes (rows sorted by group)."""
+    same = groups[1:] == groups[:-1]
+    return nodes[:-1][same], nodes[1:][same]
+
+
+def _join_pieces(labels: np.ndarray, polygons, keys, grid: Grid) -> np.ndarray:
+    """Give every track polygon's cells one label, renumbered 1..n in raster-scan order.
+
+    A polygon whose cells (centres inside) fall apart on the grid — a hull narrower than a
+    cell somewhere — is one region of its track's hot spot: its moving points count
+    together (``min_moving``) and its pieces make one candidate. Labels are joined through
+    the polygons they share; the joined labels are numbered by their first cell in raster
+    order, as :func:`_bridge` numbers them.
+    """
+    n = int(labels.max())
+    if n == 0:
+        return labels
+    a_all, b_all = [], []
+    for geoms in _key_geometries(polygons, keys):
+        if geoms is None:
+            continue
+        pairs = _piece_pairs(_burn_ids(geoms, grid), labels)
+        a, b = _chain(pairs[:, 0], pairs[:, 1])
+        a_all.append(a)
+        b_all.append(b)
+    a = np.concatenate(a_all) if a_all else np.zeros(0, np.int64)
+    b = np.concatenate(b_all) if b_all else np.zeros(0, np.int64)
+    if a.size == 0:
+        return labels
+    graph = coo_matrix((np.ones(a.size), (a, b)), shape=(n + 1, n + 1))
+    _, comp = csgraph.connected_components(graph, directed=False)
+    flat = np.flatnonzero(labels)
+    first = np.full(n + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, labels.ravel()[flat], flat)
+    start = np.full(comp.max() + 1, np.iinfo(np.int64).max)
+    np.minimum.at(start, comp[1:], first[1:])
+    used = np.unique(comp[1:])
+    rank = np.zeros(comp.max() + 1, np.int64)
+    rank[used[np.argsort(start[used], kind="stable")]] = np.arange(1, used.size + 1)
+    lut = rank[comp]
+    lut[0] = 0
+    return lut[labels].astype(np.int32)
 
 
 def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
@@ -481,6 +557,7 @@ def _label_whole(polygons, points, grid: Grid, keys, merge_tolerance_m, min_movi
     union = _union(words)
     labels = _bridge(union, merge_tolerance_m / grid.resolution_m)
     del union
+    labels = _join_pieces(labels, polygons, keys, grid)
     if min_moving > 0 and labels.max() > 0:
         labels = _drop_small(labels, points, grid, min_moving)
     n = int(labels.max())
@@ -514,7 +591,8 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
     Pass 1 burns each tile's polygons, labels the tile alone and keeps only the labels of
     its points and along its edges; the merge (:func:`~slidemap.hotspots.tiledpolygons.
     merge_regions`) numbers the joined regions in raster order, as ``scipy.ndimage.label``
-    numbers the whole grid; the small ones are dropped and the rest renumbered as
+    numbers the whole grid, joining too the tile labels that one polygon covers (as
+    :func:`_join_pieces`); the small ones are dropped and the rest renumbered as
     :func:`_drop_small` does; pass 2 burns and labels each tile again (deterministic) for the
     contributions, the cell centres (sorted back into raster order) and the outline pieces,
     unioned per candidate.
@@ -529,20 +607,41 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
     n_words = max(1, math.ceil(len(keys) / 8))
     res = grid.resolution_m
 
-    def burn(w) -> tuple[list, np.ndarray]:
-        """Burn the tile's key bits (uint8 words); return them and their union."""
-        tgrid = grid.window(w)
-        x0, y1 = tgrid.transform.c, tgrid.transform.f
+    def near_tile(w) -> list:
+        """Per key: which of its polygons may cover a cell of the tile (None: no polygon)."""
+        x0, y1 = grid.window(w).transform.c, grid.window(w).transform.f
         x1, y0 = x0 + w.width * res, y1 - w.height * res
-        words = [np.zeros((int(w.height), int(w.width)), np.uint8) for _ in range(n_words)]
-        for k, (geoms, b) in enumerate(zip(key_geoms, key_bounds, strict=True)):
-            if geoms is None:
+        out = []
+        for b in key_bounds:
+            if b is None:
+                out.append(None)
                 continue
             near = (b[:, 2] >= x0 - res) & (b[:, 0] <= x1 + res)
             near &= (b[:, 3] >= y0 - res) & (b[:, 1] <= y1 + res)
-            if near.any():
-                _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), geoms[near], tgrid)
+            out.append(near if near.any() else None)
+        return out
+
+    def burn(w) -> tuple[list, np.ndarray]:
+        """Burn the tile's key bits (uint8 words); return them and their union."""
+        tgrid = grid.window(w)
+        words = [np.zeros((int(w.height), int(w.width)), np.uint8) for _ in range(n_words)]
+        for k, near in enumerate(near_tile(w)):
+            if near is not None:
+                _burn_bit(words[k // 8], np.uint8(1 << (k % 8)), key_geoms[k][near], tgrid)
         return words, _union(words)
+
+    def pieces(ti: int, w, labels: np.ndarray) -> list[np.ndarray]:
+        """Rows ``key, polygon, tile, label`` of the tile labels each polygon covers."""
+        tgrid = grid.window(w)
+        out = []
+        for k, near in enumerate(near_tile(w)):
+            if near is None:
+                continue
+            pairs = _piece_pairs(_burn_ids(key_geoms[k][near], tgrid), labels)
+            pid = np.flatnonzero(near)[pairs[:, 0] - 1]
+            tile = np.full(pid.size, ti)
+            out.append(np.column_stack([np.full(pid.size, k), pid, tile, pairs[:, 1]]))
+        return out
 
     tracks = sorted(points)
     where = {}
@@ -553,16 +652,21 @@ def _label_tiled(polygons, points, grid: Grid, keys, min_moving, size: int) -> _
         )
         tile = np.where(inside, (row // size) * tile_cols + col // size, -1)
         where[t] = (row, col, points_by_tile(tile, len(windows)), np.zeros(row.size, np.int64))
-    summaries = []
+    summaries, found = [], []
     for ti, w in enumerate(windows):  # pass 1: label each tile alone
         _, union = burn(w)
         summary = tile_regions(union, union, (w.row_off, w.col_off), grid.width)
+        found += pieces(ti, w, summary["labels"])
         for row, col, in_tile, local in where.values():
             sel = in_tile[ti]
             local[sel] = summary["labels"][row[sel] - w.row_off, col[sel] - w.col_off]
         summary["labels"] = None
         summaries.append(summary)
-    luts, regions = merge_regions(summaries, tile_rows, tile_cols)
+    rows = np.concatenate(found) if found else np.zeros((0, 4), np.int64)
+    rows = rows[np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))]
+    same = (rows[1:, 0] == rows[:-1, 0]) & (rows[1:, 1] == rows[:-1, 1])
+    links = np.column_stack([rows[:-1, 2:][same], rows[1:, 2:][same]])  # a polygon's pieces
+    luts, regions = merge_regions(summaries, tile_rows, tile_cols, links)
     n0 = regions["cells"].size - 1
     point_labels = {}
     for t, (_, _, in_tile, local) in where.items():
@@ -668,7 +772,9 @@ def merge_candidates(
         (:data:`slidemap.hotspots.evidence.RULES`); None = the defaults.
     min_moving
         Merged candidates holding fewer moving points (all tracks together) are dropped:
-        slivers that a hull cut leaves a cell or two wide.
+        slivers that a hull cut leaves a cell or two wide. The cells one track polygon
+        covers count as one candidate even where they fall apart on the grid (a hull
+        narrower than a cell somewhere: :func:`_join_pieces`).
     tile_size_cells
         None: the candidates are labelled on the whole grid (~12 B per cell). A tile edge
         (cells): tile by tile (:func:`_label_tiled`: per tile the polygons burnt, labelled

@@ -172,6 +172,7 @@ def hull_outlines(
     *,
     buffer_m: float,
     concavity: float = 1.0,
+    grid: Grid | None = None,
 ) -> gpd.GeoSeries:
     """Cut region polygons to the buffered hull of their selected points.
 
@@ -192,18 +193,32 @@ def hull_outlines(
         1 = the convex hull; below 1 a concave hull (``shapely.concave_hull`` with this
         ratio: the longest edge kept, relative to the longest distance between points), so
         that a curved band of points (a settling road embankment) is not filled in.
+    grid
+        Optional :class:`slidemap.raster.Grid` the regions' cells lie on. With a buffer
+        under half a cell diagonal (10 m at 25–30 m cells) the widened hull can leave a
+        selected point's cell centre out, so a raster burn of the outline (cell centres
+        inside) misses that point's cell; given the grid, each such point gets a spoke to
+        its cell centre, widened by ``min(buffer_m, cell / 4)`` (m): the outline then holds
+        every selected point's cell centre. A spoke lies in its point's cell, at least half
+        a cell from any other centre, so it adds no other cell; where every centre is
+        inside already (a buffer of half a cell diagonal or more: 10 m at 10 m cells), or
+        ``buffer_m`` is 0, the outline is unchanged.
 
     Returns
     -------
     geopandas.GeoSeries
-        Same index; ``region ∩ buffer(hull(points), buffer_m)``, or the region unchanged
-        when it holds no selected point.
+        Same index; ``region ∩ (buffer(hull(points), buffer_m) ∪ spokes)``, or the region
+        unchanged when it holds no selected point.
     """
     lab = np.asarray(label_of_point)
     sel = np.asarray(selected, bool) & (lab > 0)
     order = np.argsort(lab[sel], kind="stable")
     labs = lab[sel][order]
     coords = np.column_stack([np.asarray(x)[sel][order], np.asarray(y)[sel][order]])
+    if grid is not None:
+        row, col, _ = grid.cell_of(coords[:, 0], coords[:, 1])
+        cx, cy = grid.transform @ (col + 0.5, row + 0.5)
+        centres = np.column_stack([np.asarray(cx, float), np.asarray(cy, float)])
     starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
     ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
     out = []
@@ -217,6 +232,14 @@ def hull_outlines(
             if concavity >= 1.0
             else shapely.concave_hull(pts, ratio=float(concavity))
         )
-        cut = _polygonal(shapely.intersection(geom, shapely.buffer(hull, buffer_m)))
+        shape = shapely.buffer(hull, buffer_m)
+        if grid is not None and buffer_m > 0:  # spokes to the cell centres left outside
+            out_c = ~shapely.contains_xy(shape, centres[a:b, 0], centres[a:b, 1])
+            if out_c.any():
+                spokes = np.stack([coords[a:b][out_c], centres[a:b][out_c]], axis=1)
+                width = min(buffer_m, 0.25 * grid.resolution_m)
+                lines = shapely.multilinestrings(list(spokes))
+                shape = shapely.union(shape, shapely.buffer(lines, width))
+        cut = _polygonal(shapely.intersection(geom, shape))
         out.append(cut if not cut.is_empty else geom)
     return gpd.GeoSeries(out, index=regions.index, crs=regions.crs)

@@ -106,7 +106,10 @@ def _find(parent: np.ndarray, a: int) -> int:
 
 
 def merge_regions(
-    summaries: list[dict[str, np.ndarray]], tile_rows: int, tile_cols: int
+    summaries: list[dict[str, np.ndarray]],
+    tile_rows: int,
+    tile_cols: int,
+    links: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Merge: join labels across tile edges, number the regions in raster order.
 
@@ -116,6 +119,9 @@ def merge_regions(
         :func:`tile_regions` of every tile, row-major over the layout.
     tile_rows, tile_cols
         Layout size (tiles).
+    links
+        Optional int (m × 4) rows ``tile_a, label_a, tile_b, label_b``: tile labels joined
+        into one region although their cells do not touch (the pieces of one polygon).
 
     Returns
     -------
@@ -144,6 +150,13 @@ def merge_regions(
                 ru, rv = _find(parent, u), _find(parent, v)
                 if ru != rv:
                     parent[max(ru, rv)] = min(ru, rv)
+    if links is not None and len(links):
+        links = np.asarray(links, np.int64)
+        for ta, la, tb, lb in zip(*links.T.tolist(), strict=True):
+            ru = _find(parent, la + int(offsets[ta]))
+            rv = _find(parent, lb + int(offsets[tb]))
+            if ru != rv:
+                parent[max(ru, rv)] = min(ru, rv)
     roots = np.array([_find(parent, u) for u in range(total + 1)])
     first = np.concatenate([[np.iinfo(np.int64).max]] + [s["first"] for s in summaries])
     cells = np.concatenate([[0]] + [s["cells"] for s in summaries]).astype(np.int64)
@@ -313,6 +326,7 @@ def track_polygons_tiled(
                     y[hit],
                     hull_buffer_m=hull_buffer_m,
                     hull_concavity=hull_concavity,
+                    grid=grid,
                 )
             )
     return polygon_table(frames, track, grid.crs)
