@@ -166,10 +166,11 @@ def track_polygons(
     hull_buffer_m
         None: a polygon is its region's cells. A number (m): the region is cut to the convex
         hull of its moving points of the region's sign (toward the satellite for hot, away
-        for cold) and of their cells' centres, widened by this many metres, so that a
-        polygon covers the ground that measurements show moving rather than the kernel's
-        reach around them, and holds every such point's cell; ``area_m2`` is then the cut
-        polygon's area.
+        for cold), widened by this many metres, so that a polygon covers the ground that
+        measurements show moving rather than the kernel's reach around them; a spoke to the
+        cell centre of any such point the widened hull leaves out keeps every such point's
+        cell in the polygon (:func:`~slidemap.hotspots.regions.hull_outlines`); ``area_m2``
+        is then the cut polygon's area.
     hull_concavity
         Concavity of the hull (see :func:`hull_outlines`).
 
@@ -249,8 +250,8 @@ def band_polygons(
     ``geoms``: the regions' polygons indexed by ``keep_ids``; ``lab_pt``: each point's
     region; ``outline_points``: the points that outline a region (moving, of the band's
     sign); ``x``, ``y``: the points (m); hull settings (m) as for :func:`track_polygons`;
-    ``grid``: the regions' grid (the hull holds the outline points' cell centres, see
-    :func:`~slidemap.hotspots.regions.hull_outlines`).
+    ``grid``: the regions' grid (spokes to the outline points' cell centres that the
+    widened hull leaves out, see :func:`~slidemap.hotspots.regions.hull_outlines`).
     """
     if hull_buffer_m is not None:
         geoms = hull_outlines(
