@@ -417,7 +417,8 @@ def _drop_small(labels: np.ndarray, points: Mapping[str, pd.DataFrame], grid: Gr
     return lut[labels]
 
 
-#: Tile edge (cells) of rule ``candidates``' labelling (~20 B per tile cell: ~80 MB).
+#: Tile edge (cells) of rule ``candidates``' labelling (~20 B per tile cell: ~80 MB; joining a
+#: polygon's pieces adds ~4 B per tile cell and ~40 B per cell the polygons cover, briefly).
 CANDIDATE_TILE_CELLS = 2048
 
 #: The hot-spot points' columns :func:`merge_candidates` reads (the statistics, the evidence
