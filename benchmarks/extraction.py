@@ -129,6 +129,11 @@ def parse_settings(items: list[str]) -> dict:
     return out
 
 
+def study_name(name: str, method: str) -> str:
+    """Return the study name (``results/<study>/``) of one scenario run with one method."""
+    return f"scenario_{name}_{method}"
+
+
 def method_config(
     folder: Path, work: Path, name: str, method: str, settings: dict | None = None
 ) -> tuple[Path, str]:
@@ -138,7 +143,7 @@ def method_config(
     on development scenarios; the study name stays, so the ingest is reused.
     """
     config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
-    study = f"scenario_{name}_{method}"
+    study = study_name(name, method)
     config["study_area"]["name"] = study
     config.setdefault("hotspots", {})["preset"] = method
     if settings and method == "adaptive":
@@ -322,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             role = generate(path, folder)["scenario"]["role"]
         for method in args.methods:
             if args.score_only:
-                study = f"scenario_{name}_{method}"
+                study = study_name(name, method)
                 if not (ROOT / "results" / study / "hotspots" / "candidates.gpkg").exists():
                     raise SystemExit(f"--score-only: no run of {name} ({method}) to score")
                 run_s = None

@@ -366,17 +366,22 @@ def _join_pieces(labels: np.ndarray, polygons, keys, grid: Grid) -> np.ndarray:
         return labels
     graph = coo_matrix((np.ones(a.size), (a, b)), shape=(n + 1, n + 1))
     _, comp = csgraph.connected_components(graph, directed=False)
-    flat = np.flatnonzero(labels)
-    first = np.full(n + 1, np.iinfo(np.int64).max)
-    np.minimum.at(first, labels.ravel()[flat], flat)
-    start = np.full(comp.max() + 1, np.iinfo(np.int64).max)
-    np.minimum.at(start, comp[1:], first[1:])
-    used = np.unique(comp[1:])
-    rank = np.zeros(comp.max() + 1, np.int64)
-    rank[used[np.argsort(start[used], kind="stable")]] = np.arange(1, used.size + 1)
-    lut = rank[comp]
-    lut[0] = 0
-    return lut[labels].astype(np.int32)
+    return _raster_order(comp[labels], labels > 0)
+
+
+def _raster_order(labels: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Renumber the labels of the ``mask`` cells 1..n by their first cell in raster-scan order.
+
+    Returns int32 labels (0 outside ``mask``); cells that share a label keep sharing one.
+    """
+    uniq, inverse = np.unique(labels[mask], return_inverse=True)
+    out = np.zeros(labels.shape, np.int32)
+    first = np.full(uniq.size, np.iinfo(np.int64).max)
+    np.minimum.at(first, inverse, np.flatnonzero(mask.ravel()))
+    rank = np.empty(uniq.size, np.int64)
+    rank[np.argsort(first)] = np.arange(1, uniq.size + 1)
+    out[mask] = rank[inverse]
+    return out
 
 
 def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
@@ -388,16 +393,7 @@ def _bridge(mask: np.ndarray, tolerance_cells: float) -> np.ndarray:
     disk = (xx * xx + yy * yy) <= (tolerance_cells / 2.0) ** 2 + 1e-9
     grown = ndimage.binary_dilation(mask, structure=disk)
     labels, _ = label_regions(grown)
-    labels[~mask] = 0
-    # renumber 1..n in raster-scan order of the original cells
-    uniq, inverse = np.unique(labels[mask], return_inverse=True)
-    out = np.zeros_like(labels)
-    first = np.full(uniq.size, np.iinfo(np.int64).max)
-    np.minimum.at(first, inverse, np.flatnonzero(mask.ravel()))
-    rank = np.empty(uniq.size, np.int64)
-    rank[np.argsort(first)] = np.arange(1, uniq.size + 1)
-    out[mask] = rank[inverse]
-    return out.astype(np.int32)
+    return _raster_order(labels, mask)  # 1..n in raster-scan order of the original cells
 
 
 def _drop_small(labels: np.ndarray, points: Mapping[str, pd.DataFrame], grid: Grid, least: int):

@@ -105,6 +105,13 @@ def _find(parent: np.ndarray, a: int) -> int:
     return root
 
 
+def _join(parent: np.ndarray, u: int, v: int) -> None:
+    """Union of the sets of nodes ``u`` and ``v``: the smaller root becomes the root."""
+    ru, rv = _find(parent, u), _find(parent, v)
+    if ru != rv:
+        parent[max(ru, rv)] = min(ru, rv)
+
+
 def merge_regions(
     summaries: list[dict[str, np.ndarray]],
     tile_rows: int,
@@ -147,16 +154,11 @@ def merge_regions(
         for a, b in pairs:  # 4-connectivity: only the cell straight across the edge
             both = (a > 0) & (b > 0)
             for u, v in set(zip(a[both].tolist(), b[both].tolist(), strict=True)):
-                ru, rv = _find(parent, u), _find(parent, v)
-                if ru != rv:
-                    parent[max(ru, rv)] = min(ru, rv)
+                _join(parent, u, v)
     if links is not None and len(links):
         links = np.asarray(links, np.int64)
         for ta, la, tb, lb in zip(*links.T.tolist(), strict=True):
-            ru = _find(parent, la + int(offsets[ta]))
-            rv = _find(parent, lb + int(offsets[tb]))
-            if ru != rv:
-                parent[max(ru, rv)] = min(ru, rv)
+            _join(parent, la + int(offsets[ta]), lb + int(offsets[tb]))
     roots = np.array([_find(parent, u) for u in range(total + 1)])
     first = np.concatenate([[np.iinfo(np.int64).max]] + [s["first"] for s in summaries])
     cells = np.concatenate([[0]] + [s["cells"] for s in summaries]).astype(np.int64)
