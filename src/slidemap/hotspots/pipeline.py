@@ -189,7 +189,7 @@ class HotspotParams:
     trend_evidence: bool = True
     outline: str = "hull"
     outline_buffer_m: float = 10.0
-    outline_concavity: float = 0.3
+    outline_concavity: float = 0.15
     trend_alpha: float = 0.05
     trend_min_dates: int = 10
     trend_min_segment: int = 6
