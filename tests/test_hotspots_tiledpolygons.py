@@ -92,7 +92,7 @@ def _write_density(path, dens, grid):
     return str(path)
 
 
-@pytest.mark.parametrize("hull", [None, 20.0])
+@pytest.mark.parametrize("hull", [None, 20.0, "carve"])
 @pytest.mark.parametrize(("size", "source"), [(13, "array"), (50, "file"), (500, "array")])
 def test_demo_polygons_tiled_equal_track_polygons(demo_density, tmp_path, hull, size, source):
     from slidemap.hotspots.candidates import track_polygons
@@ -103,8 +103,9 @@ def test_demo_polygons_tiled_equal_track_polygons(demo_density, tmp_path, hull, 
         density_threshold=threshold,
         min_points=params.min_points,
         min_area_m2=params.min_area_m2,
-        hull_buffer_m=hull,
+        hull_buffer_m=20.0 if hull == "carve" else hull,
         hull_concavity=params.outline_concavity,
+        hull_carve=hull == "carve",
     )
     whole, _ = track_polygons(dens, grid, pts, **kw)
     # a file is read tile by tile (labels recomputed in the polygon pass)

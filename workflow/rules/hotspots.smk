@@ -30,6 +30,7 @@ TRACK_HOTSPOT_KEYS = [
     "outline",
     "outline_buffer_m",
     "outline_concavity",
+    "outline_carve",
     "trend_alpha",
     "trend_min_dates",
     "trend_min_segment",

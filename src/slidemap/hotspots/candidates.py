@@ -142,6 +142,7 @@ def track_polygons(
     min_area_m2: float,
     hull_buffer_m: float | None = None,
     hull_concavity: float = 1.0,
+    hull_carve: bool = False,
 ) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """Candidate polygons of one track from its hot/cold density.
 
@@ -173,6 +174,9 @@ def track_polygons(
         is then the cut polygon's area.
     hull_concavity
         Concavity of the hull (see :func:`hull_outlines`).
+    hull_carve
+        Cut the Voronoi cells of the region's other points (stable, or moving the other
+        way) out of the hull (see :func:`~slidemap.hotspots.regions.carve_stable`).
 
     Returns
     -------
@@ -225,6 +229,7 @@ def track_polygons(
                 y,
                 hull_buffer_m=hull_buffer_m,
                 hull_concavity=hull_concavity,
+                hull_carve=hull_carve,
                 grid=grid,
             )
         )
@@ -243,13 +248,15 @@ def band_polygons(
     *,
     hull_buffer_m: float | None,
     hull_concavity: float,
+    hull_carve: bool = False,
     grid: Grid | None = None,
 ) -> pd.DataFrame:
     """Rows of one band's kept regions: statistics, ``kind`` and the (hull-cut) polygons.
 
     ``geoms``: the regions' polygons indexed by ``keep_ids``; ``lab_pt``: each point's
     region; ``outline_points``: the points that outline a region (moving, of the band's
-    sign); ``x``, ``y``: the points (m); hull settings (m) as for :func:`track_polygons`;
+    sign; the region's other points carve with ``hull_carve``); ``x``, ``y``: the points (m);
+    hull settings (m) as for :func:`track_polygons`;
     ``grid``: the regions' grid (spokes to the outline points' cell centres that the
     widened hull leaves out, see :func:`~slidemap.hotspots.regions.hull_outlines`).
     """
@@ -263,6 +270,7 @@ def band_polygons(
             buffer_m=hull_buffer_m,
             concavity=hull_concavity,
             grid=grid,
+            carve=hull_carve,
         )
     sub = stats.loc[keep_ids].copy()
     sub["kind"] = kind

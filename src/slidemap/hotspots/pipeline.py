@@ -154,6 +154,9 @@ class HotspotParams:
         Width (m) added around the hull of the moving points (``outline: hull``).
     outline_concavity
         1 = convex hull; below 1 a concave hull of that ratio (``shapely.concave_hull``).
+    outline_carve
+        Cut out of the hull the Voronoi cells of the region's points that are not moving
+        its way (:func:`slidemap.hotspots.regions.carve_stable`).
     trend_alpha, trend_min_dates, trend_min_segment, trend_max_breakpoints, trend_seasonal
         Trend-class tests (see :func:`slidemap.hotspots.trend.classify_trends`).
     permutations, seed
@@ -190,6 +193,7 @@ class HotspotParams:
     outline: str = "hull"
     outline_buffer_m: float = 10.0
     outline_concavity: float = 0.15
+    outline_carve: bool = False
     trend_alpha: float = 0.05
     trend_min_dates: int = 10
     trend_min_segment: int = 6
@@ -586,6 +590,7 @@ def polygon_options(params: HotspotParams) -> dict[str, Any]:
         "min_area_m2": params.min_area_m2,
         "hull_buffer_m": params.outline_buffer_m if params.outline == "hull" else None,
         "hull_concavity": params.outline_concavity,
+        "hull_carve": params.outline_carve,
     }
 
 

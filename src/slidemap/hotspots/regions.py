@@ -163,6 +163,44 @@ def _polygonal(geom):
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
+def carve_stable(shape, selected_xy: np.ndarray, other_xy: np.ndarray):
+    """Cut out of ``shape`` the ground nearer to an other point than to any selected point.
+
+    Parameters
+    ----------
+    shape
+        A shapely polygon (m): the widened hull of the selected points.
+    selected_xy
+        (n, 2) coordinates (m) of the selected points (moving, of the region's sign).
+    other_xy
+        (m, 2) coordinates (m) of the region's other points (stable or moving the other
+        way).
+
+    Returns
+    -------
+    shapely geometry
+        ``shape`` minus the union of the other points' Voronoi cells in the diagram of both
+        sets: what stays is the ground whose nearest measurement moves. An other point at
+        the very place of a selected one (same coordinates) carves nothing there. With no
+        other point, ``shape`` unchanged.
+    """
+    sel = np.asarray(selected_xy, np.float64).reshape(-1, 2)
+    oth = np.asarray(other_xy, np.float64).reshape(-1, 2)
+    if len(oth) == 0 or shape.is_empty:
+        return shape
+    both = shapely.multipoints(np.vstack([sel, oth]))
+    frame = shapely.box(*shapely.bounds(shapely.union(shape, both)))
+    cells = shapely.get_parts(shapely.voronoi_polygons(both, extend_to=frame))
+    tree = shapely.STRtree(cells)
+    # which cell holds which site (a site lies inside its own cell; coincident sites share one)
+    sel_cells = np.unique(tree.query(shapely.points(sel), predicate="within")[1])
+    oth_cells = np.unique(tree.query(shapely.points(oth), predicate="within")[1])
+    stable = np.setdiff1d(oth_cells, sel_cells)
+    if stable.size == 0:
+        return shape
+    return _polygonal(shapely.difference(shape, shapely.union_all(cells[stable])))
+
+
 def hull_outlines(
     regions: gpd.GeoSeries,
     label_of_point: np.ndarray,
@@ -173,6 +211,7 @@ def hull_outlines(
     buffer_m: float,
     concavity: float = 1.0,
     grid: Grid | None = None,
+    carve: bool = False,
 ) -> gpd.GeoSeries:
     """Cut region polygons to the buffered hull of their selected points.
 
@@ -203,12 +242,19 @@ def hull_outlines(
         a cell from any other centre, so it adds no other cell; where every centre is
         inside already (a buffer of half a cell diagonal or more: 10 m at 10 m cells), or
         ``buffer_m`` is 0, the outline is unchanged.
+    carve
+        Also cut out the ground nearer to a measured point of the region that is not
+        selected (a stable point, or one moving the other way) than to any selected point
+        of it: the Voronoi cells of those points (:func:`carve_stable`). Where few points
+        measure a slope, a hull spans stable measurements between moving ones; their
+        cells are the ground the data show not moving. Applied before the spokes, so the
+        outline still holds every selected point's cell centre.
 
     Returns
     -------
     geopandas.GeoSeries
-        Same index; ``region ∩ (buffer(hull(points), buffer_m) ∪ spokes)``, or the region
-        unchanged when it holds no selected point.
+        Same index; ``region ∩ (buffer(hull(points), buffer_m) [− stable cells] ∪
+        spokes)``, or the region unchanged when it holds no selected point.
     """
     lab = np.asarray(label_of_point)
     sel = np.asarray(selected, bool) & (lab > 0)
@@ -221,8 +267,15 @@ def hull_outlines(
         centres = np.column_stack([np.asarray(cx, float), np.asarray(cy, float)])
     starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
     ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
+    if carve:  # the region's other points, sorted by region as the selected ones
+        other = ~np.asarray(selected, bool) & (lab > 0)
+        o_order = np.argsort(lab[other], kind="stable")
+        o_labs = lab[other][o_order]
+        o_coords = np.column_stack([np.asarray(x)[other][o_order], np.asarray(y)[other][o_order]])
+        o_starts = np.searchsorted(o_labs, regions.index.to_numpy(), side="left")
+        o_ends = np.searchsorted(o_labs, regions.index.to_numpy(), side="right")
     out = []
-    for geom, a, b in zip(regions.to_numpy(), starts, ends, strict=True):
+    for k, (geom, a, b) in enumerate(zip(regions.to_numpy(), starts, ends, strict=True)):
         if b <= a:
             out.append(geom)
             continue
@@ -233,6 +286,8 @@ def hull_outlines(
             else shapely.concave_hull(pts, ratio=float(concavity))
         )
         shape = shapely.buffer(hull, buffer_m)
+        if carve and o_ends[k] > o_starts[k]:
+            shape = carve_stable(shape, coords[a:b], o_coords[o_starts[k] : o_ends[k]])
         if grid is not None and buffer_m > 0:  # spokes to the cell centres left outside
             out_c = ~shapely.contains_xy(shape, centres[a:b, 0], centres[a:b, 1])
             if out_c.any():

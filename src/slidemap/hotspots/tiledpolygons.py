@@ -191,6 +191,7 @@ def track_polygons_tiled(
     min_area_m2: float,
     hull_buffer_m: float | None = None,
     hull_concavity: float = 1.0,
+    hull_carve: bool = False,
 ) -> gpd.GeoDataFrame:
     """:func:`~slidemap.hotspots.candidates.track_polygons` computed tile by tile.
 
@@ -219,6 +220,9 @@ def track_polygons_tiled(
         None, or the hull widening in metres (as for ``track_polygons``).
     hull_concavity
         Concavity of the hull.
+    hull_carve
+        Carve the region's other points' Voronoi cells out of the hull (as for
+        ``track_polygons``).
 
     Returns
     -------
@@ -328,6 +332,7 @@ def track_polygons_tiled(
                     y[hit],
                     hull_buffer_m=hull_buffer_m,
                     hull_concavity=hull_concavity,
+                    hull_carve=hull_carve,
                     grid=grid,
                 )
             )
