@@ -193,7 +193,7 @@ class HotspotParams:
     outline: str = "hull"
     outline_buffer_m: float = 10.0
     outline_concavity: float = 0.15
-    outline_carve: bool = False
+    outline_carve: bool = True
     trend_alpha: float = 0.05
     trend_min_dates: int = 10
     trend_min_segment: int = 6
