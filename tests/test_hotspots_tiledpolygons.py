@@ -165,6 +165,7 @@ def test_whole_hotspot_chain_from_tiles_equals_track_hotspots(root, preset):
         min_area_m2=params.min_area_m2,
         hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
         hull_concavity=params.outline_concavity,
+        hull_carve=params.outline_carve,
     )
     exact = ["poly_id", "kind", "n_points", "n_moving"]
     assert out[exact].equals(polys[exact])
