@@ -130,7 +130,7 @@ def test_whole_hotspot_chain_from_tiles_equals_track_hotspots(root, preset):
     """Settings + Gi* per point tile, density per map tile, polygons per map tile: the
     candidate polygons of track_hotspots (the demo track, shipped defaults and seed002)."""
     from slidemap.hotspots.density import grid_from_raster, hot_cold_density
-    from slidemap.hotspots.pipeline import HotspotParams, track_hotspots
+    from slidemap.hotspots.pipeline import HotspotParams, polygon_options, track_hotspots
     from slidemap.hotspots.spatialtiles import hotspot_fields_tiled
 
     points = demo_points(root, "dsc_142")
@@ -161,11 +161,7 @@ def test_whole_hotspot_chain_from_tiles_equals_track_hotspots(root, preset):
         64,
         track="dsc_142",
         density_threshold=info["density_threshold_per_km2"],
-        min_points=params.min_points,
-        min_area_m2=params.min_area_m2,
-        hull_buffer_m=params.outline_buffer_m if params.outline == "hull" else None,
-        hull_concavity=params.outline_concavity,
-        hull_carve=params.outline_carve,
+        **polygon_options(params),
     )
     exact = ["poly_id", "kind", "n_points", "n_moving"]
     assert out[exact].equals(polys[exact])

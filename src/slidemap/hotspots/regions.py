@@ -189,7 +189,8 @@ def carve_stable(shape, selected_xy: np.ndarray, other_xy: np.ndarray):
     if len(oth) == 0 or shape.is_empty:
         return shape
     both = shapely.multipoints(np.vstack([sel, oth]))
-    frame = shapely.box(*shapely.bounds(shapely.union(shape, both)))
+    bounds = shapely.bounds([shape, both])  # the diagram covers the shape and every site
+    frame = shapely.box(*bounds[:, :2].min(0), *bounds[:, 2:].max(0))
     cells = shapely.get_parts(shapely.voronoi_polygons(both, extend_to=frame))
     tree = shapely.STRtree(cells)
     # which cell holds which site (a site lies inside its own cell; coincident sites share one)
@@ -199,6 +200,22 @@ def carve_stable(shape, selected_xy: np.ndarray, other_xy: np.ndarray):
     if stable.size == 0:
         return shape
     return _polygonal(shapely.difference(shape, shapely.union_all(cells[stable])))
+
+
+def _points_by_region(mask: np.ndarray, lab: np.ndarray, x, y, ids: np.ndarray):
+    """Return the ``mask`` points' coordinates (m) sorted by region, and each region's slice.
+
+    Returns ``(coords, starts, ends)``: region ``ids[k]``'s points are
+    ``coords[starts[k]:ends[k]]``.
+    """
+    order = np.argsort(lab[mask], kind="stable")
+    labs = lab[mask][order]
+    coords = np.column_stack([np.asarray(x)[mask][order], np.asarray(y)[mask][order]])
+    return (
+        coords,
+        np.searchsorted(labs, ids, side="left"),
+        np.searchsorted(labs, ids, side="right"),
+    )
 
 
 def hull_outlines(
@@ -257,23 +274,15 @@ def hull_outlines(
         spokes)``, or the region unchanged when it holds no selected point.
     """
     lab = np.asarray(label_of_point)
-    sel = np.asarray(selected, bool) & (lab > 0)
-    order = np.argsort(lab[sel], kind="stable")
-    labs = lab[sel][order]
-    coords = np.column_stack([np.asarray(x)[sel][order], np.asarray(y)[sel][order]])
+    chosen = np.asarray(selected, bool)
+    ids = regions.index.to_numpy()
+    coords, starts, ends = _points_by_region(chosen & (lab > 0), lab, x, y, ids)
     if grid is not None:
         row, col, _ = grid.cell_of(coords[:, 0], coords[:, 1])
         cx, cy = grid.transform @ (col + 0.5, row + 0.5)
         centres = np.column_stack([np.asarray(cx, float), np.asarray(cy, float)])
-    starts = np.searchsorted(labs, regions.index.to_numpy(), side="left")
-    ends = np.searchsorted(labs, regions.index.to_numpy(), side="right")
-    if carve:  # the region's other points, sorted by region as the selected ones
-        other = ~np.asarray(selected, bool) & (lab > 0)
-        o_order = np.argsort(lab[other], kind="stable")
-        o_labs = lab[other][o_order]
-        o_coords = np.column_stack([np.asarray(x)[other][o_order], np.asarray(y)[other][o_order]])
-        o_starts = np.searchsorted(o_labs, regions.index.to_numpy(), side="left")
-        o_ends = np.searchsorted(o_labs, regions.index.to_numpy(), side="right")
+    if carve:  # the region's other points, grouped the same way
+        o_coords, o_starts, o_ends = _points_by_region(~chosen & (lab > 0), lab, x, y, ids)
     out = []
     for k, (geom, a, b) in enumerate(zip(regions.to_numpy(), starts, ends, strict=True)):
         if b <= a:
