@@ -6,6 +6,8 @@
   bilinearly by hand; a planar field is removed exactly away from the edges;
 - vertical and downslope motion models = numpy least squares on the same observations;
 - the pre-classification rules on hand-made evidence rows;
+- the radial decay = scipy's Spearman correlation per candidate on the distances from the
+  speed-weighted centre computed point by point, and a bowl and a block by hand;
 - resolved settings: thresholds and radii follow the data, warnings for sparse and noisy
   tracks, the seed002 preset replaces the keys it lists.
 """
@@ -25,7 +27,7 @@ from slidemap.hotspots.adaptive import (
     local_median_field,
     robust_sigma,
 )
-from slidemap.hotspots.evidence import RULES, candidate_evidence, preclassify
+from slidemap.hotspots.evidence import RULES, candidate_evidence, preclassify, radial_decay
 from slidemap.hotspots.pipeline import PRESETS, HotspotParams, resolve_settings
 from slidemap.hotspots.trend import seasonal_amplitude
 
@@ -257,6 +259,8 @@ def test_preclassify_rules_in_order():
         "misfit_floor_mm_yr",
         "dense_ratio",
         "downslope_noise_factor",
+        "radial_rho",
+        "radial_min_points",
     }
 
 
@@ -506,3 +510,106 @@ def test_plane_coefficients_in_blocks_equal_the_weighted_least_squares():
     assert plane_coefficients(np.asfortranarray(xy), v) == plane_coefficients(xy, v)
     ref = design @ coef
     np.testing.assert_allclose(evaluate_plane(xy, got), ref, rtol=1e-7, atol=1e-8)
+
+
+def test_radial_decay_equals_scipy_spearman_per_candidate():
+    """Brute force: per candidate, the centre by a Python loop, then scipy.stats.spearmanr."""
+    rng = np.random.default_rng(11)
+    n_lab = 7
+    lab = rng.integers(-1, n_lab + 1, 600)
+    x, y = rng.uniform(0, 500, 600), rng.uniform(0, 500, 600)
+    speed = np.round(rng.uniform(2, 12, 600))  # rounded: ties in the ranks
+    speed[lab == 5] = 4.0  # all equal: no correlation
+    keep = lab != 6
+    lab, x, y, speed = lab[keep], x[keep], y[keep], speed[keep]  # label 6: no points
+    speed[3] = np.nan  # ignored
+    rho, count = radial_decay(lab, x, y, speed, n_lab)
+    for k in range(1, n_lab + 1):
+        sel = (lab == k) & np.isfinite(speed)
+        assert count[k - 1] == sel.sum()
+        if k in (5, 6):
+            assert np.isnan(rho[k - 1])
+            continue
+        w = speed[sel]
+        cx = sum(wi * xi for wi, xi in zip(w, x[sel], strict=True)) / w.sum()
+        cy = sum(wi * yi for wi, yi in zip(w, y[sel], strict=True)) / w.sum()
+        d = [np.hypot(xi - cx, yi - cy) for xi, yi in zip(x[sel], y[sel], strict=True)]
+        ref = stats.spearmanr(d, w).statistic
+        assert rho[k - 1] == pytest.approx(ref, abs=1e-12)
+
+
+def test_radial_decay_tells_a_bowl_from_a_block_by_hand():
+    """A bowl: 10 mm/yr at the centre, 8 at 10 m, 6 at 20 m ... -> exactly -1.
+
+    A block: the same 5 distances but speeds 5, 7, 5, 7, 6: rank correlation ~0 by hand
+    (distance ranks 1..5 from the centre outward).
+    """
+    r = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
+    ang = np.deg2rad([0, 45, 135, 225, 315])
+    x, y = 100 + r * np.cos(ang), 200 + r * np.sin(ang)
+    bowl = np.array([10.0, 8.0, 6.0, 4.0, 2.0])
+    # the weighted centre of the bowl is not the geometric one: the ranks still decay
+    rho, count = radial_decay(np.ones(5, int), x, y, bowl, 1)
+    assert count[0] == 5 and rho[0] == pytest.approx(-1.0)
+    # two far-apart points are few: fewer than 3 give NaN
+    rho, count = radial_decay(np.ones(2, int), x[:2], y[:2], bowl[:2], 1)
+    assert count[0] == 2 and np.isnan(rho[0])
+    # a uniform block (ties broken only by the noise of +-1): no steady decay
+    rng = np.random.default_rng(0)
+    gx, gy = np.meshgrid(np.arange(0, 200, 20.0), np.arange(0, 100, 20.0))
+    block = 8.0 + rng.choice([-1.0, 1.0], gx.size)
+    rho, _ = radial_decay(np.ones(gx.size, int), gx.ravel(), gy.ravel(), block, 1)
+    assert abs(rho[0]) < 0.3
+
+
+def test_radial_rule_needs_enough_points_and_a_steady_decay():
+    base = {
+        "slope_mean_deg": 32.0,
+        "n_tracks_seen": 2,
+        "v_vertical_mm_yr": -8.0,
+        "misfit_vertical_mm_yr": 3.0,
+        "v_downslope_mm_yr": 10.0,
+        "misfit_downslope_mm_yr": 0.5,
+        "max_abs_cos_downslope": 0.8,
+        "seasonal_mm": 1.0,
+        "abs_v_moving_mm_yr": 8.0,
+        "n_points_all": 20,
+        "expected_points": 10.0,
+        "radial_rho": -0.85,
+        "radial_n_points": 12,
+    }
+    rows = pd.DataFrame(
+        [
+            base,
+            {**base, "radial_n_points": 9},  # too few to show a decay
+            {**base, "radial_rho": -0.75},  # not steady enough
+            {**base, "radial_rho": np.nan},  # missing never rejects
+            {**base, "slope_mean_deg": 3.0},  # flat ground decides first
+        ]
+    )
+    want = ["radial", "landslide", "landslide", "landslide", "flat_ground"]
+    assert list(preclassify(rows)) == want
+    assert list(preclassify(rows, {"radial_rho": -1.0})) == ["landslide"] * 4 + ["flat_ground"]
+    assert list(preclassify(rows, {"radial_min_points": 9}))[:2] == ["radial", "radial"]
+    # older evidence tables without the columns: the rule cannot apply
+    old = rows.drop(columns=["radial_rho", "radial_n_points"])
+    assert list(preclassify(old))[:4] == ["landslide"] * 4
+
+
+def test_evidence_radial_columns_pool_the_moving_points_of_every_track():
+    labels, transform, slope, aspect, points, point_labels, _, _ = _evidence_case()
+    kw = dict(slope_deg=slope, aspect_deg=aspect, terrain_transform=transform)
+    ev = candidate_evidence(labels, 3, transform, points, point_labels, **kw)
+    lab = np.concatenate([point_labels[t] for t in sorted(points)])
+    frame = pd.concat([points[t] for t in sorted(points)], ignore_index=True)
+    mov = frame["moving"].to_numpy() & (lab > 0)
+    rho, count = radial_decay(
+        lab[mov],
+        frame["x_m"].to_numpy()[mov],
+        frame["y_m"].to_numpy()[mov],
+        frame["v_hp_mm_yr"].abs().to_numpy()[mov],
+        3,
+    )
+    np.testing.assert_array_equal(ev["radial_n_points"], count)
+    np.testing.assert_array_equal(ev["radial_n_points"], [10, 10, 10])
+    np.testing.assert_allclose(ev["radial_rho"], rho, equal_nan=True)

@@ -12,11 +12,17 @@ evidence to tell them apart (:func:`candidate_evidence`):
   (``v_t = V_up · los_u,t``) and **downslope** (``v_t = V_down · (los_t · d)`` with ``d`` the
   3-D downslope unit vector); their velocities and RMS misfits (mm/yr);
 - the median annual amplitude and the median |velocity| of its moving points, and the
-  trend-class shares (already columns of the candidates).
+  trend-class shares (already columns of the candidates);
+- how the moving points' |velocity| fades with the distance from the candidate's
+  |velocity|-weighted centre (``radial_rho``, a Spearman rank correlation over the moving
+  points of every track, and their count ``radial_n_points``): a subsidence bowl moves fastest
+  at its centre and less and less outward (ρ near −1), a slide's body moves about alike
+  (ρ near 0).
 
 :func:`preclassify` then applies physical rules (:data:`RULES`): flat ground cannot slide;
 a seasonal signal larger than a year's trend is not a landslide's creep; motion that two
-geometries see as vertical, not downslope, is settlement or subsidence. The PLC classifier
+geometries see as vertical, not downslope, is settlement or subsidence; motion that fades
+steadily outward from one centre is a bowl. The PLC classifier
 refines this where an inventory gives labels.
 """
 
@@ -32,7 +38,14 @@ from scipy import stats
 from slidemap.hotspots.adaptive import knn_radius
 from slidemap.hotspots.downslope import sample_raster
 
-__all__ = ["EVIDENCE_COLUMNS", "RULES", "PRECLASSES", "candidate_evidence", "preclassify"]
+__all__ = [
+    "EVIDENCE_COLUMNS",
+    "RULES",
+    "PRECLASSES",
+    "candidate_evidence",
+    "preclassify",
+    "radial_decay",
+]
 
 #: Columns :func:`candidate_evidence` adds (besides the per-track ``v_hp_mm_yr_<track>``).
 EVIDENCE_COLUMNS = [
@@ -51,6 +64,8 @@ EVIDENCE_COLUMNS = [
     "expected_points",
     "density_ratio",
     "noise_mm_yr",
+    "radial_rho",
+    "radial_n_points",
 ]
 
 #: Default thresholds of the rule-based pre-classification (see :func:`preclassify`).
@@ -62,13 +77,15 @@ RULES: dict[str, float] = {
     "misfit_floor_mm_yr": 0.5,
     "dense_ratio": 2.5,
     "downslope_noise_factor": 1.0,
+    "radial_rho": -0.8,
+    "radial_min_points": 10,
 }
 
 #: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
 DENSE_ALPHA = 0.001
 
 #: Pre-classes, landslide first.
-PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical", "infrastructure")
+PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical", "radial", "infrastructure")
 
 
 def cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,6 +134,62 @@ def typical_density(xy: np.ndarray, k: int = 8) -> float:
     if not np.isfinite(r) or r <= 0:
         return 0.0
     return float(k / (np.pi * r * r) * 1e6)
+
+
+def radial_decay(
+    lab: np.ndarray, x: np.ndarray, y: np.ndarray, speed: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """How a candidate's speed fades with the distance from its speed-weighted centre.
+
+    Per label, the centre is the mean of the points' positions weighted by their speed; the
+    result is Spearman's rank correlation (average ranks for ties) between each point's
+    distance from that centre and its speed. Near −1: fastest at the centre and slower and
+    slower outward (a subsidence bowl); near 0: no such pattern (a slide's body).
+
+    Parameters
+    ----------
+    lab
+        Label 1..n of each point (points with a label ≤ 0 are ignored).
+    x, y
+        Point coordinates (m).
+    speed
+        |velocity| of each point (mm/yr, ≥ 0); non-finite values are ignored.
+    n
+        Number of labels.
+
+    Returns
+    -------
+    rho, count
+        Per label 1..n: the correlation (NaN with fewer than 3 points, a zero total speed, or
+        all distances or all speeds equal) and the number of points used.
+    """
+    lab = np.asarray(lab, dtype=np.int64)
+    speed = np.asarray(speed, dtype=np.float64)
+    ok = (lab > 0) & np.isfinite(speed) & np.isfinite(x) & np.isfinite(y)
+    lab, x, y, speed = lab[ok], np.asarray(x)[ok], np.asarray(y)[ok], speed[ok]
+    count = np.bincount(lab, minlength=n + 1)[1:]
+    rho = np.full(n, np.nan)
+    if not len(lab):
+        return rho, count
+    total = np.bincount(lab, weights=speed, minlength=n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = np.bincount(lab, weights=speed * x, minlength=n + 1) / total
+        cy = np.bincount(lab, weights=speed * y, minlength=n + 1) / total
+    dist = np.hypot(x - cx[lab], y - cy[lab])
+    frame = pd.DataFrame({"lab": lab, "d": dist, "s": speed})
+    ranks = frame.groupby("lab")[["d", "s"]].rank(method="average")
+    rd, rs = ranks["d"].to_numpy(), ranks["s"].to_numpy()
+    cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
+    md = np.bincount(lab, weights=rd, minlength=n + 1) / cnt
+    ms = np.bincount(lab, weights=rs, minlength=n + 1) / cnt
+    ed, es = rd - md[lab], rs - ms[lab]
+    cov = np.bincount(lab, weights=ed * es, minlength=n + 1)[1:]
+    vd = np.bincount(lab, weights=ed * ed, minlength=n + 1)[1:]
+    vs = np.bincount(lab, weights=es * es, minlength=n + 1)[1:]
+    good = (count >= 3) & (vd > 1e-12) & (vs > 1e-12) & np.isfinite(cx[1:])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho[good] = (cov / np.sqrt(vd * vs))[good]
+    return rho, count
 
 
 def candidate_evidence(
@@ -177,6 +250,8 @@ def candidate_evidence(
         ground would hold there (each track's :func:`typical_density` × the area);
         ``density_ratio``: their ratio. ``noise_mm_yr``: the root mean square of the noise
         levels of the tracks that see the candidate (NaN where none is known).
+        ``radial_rho`` and ``radial_n_points``: :func:`radial_decay` over the moving points
+        of every track in the candidate (|analysed LOS velocity|).
         Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
         the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
     """
@@ -207,7 +282,7 @@ def candidate_evidence(
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
     los = np.full((n, len(tracks), 3), np.nan)
-    moving_lab, moving_v, moving_seas = [], [], []
+    moving_lab, moving_v, moving_seas, moving_x, moving_y = [], [], [], [], []
     for k, t in enumerate(tracks):
         pts = points[t]
         lab = np.asarray(point_labels[t], dtype=np.int64)
@@ -227,6 +302,8 @@ def candidate_evidence(
         mov = pts["moving"].to_numpy(bool) & (lab > 0)
         moving_lab.append(lab[mov])
         moving_v.append(np.abs(v[mov]))
+        moving_x.append(pts["x_m"].to_numpy(np.float64)[mov])
+        moving_y.append(pts["y_m"].to_numpy(np.float64)[mov])
         seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
         moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
     seen = np.isfinite(obs) & (weight > 0)
@@ -268,7 +345,15 @@ def candidate_evidence(
         )
     lab = np.concatenate(moving_lab) if moving_lab else np.zeros(0, np.int64)
     out["seasonal_mm"] = _per_label_median(lab, np.concatenate(moving_seas), n)
-    out["abs_v_moving_mm_yr"] = _per_label_median(lab, np.concatenate(moving_v), n)
+    speed = np.concatenate(moving_v) if moving_v else np.zeros(0)
+    out["abs_v_moving_mm_yr"] = _per_label_median(lab, speed, n)
+    out["radial_rho"], out["radial_n_points"] = radial_decay(
+        lab,
+        np.concatenate(moving_x) if moving_x else np.zeros(0),
+        np.concatenate(moving_y) if moving_y else np.zeros(0),
+        speed,
+        n,
+    )
     out["n_points_all"] = weight.sum(axis=1)
     out["expected_points"] = expected
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -293,7 +378,13 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        vertical one + ``misfit_floor_mm_yr``): settlement of an embankment or a building,
        subsidence, heave. A slide moving north or south is seen alike by both geometries
        too, but the downslope model then fits as well, so it stays a landslide;
-    4. ``infrastructure``: the candidate holds significantly more scatterers than natural
+    4. ``radial``: at least ``radial_min_points`` moving points (all tracks) whose |velocity|
+       falls steadily with the distance from the candidate's |velocity|-weighted centre
+       (``radial_rho`` below ``radial_rho``, :func:`radial_decay`): the shape of a subsidence
+       bowl, which on steep ground both geometries can see as downslope motion. A slide's
+       body moves about alike (ρ near 0); −0.8 with 10 points flagged no slide's candidate
+       over the 52 development runs (``docs/hotspots.md``);
+    5. ``infrastructure``: the candidate holds significantly more scatterers than natural
        ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
        and a hull-cut outline alone raises the ratio to about 1.5-2), unless two tracks
@@ -304,7 +395,7 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        means over a candidate carry the atmosphere's residual at the candidate's scale
        (what the 1.5 km high-pass leaves), of the order of the noise level: a settling
        embankment whose two tracks differ by that much is not shown to move downslope;
-    5. otherwise ``landslide``.
+    6. otherwise ``landslide``.
 
     Missing evidence never rejects a candidate.
 
@@ -313,7 +404,8 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
     evidence
         Output of :func:`candidate_evidence`.
     rules
-        Thresholds overriding :data:`RULES` (degrees, ratios, mm/yr).
+        Thresholds overriding :data:`RULES` (degrees, ratios, mm/yr, a correlation and a
+        point count).
 
     Returns
     -------
@@ -350,11 +442,19 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
         ).to_numpy()
         lam = (r["dense_ratio"] * e["expected_points"]).to_numpy(np.float64)
         count = e["n_points_all"].to_numpy(np.float64)
+        if "radial_rho" in e and "radial_n_points" in e:
+            radial = (
+                (e["radial_n_points"] >= r["radial_min_points"])
+                & (e["radial_rho"] < r["radial_rho"])
+            ).to_numpy()
+        else:  # evidence without the columns (older tables): the rule cannot apply
+            radial = np.zeros(len(e), dtype=bool)
         excess = np.isfinite(lam) & (lam > 0) & (stats.poisson.sf(count - 1, lam) < DENSE_ALPHA)
     out = np.full(len(e), "landslide", dtype=object)
     # reverse order: the first rule of the docstring wins
     for name, cond in (
         ("infrastructure", excess & ~downslope),
+        ("radial", radial),
         ("vertical", vertical),
         ("seasonal", seasonal),
         ("flat_ground", flat),
