@@ -251,7 +251,10 @@ def candidate_evidence(
         ``density_ratio``: their ratio. ``noise_mm_yr``: the root mean square of the noise
         levels of the tracks that see the candidate (NaN where none is known).
         ``radial_rho`` and ``radial_n_points``: :func:`radial_decay` over the moving points
-        of every track in the candidate (|analysed LOS velocity|).
+        of every track in the candidate, with their measured |LOS velocity|
+        (``velocity_mm_yr``; the analysed one where the points lack it): the shape of a
+        bowl is in the measurement, and the high-pass (a local median over 1.5 km) can tilt
+        it.
         Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
         the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
     """
@@ -282,7 +285,8 @@ def candidate_evidence(
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
     los = np.full((n, len(tracks), 3), np.nan)
-    moving_lab, moving_v, moving_seas, moving_x, moving_y = [], [], [], [], []
+    moving_lab, moving_v, moving_seas = [], [], []
+    moving_measured, moving_x, moving_y = [], [], []
     for k, t in enumerate(tracks):
         pts = points[t]
         lab = np.asarray(point_labels[t], dtype=np.int64)
@@ -302,6 +306,8 @@ def candidate_evidence(
         mov = pts["moving"].to_numpy(bool) & (lab > 0)
         moving_lab.append(lab[mov])
         moving_v.append(np.abs(v[mov]))
+        measured = pts["velocity_mm_yr"].to_numpy(np.float64) if "velocity_mm_yr" in pts else v
+        moving_measured.append(np.abs(measured[mov]))
         moving_x.append(pts["x_m"].to_numpy(np.float64)[mov])
         moving_y.append(pts["y_m"].to_numpy(np.float64)[mov])
         seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
@@ -351,7 +357,7 @@ def candidate_evidence(
         lab,
         np.concatenate(moving_x) if moving_x else np.zeros(0),
         np.concatenate(moving_y) if moving_y else np.zeros(0),
-        speed,
+        np.concatenate(moving_measured) if moving_measured else np.zeros(0),
         n,
     )
     out["n_points_all"] = weight.sum(axis=1)
