@@ -576,12 +576,12 @@ def test_radial_rule_needs_enough_points_and_a_steady_decay():
         "n_points_all": 20,
         "expected_points": 10.0,
         "radial_rho": -0.85,
-        "radial_n_points": 12,
+        "radial_n_points": 22,
     }
     rows = pd.DataFrame(
         [
             base,
-            {**base, "radial_n_points": 9},  # too few to show a decay
+            {**base, "radial_n_points": 19},  # too few to tell a decay from chance
             {**base, "radial_rho": -0.75},  # not steady enough
             {**base, "radial_rho": np.nan},  # missing never rejects
             {**base, "slope_mean_deg": 3.0},  # flat ground decides first
@@ -590,7 +590,7 @@ def test_radial_rule_needs_enough_points_and_a_steady_decay():
     want = ["radial", "landslide", "landslide", "landslide", "flat_ground"]
     assert list(preclassify(rows)) == want
     assert list(preclassify(rows, {"radial_rho": -1.0})) == ["landslide"] * 4 + ["flat_ground"]
-    assert list(preclassify(rows, {"radial_min_points": 9}))[:2] == ["radial", "radial"]
+    assert list(preclassify(rows, {"radial_min_points": 19}))[:2] == ["radial", "radial"]
     # older evidence tables without the columns: the rule cannot apply
     old = rows.drop(columns=["radial_rho", "radial_n_points"])
     assert list(preclassify(old))[:4] == ["landslide"] * 4

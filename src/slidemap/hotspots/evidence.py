@@ -78,7 +78,7 @@ RULES: dict[str, float] = {
     "dense_ratio": 2.5,
     "downslope_noise_factor": 1.0,
     "radial_rho": -0.8,
-    "radial_min_points": 10,
+    "radial_min_points": 20,
 }
 
 #: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
@@ -388,8 +388,9 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        falls steadily with the distance from the candidate's |velocity|-weighted centre
        (``radial_rho`` below ``radial_rho``, :func:`radial_decay`): the shape of a subsidence
        bowl, which on steep ground both geometries can see as downslope motion. A slide's
-       body moves about alike (ρ near 0); −0.8 with 10 points flagged no slide's candidate
-       over the 52 development runs (``docs/hotspots.md``);
+       body moves about alike (ρ near 0), but with 10–19 points a rank correlation of −0.8
+       also arises from a slide's body by chance: −0.8 with 20 points flagged no slide's
+       candidate over 112 development runs, and 7 bowls (``docs/hotspots.md``);
     5. ``infrastructure``: the candidate holds significantly more scatterers than natural
        ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
