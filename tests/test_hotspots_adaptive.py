@@ -201,20 +201,24 @@ def test_motion_models_equal_numpy_least_squares():
     assert list(preclassify(ev)) == ["landslide", "vertical", "flat_ground"]
 
 
+#: Evidence of a candidate that every rule leaves a landslide (downslope motion on a slope).
+SLIDE_ROW = {
+    "slope_mean_deg": 30.0,
+    "n_tracks_seen": 2,
+    "v_vertical_mm_yr": -5.0,
+    "misfit_vertical_mm_yr": 3.0,
+    "v_downslope_mm_yr": 10.0,
+    "misfit_downslope_mm_yr": 0.5,
+    "max_abs_cos_downslope": 0.8,
+    "seasonal_mm": 1.0,
+    "abs_v_moving_mm_yr": 8.0,
+    "n_points_all": 20,
+    "expected_points": 10.0,
+}
+
+
 def test_preclassify_rules_in_order():
-    base = {
-        "slope_mean_deg": 30.0,
-        "n_tracks_seen": 2,
-        "v_vertical_mm_yr": -5.0,
-        "misfit_vertical_mm_yr": 3.0,
-        "v_downslope_mm_yr": 10.0,
-        "misfit_downslope_mm_yr": 0.5,
-        "max_abs_cos_downslope": 0.8,
-        "seasonal_mm": 1.0,
-        "abs_v_moving_mm_yr": 8.0,
-        "n_points_all": 20,
-        "expected_points": 10.0,
-    }
+    base = dict(SLIDE_ROW)
     rows = [
         base,
         {**base, "slope_mean_deg": 5.0, "seasonal_mm": 20.0},  # flat wins over seasonal
@@ -563,21 +567,7 @@ def test_radial_decay_tells_a_bowl_from_a_block_by_hand():
 
 
 def test_radial_rule_needs_enough_points_and_a_steady_decay():
-    base = {
-        "slope_mean_deg": 32.0,
-        "n_tracks_seen": 2,
-        "v_vertical_mm_yr": -8.0,
-        "misfit_vertical_mm_yr": 3.0,
-        "v_downslope_mm_yr": 10.0,
-        "misfit_downslope_mm_yr": 0.5,
-        "max_abs_cos_downslope": 0.8,
-        "seasonal_mm": 1.0,
-        "abs_v_moving_mm_yr": 8.0,
-        "n_points_all": 20,
-        "expected_points": 10.0,
-        "radial_rho": -0.85,
-        "radial_n_points": 22,
-    }
+    base = {**SLIDE_ROW, "radial_rho": -0.85, "radial_n_points": 22}
     rows = pd.DataFrame(
         [
             base,
