@@ -545,8 +545,8 @@ def test_radial_decay_equals_scipy_spearman_per_candidate():
 def test_radial_decay_tells_a_bowl_from_a_block_by_hand():
     """A bowl: 10 mm/yr at the centre, 8 at 10 m, 6 at 20 m ... -> exactly -1.
 
-    A block: the same 5 distances but speeds 5, 7, 5, 7, 6: rank correlation ~0 by hand
-    (distance ranks 1..5 from the centre outward).
+    A uniform block (8 mm/yr on a 20 m grid, +-1 mm/yr of noise): no steady decay (|rho| small).
+    Fewer than 3 points: NaN.
     """
     r = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
     ang = np.deg2rad([0, 45, 135, 225, 315])
@@ -555,10 +555,10 @@ def test_radial_decay_tells_a_bowl_from_a_block_by_hand():
     # the weighted centre of the bowl is not the geometric one: the ranks still decay
     rho, count = radial_decay(np.ones(5, int), x, y, bowl, 1)
     assert count[0] == 5 and rho[0] == pytest.approx(-1.0)
-    # two far-apart points are few: fewer than 3 give NaN
+    # two points cannot show a decay: NaN
     rho, count = radial_decay(np.ones(2, int), x[:2], y[:2], bowl[:2], 1)
     assert count[0] == 2 and np.isnan(rho[0])
-    # a uniform block (ties broken only by the noise of +-1): no steady decay
+    # a uniform block: no steady decay
     rng = np.random.default_rng(0)
     gx, gy = np.meshgrid(np.arange(0, 200, 20.0), np.arange(0, 100, 20.0))
     block = 8.0 + rng.choice([-1.0, 1.0], gx.size)

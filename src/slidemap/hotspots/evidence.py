@@ -167,7 +167,8 @@ def radial_decay(
     speed = np.asarray(speed, dtype=np.float64)
     ok = (lab > 0) & np.isfinite(speed) & np.isfinite(x) & np.isfinite(y)
     lab, x, y, speed = lab[ok], np.asarray(x)[ok], np.asarray(y)[ok], speed[ok]
-    count = np.bincount(lab, minlength=n + 1)[1:]
+    per_label = np.bincount(lab, minlength=n + 1)  # index 0 unused
+    count = per_label[1:]
     rho = np.full(n, np.nan)
     if not len(lab):
         return rho, count
@@ -179,7 +180,7 @@ def radial_decay(
     frame = pd.DataFrame({"lab": lab, "d": dist, "s": speed})
     ranks = frame.groupby("lab")[["d", "s"]].rank(method="average")
     rd, rs = ranks["d"].to_numpy(), ranks["s"].to_numpy()
-    cnt = np.maximum(np.bincount(lab, minlength=n + 1), 1)
+    cnt = np.maximum(per_label, 1)
     md = np.bincount(lab, weights=rd, minlength=n + 1) / cnt
     ms = np.bincount(lab, weights=rs, minlength=n + 1) / cnt
     ed, es = rd - md[lab], rs - ms[lab]
