@@ -27,7 +27,13 @@ from slidemap.hotspots.adaptive import (
     local_median_field,
     robust_sigma,
 )
-from slidemap.hotspots.evidence import RULES, candidate_evidence, preclassify, radial_decay
+from slidemap.hotspots.evidence import (
+    RULES,
+    candidate_evidence,
+    mogi_contrast,
+    preclassify,
+    radial_decay,
+)
 from slidemap.hotspots.pipeline import PRESETS, HotspotParams, resolve_settings
 from slidemap.hotspots.trend import seasonal_amplitude
 
@@ -265,6 +271,9 @@ def test_preclassify_rules_in_order():
         "downslope_noise_factor",
         "radial_rho",
         "radial_min_points",
+        "mogi_ratio",
+        "mogi_radial_rho",
+        "mogi_min_points",
     }
 
 
@@ -621,3 +630,177 @@ def test_evidence_radial_columns_pool_the_moving_points_of_every_track():
         3,
     )
     assert np.abs(rho - rho_hp).max() > 0.3  # the measured velocity, not the analysed one
+
+
+#: Unit LOS vectors (east, north, up) of an ascending and a descending Sentinel-1 track.
+LOS_ASC = np.array([-0.61, -0.13, 0.78])
+LOS_DSC = np.array([0.61, -0.13, 0.78])
+
+
+def _mogi_reference(lab, track, x, y, v, los, down, moving, n, depths, n_centres):
+    """mogi_contrast by brute force: per label, per centre and depth, numpy.linalg.lstsq."""
+    ratio = np.full(n, np.nan)
+    for k in range(1, n + 1):
+        sel = lab == k
+        if not sel.any():
+            continue
+        xs, ys, vs, ls, ms, ts = x[sel], y[sel], v[sel], los[sel], moving[sel], track[sel]
+        tracks = sorted(set(ts.tolist()))
+        sp = np.abs(vs) * ms
+        if sel.sum() < len(tracks) + 2 or sp.sum() <= 0 or not np.isfinite(down[k - 1]).all():
+            continue
+        centres = [((sp * xs).sum() / sp.sum(), (sp * ys).sum() / sp.sum())]
+        for i in sorted(np.flatnonzero(ms), key=lambda i: -abs(vs[i]))[:n_centres]:
+            centres.append((xs[i], ys[i]))
+        offsets = np.column_stack([(ts == t).astype(float) for t in tracks])
+        rss0 = float(np.sum((vs - offsets @ np.linalg.lstsq(offsets, vs, rcond=None)[0]) ** 2))
+        best = {"mogi": np.inf, "slide": np.inf}
+        for cx, cy in centres:
+            for d in depths:
+                big_r = np.sqrt((xs - cx) ** 2 + (ys - cy) ** 2 + d * d)
+                u = np.column_stack(
+                    [-(xs - cx) * d * d, -(ys - cy) * d * d, -np.full(len(xs), d**3)]
+                )
+                bases = {
+                    "mogi": np.einsum("ij,ij->i", ls, u) / big_r**3,
+                    "slide": (ls @ down[k - 1]) * d**3 / big_r**3,
+                }
+                for name, b in bases.items():
+                    a = np.column_stack([offsets, b])
+                    coef = np.linalg.lstsq(a, vs, rcond=None)[0]
+                    rss = float(np.sum((vs - a @ coef) ** 2)) if coef[-1] > 0 else rss0
+                    best[name] = min(best[name], rss)
+        ratio[k - 1] = best["slide"] / best["mogi"]
+    return ratio
+
+
+def test_mogi_contrast_equals_brute_force_least_squares():
+    rng = np.random.default_rng(21)
+    n_lab, m = 6, 700
+    lab = rng.integers(0, n_lab + 1, m)
+    track = rng.integers(0, 2, m)
+    x, y = rng.uniform(0, 600, m), rng.uniform(0, 600, m)
+    v = rng.normal(-3.0, 4.0, m)
+    los = np.where(track[:, None] == 0, LOS_ASC, LOS_DSC) + rng.normal(0, 0.01, (m, 3))
+    moving = rng.random(m) < 0.6
+    az, sl = rng.uniform(0, 2 * np.pi, n_lab), np.deg2rad(rng.uniform(10, 40, n_lab))
+    down = np.column_stack([np.sin(az) * np.cos(sl), np.cos(az) * np.cos(sl), -np.sin(sl)])
+    down[2] = np.nan  # label 3 has no downslope direction: NaN
+    moving[lab == 4] = False  # label 4 has no moving point: NaN
+    keep = ~((lab == 5) & (np.cumsum(lab == 5) > 3))  # label 5: 3 points on 2 tracks: NaN
+    lab, track, x, y, v, los, moving = (a[keep] for a in (lab, track, x, y, v, los, moving))
+    track[lab == 5] = [0, 1, 0]
+    v[0] = np.nan  # ignored
+    depths = (30.0, 90.0, 250.0)
+    ratio, count = mogi_contrast(
+        lab, track, x, y, v, los, down, moving, n_lab, depths=depths, n_centres=3
+    )
+    ok = np.isfinite(v)
+    ref = _mogi_reference(
+        lab[ok], track[ok], x[ok], y[ok], v[ok], los[ok], down, moving[ok], n_lab, depths, 3
+    )
+    np.testing.assert_array_equal(count, np.bincount(lab[ok], minlength=n_lab + 1)[1:])
+    assert np.isnan(ratio[[2, 3, 4]]).all() and count[4] == 3
+    np.testing.assert_allclose(ratio, ref, rtol=1e-9, equal_nan=True)
+    assert np.isfinite(ratio[[0, 1, 5]]).all()
+
+
+def test_mogi_contrast_tells_a_bowl_from_a_slide_on_a_north_facing_slope():
+    """On a north-facing 30 deg slope both geometries see a slide and vertical motion alike.
+
+    A deflating source 80 m deep (15 mm/yr down at its centre, inward around it) and a slide
+    whose speed has the same bell but moves down the slope, on the same 20 m grid of points
+    (out to twice the depth: the moving ground a candidate covers) seen by both tracks, with
+    1 mm/yr of noise and an offset per track: the bowl's inward pull
+    makes the Mogi model fit several times better; the slide is fitted better moving
+    downslope.
+    """
+    rng = np.random.default_rng(5)
+    gx, gy = np.meshgrid(np.arange(-160, 161, 20.0), np.arange(-160, 161, 20.0))
+    x, y = np.tile(gx.ravel(), 2), np.tile(gy.ravel(), 2)
+    track = np.repeat([0, 1], gx.size)
+    los = np.where(track[:, None] == 0, LOS_ASC, LOS_DSC)
+    sl = np.deg2rad(30.0)
+    down = np.array([[0.0, np.cos(sl), -np.sin(sl)]])  # facing north
+    d = 80.0
+    big_r = np.sqrt(x**2 + y**2 + d * d)
+    bowl = (
+        15.0
+        * np.column_stack([-x * d * d, -y * d * d, -np.full(x.size, d**3)])
+        / big_r[:, None] ** 3
+    )
+    slide = 15.0 * (d**3 / big_r**3)[:, None] * down
+    noise = rng.normal(0, 1.0, x.size) + np.where(track == 0, 2.0, -1.0)
+    lab = np.ones(x.size, int)
+    for motion, want in ((bowl, "bowl"), (slide, "slide")):
+        v = np.einsum("ij,ij->i", los, motion) + noise
+        moving = np.abs(v) > 3.0
+        ratio, count = mogi_contrast(lab, track, x, y, v, los, down, moving, 1)
+        assert count[0] == x.size
+        if want == "bowl":
+            assert ratio[0] > 3.0
+        else:
+            assert ratio[0] < 1.0
+
+
+def test_mogi_rule_needs_two_tracks_enough_points_a_clear_contrast_and_a_decay():
+    base = {**SLIDE_ROW, "mogi_ratio": 2.6, "mogi_n_points": 15, "radial_rho": -0.65}
+    base["radial_n_points"] = 12  # too few for the radial rule
+    rows = pd.DataFrame(
+        [
+            base,
+            {**base, "mogi_n_points": 14},  # too few: a source fits a slide's points by chance
+            {**base, "mogi_ratio": 2.4},  # not clearly better than a slide
+            {**base, "radial_rho": -0.55},  # no steady decay from one centre
+            {**base, "n_tracks_seen": 1},  # one geometry cannot show the inward pull
+            {**base, "mogi_ratio": np.nan},  # missing never rejects
+            {**base, "radial_rho": np.nan},
+            {**base, "radial_rho": -0.9, "radial_n_points": 25},  # the radial rule decides first
+            {**base, "n_points_all": 60},  # before the dense-scatterer rule
+        ]
+    )
+    want = ["mogi"] + ["landslide"] * 6 + ["radial", "mogi"]
+    assert list(preclassify(rows)) == want
+    off = ["landslide"] * 7 + ["radial", "landslide"]
+    assert list(preclassify(rows, {"mogi_ratio": 1e9})) == off
+    assert list(preclassify(rows, {"mogi_min_points": 14}))[:2] == ["mogi", "mogi"]
+    assert list(preclassify(rows, {"mogi_radial_rho": -0.5}))[3] == "mogi"
+    old = rows.drop(columns=["mogi_ratio", "mogi_n_points"])  # older evidence tables
+    assert list(preclassify(old)) == off
+
+
+def test_evidence_mogi_columns_use_every_point_and_the_measured_velocity():
+    labels, transform, slope, aspect, points, point_labels, _, _ = _evidence_case()
+    kw = dict(slope_deg=slope, aspect_deg=aspect, terrain_transform=transform)
+    rng = np.random.default_rng(8)
+    for t in points:
+        p = points[t]
+        r = np.hypot(p["x_m"] - 60.0, p["y_m"] - 60.0)
+        points[t] = p.assign(velocity_mm_yr=p["v_hp_mm_yr"] - 20.0 * np.exp(-r / 30.0))
+        points[t].loc[rng.random(len(p)) < 0.3, "moving"] = False
+    ev = candidate_evidence(labels, 3, transform, points, point_labels, **kw)
+    tracks = sorted(points)
+    lab = np.concatenate([point_labels[t] for t in tracks])
+    trk = np.concatenate([np.full(len(points[t]), k) for k, t in enumerate(tracks)])
+    frame = pd.concat([points[t] for t in tracks], ignore_index=True)
+    az, sl = np.deg2rad(ev["downslope_azimuth_deg"]), np.deg2rad(ev["slope_mean_deg"])
+    down = np.column_stack([np.sin(az) * np.cos(sl), np.cos(az) * np.cos(sl), -np.sin(sl)])
+    ratio, count = mogi_contrast(
+        lab,
+        trk,
+        frame["x_m"].to_numpy(),
+        frame["y_m"].to_numpy(),
+        frame["velocity_mm_yr"].to_numpy(),
+        frame[["los_e", "los_n", "los_u"]].to_numpy(),
+        down,
+        frame["moving"].to_numpy(bool) & (lab > 0),
+        3,
+    )
+    np.testing.assert_array_equal(ev["mogi_n_points"], count)
+    assert count.sum() == (lab > 0).sum()  # moving or not
+    finite = np.isfinite(ratio)
+    assert finite.any()
+    # the mean downslope vector of the cells need not have the mean slope: close, not equal
+    print(ev["mogi_ratio"].to_numpy(), ratio)
+    np.testing.assert_allclose(ev["mogi_ratio"][finite], ratio[finite], rtol=0.2)
+    np.testing.assert_array_equal(np.isfinite(ev["mogi_ratio"]), finite)

@@ -17,12 +17,17 @@ evidence to tell them apart (:func:`candidate_evidence`):
   |velocity|-weighted centre (``radial_rho``, a Spearman rank correlation over the moving
   points of every track, and their count ``radial_n_points``): a subsidence bowl moves fastest
   at its centre and less and less outward (ρ near −1), a slide's body moves about alike
-  (ρ near 0).
+  (ρ near 0);
+- how much better a deflating point source (Mogi 1958) explains the LOS velocities of all
+  its points than the same bell of speed moving downslope (``mogi_ratio``,
+  :func:`mogi_contrast`, over ``mogi_n_points`` points): a bowl pulls the ground toward its
+  centre, a slide moves one way.
 
 :func:`preclassify` then applies physical rules (:data:`RULES`): flat ground cannot slide;
 a seasonal signal larger than a year's trend is not a landslide's creep; motion that two
 geometries see as vertical, not downslope, is settlement or subsidence; motion that fades
-steadily outward from one centre is a bowl. The PLC classifier
+steadily outward from one centre, or that a point source explains better than a slide, is
+a bowl. The PLC classifier
 refines this where an inventory gives labels.
 """
 
@@ -43,6 +48,7 @@ __all__ = [
     "RULES",
     "PRECLASSES",
     "candidate_evidence",
+    "mogi_contrast",
     "preclassify",
     "radial_decay",
 ]
@@ -66,6 +72,8 @@ EVIDENCE_COLUMNS = [
     "noise_mm_yr",
     "radial_rho",
     "radial_n_points",
+    "mogi_ratio",
+    "mogi_n_points",
 ]
 
 #: Default thresholds of the rule-based pre-classification (see :func:`preclassify`).
@@ -79,13 +87,24 @@ RULES: dict[str, float] = {
     "downslope_noise_factor": 1.0,
     "radial_rho": -0.8,
     "radial_min_points": 20,
+    "mogi_ratio": 2.5,
+    "mogi_radial_rho": -0.6,
+    "mogi_min_points": 15,
 }
 
 #: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
 DENSE_ALPHA = 0.001
 
 #: Pre-classes, landslide first.
-PRECLASSES = ("landslide", "flat_ground", "seasonal", "vertical", "radial", "infrastructure")
+PRECLASSES = (
+    "landslide",
+    "flat_ground",
+    "seasonal",
+    "vertical",
+    "radial",
+    "mogi",
+    "infrastructure",
+)
 
 
 def cell_centres(labels: np.ndarray, transform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -193,6 +212,165 @@ def radial_decay(
     return rho, count
 
 
+#: Depths (m) of the point sources :func:`mogi_contrast` tries (log-spaced, 25 m to 400 m).
+MOGI_DEPTHS_M = (25.0, 40.0, 63.0, 100.0, 160.0, 250.0, 400.0)
+
+#: Fastest moving points per candidate :func:`mogi_contrast` tries as source centres (besides
+#: the |velocity|-weighted centre of its moving points).
+MOGI_CENTRES = 5
+
+
+def _group_centred(gid: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """``values`` minus the mean of their group (``gid`` 0..n_groups-1)."""
+    cnt = np.maximum(np.bincount(gid, minlength=n_groups), 1)
+    return values - (np.bincount(gid, weights=values, minlength=n_groups) / cnt)[gid]
+
+
+def mogi_contrast(
+    lab: np.ndarray,
+    track: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    velocity: np.ndarray,
+    los: np.ndarray,
+    down: np.ndarray,
+    moving: np.ndarray,
+    n: int,
+    *,
+    depths: tuple[float, ...] = MOGI_DEPTHS_M,
+    n_centres: int = MOGI_CENTRES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much better a subsidence point source explains a candidate than a slide does.
+
+    Two models with the same number of parameters are fitted by least squares to the LOS
+    velocities of all the candidate's points (every track), each with one offset per track
+    (the atmosphere's residual over the candidate) and one amplitude:
+
+    - **Mogi** (Mogi 1958; a deflating point source at depth ``d`` under ``(x0, y0)``): 3-D
+      velocity ∝ ``(-(x - x0) d², -(y - y0) d², -d³) / R³`` with
+      ``R = sqrt((x - x0)² + (y - y0)² + d²)``: downward, and inward toward the centre;
+    - **slide**: the same bell ``d³ / R³`` of speed, all of it along the candidate's 3-D
+      downslope unit vector.
+
+    Both are tried at every depth of ``depths`` and every centre: the |velocity|-weighted
+    centre of the moving points and the ``n_centres`` fastest moving points; each keeps its
+    smallest residual sum of squares. The bell is the same, so what decides is the direction
+    of the motion over the candidate: a bowl pulls the ground toward its centre, which the
+    two geometries see as opposite horizontal motion on either side of it; a slide moves
+    one way. On a north- or south-facing slope, where the two geometries see a slide and
+    vertical motion alike, that inward pull is the only difference left.
+
+    Parameters
+    ----------
+    lab
+        Candidate label 1..n of each point (≤ 0: ignored).
+    track
+        Track index 0..T-1 of each point.
+    x, y
+        Point coordinates (m).
+    velocity
+        Measured LOS velocity (mm/yr, positive toward the satellite).
+    los
+        Unit LOS vectors (east, north, up), one row per point.
+    down
+        3-D downslope unit vector (east, north, up) per label 1..n (row 0 is label 1); NaN
+        where the slope has no direction.
+    moving
+        Whether each point is a moving point (their positions give the centres tried).
+    n
+        Number of labels.
+    depths
+        Source depths to try (m).
+    n_centres
+        Fastest moving points to try as centres.
+
+    Returns
+    -------
+    ratio, count
+        Per label 1..n: the slide model's residual sum of squares over the Mogi model's
+        (> 1: the bowl fits better; NaN with fewer points than tracks + 2, without moving
+        points, without a downslope direction or with a perfect Mogi fit) and the number of
+        points used.
+    """
+    lab = np.asarray(lab, dtype=np.int64)
+    track = np.asarray(track, dtype=np.int64)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    v = np.asarray(velocity, dtype=np.float64)
+    los = np.asarray(los, dtype=np.float64).reshape(-1, 3)
+    down = np.asarray(down, dtype=np.float64).reshape(-1, 3)
+    moving = np.asarray(moving, dtype=bool)
+    ok = (
+        (lab > 0)
+        & (lab <= n)
+        & np.isfinite(x)
+        & np.isfinite(y)
+        & np.isfinite(v)
+        & np.isfinite(los).all(axis=1)
+    )
+    lab, track, x, y, v, los, moving = (a[ok] for a in (lab, track, x, y, v, los, moving))
+    count = np.bincount(lab, minlength=n + 1)[1:]
+    ratio = np.full(n, np.nan)
+    if not len(lab):
+        return ratio, count
+    n_tracks = int(track.max()) + 1
+    gid = lab * n_tracks + track
+    n_groups = (n + 1) * n_tracks
+    # (label, track) groups per label: one offset each
+    first = np.zeros(len(gid), dtype=bool)
+    first[np.unique(gid, return_index=True)[1]] = True
+    groups = np.bincount(lab[first], minlength=n + 1)
+    vc = _group_centred(gid, v, n_groups)
+    s_vv = np.bincount(lab, weights=vc * vc, minlength=n + 1)
+    # centres per label: the |v|-weighted centre of the moving points, then the fastest ones
+    speed = np.abs(v) * moving
+    tot = np.bincount(lab, weights=speed, minlength=n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx0 = np.bincount(lab, weights=speed * x, minlength=n + 1) / tot
+        cy0 = np.bincount(lab, weights=speed * y, minlength=n + 1) / tot
+    cx = np.repeat(cx0[:, None], n_centres + 1, axis=1)
+    cy = np.repeat(cy0[:, None], n_centres + 1, axis=1)
+    mv = np.flatnonzero(moving)
+    order = mv[np.lexsort((-np.abs(v[mv]), lab[mv]))]
+    starts = np.searchsorted(lab[order], lab[order], side="left")
+    rank = np.arange(len(order)) - starts
+    top = rank < n_centres
+    cx[lab[order[top]], rank[top] + 1] = x[order[top]]
+    cy[lab[order[top]], rank[top] + 1] = y[order[top]]
+    dvec = np.nan_to_num(down)[np.maximum(lab - 1, 0)]
+    cos_down = np.einsum("ij,ij->i", los, dvec)
+    best = {"mogi": np.full(n + 1, np.inf), "slide": np.full(n + 1, np.inf)}
+    for j in range(n_centres + 1):
+        dx, dy = x - cx[lab, j], y - cy[lab, j]
+        r2 = dx * dx + dy * dy
+        for d in depths:
+            bell = d**3 / (r2 + d * d) ** 1.5
+            horiz = bell / d  # d² / R³
+            bases = {
+                "mogi": -(los[:, 0] * dx * horiz + los[:, 1] * dy * horiz + los[:, 2] * bell),
+                "slide": cos_down * bell,
+            }
+            for name, b in bases.items():
+                bc = _group_centred(gid, b, n_groups)
+                s_bb = np.bincount(lab, weights=bc * bc, minlength=n + 1)
+                s_bv = np.bincount(lab, weights=bc * vc, minlength=n + 1)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    # amplitude ≥ 0: a deflating source, motion down the slope
+                    fit = (s_bb > 1e-300) & (s_bv > 0)
+                    rss = np.where(fit, s_vv - s_bv * s_bv / s_bb, s_vv)
+                rss = np.where(np.isfinite(rss), rss, np.inf)
+                best[name] = np.minimum(best[name], rss)
+    valid = (
+        (count >= groups[1:] + 2)
+        & (tot[1:] > 0)
+        & np.isfinite(down).all(axis=1)
+        & np.isfinite(best["mogi"][1:])
+        & (best["mogi"][1:] > 1e-12 * np.maximum(s_vv[1:], 1e-300))
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio[valid] = (best["slide"][1:] / best["mogi"][1:])[valid]
+    return ratio, count
+
+
 def candidate_evidence(
     labels: np.ndarray | None,
     n: int,
@@ -255,7 +433,9 @@ def candidate_evidence(
         of every track in the candidate, with their measured |LOS velocity|
         (``velocity_mm_yr``; the analysed one where the points lack it): the shape of a
         bowl is in the measurement, and the high-pass (a local median over 1.5 km) can tilt
-        it.
+        it. ``mogi_ratio`` and ``mogi_n_points``: :func:`mogi_contrast` over all the points
+        of every track in the candidate, with their measured LOS velocity and the
+        candidate's mean downslope vector.
         Velocities in mm/yr (``v_vertical`` negative = down, ``v_downslope`` positive = down
         the slope), slopes and azimuths in degrees, ``seasonal_mm`` in mm.
     """
@@ -288,6 +468,9 @@ def candidate_evidence(
     los = np.full((n, len(tracks), 3), np.nan)
     moving_lab, moving_v, moving_seas = [], [], []
     moving_measured, moving_x, moving_y = [], [], []
+    all_cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("lab", "track", "x", "y", "v", "los", "moving")
+    }
     for k, t in enumerate(tracks):
         pts = points[t]
         lab = np.asarray(point_labels[t], dtype=np.int64)
@@ -311,6 +494,14 @@ def candidate_evidence(
         moving_measured.append(np.abs(measured[mov]))
         moving_x.append(pts["x_m"].to_numpy(np.float64)[mov])
         moving_y.append(pts["y_m"].to_numpy(np.float64)[mov])
+        inside = lab > 0
+        all_cols["lab"].append(lab[inside])
+        all_cols["track"].append(np.full(int(inside.sum()), k, dtype=np.int64))
+        all_cols["x"].append(pts["x_m"].to_numpy(np.float64)[inside])
+        all_cols["y"].append(pts["y_m"].to_numpy(np.float64)[inside])
+        all_cols["v"].append(measured[inside])
+        all_cols["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[inside])
+        all_cols["moving"].append(mov[inside])
         seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
         moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
     seen = np.isfinite(obs) & (weight > 0)
@@ -361,6 +552,21 @@ def candidate_evidence(
         np.concatenate(moving_measured) if moving_measured else np.zeros(0),
         n,
     )
+    if tracks:
+        cat = {k: np.concatenate(a) for k, a in all_cols.items()}
+        out["mogi_ratio"], out["mogi_n_points"] = mogi_contrast(
+            cat["lab"],
+            cat["track"],
+            cat["x"],
+            cat["y"],
+            cat["v"],
+            cat["los"].reshape(-1, 3),
+            down,
+            cat["moving"],
+            n,
+        )
+    else:
+        out["mogi_ratio"], out["mogi_n_points"] = np.full(n, np.nan), np.zeros(n)
     out["n_points_all"] = weight.sum(axis=1)
     out["expected_points"] = expected
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -392,7 +598,19 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        body moves about alike (ρ near 0), but with 10–19 points a rank correlation of −0.8
        also arises from a slide's body by chance: −0.8 with 20 points flagged no slide's
        candidate over 112 development runs, and 7 bowls (``docs/hotspots.md``);
-    5. ``infrastructure``: the candidate holds significantly more scatterers than natural
+    5. ``mogi``: two or more tracks see it, it holds at least ``mogi_min_points`` points,
+       a deflating point source (Mogi 1958) explains their LOS velocities more than
+       ``mogi_ratio`` times better (residual sum of squares) than the same bell of speed
+       moving down the slope (``mogi_ratio`` evidence column, :func:`mogi_contrast`) and its
+       moving points' |velocity| fades from one centre (``radial_rho`` below
+       ``mogi_radial_rho``): the ground is pulled toward one centre, which the two
+       geometries see as opposite horizontal motion on either side of it, and moves fastest
+       there — a subsidence bowl, also where the slope faces north or south and the mean
+       motion cannot tell it from a slide. Either line of evidence alone also arises over
+       a slide's body (a slide whose direction the candidate's mean slope misses, a decay
+       by chance); together they flagged 8 bowls and no slide's candidate over 112
+       development runs (``docs/hotspots.md``);
+    6. ``infrastructure``: the candidate holds significantly more scatterers than natural
        ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
        and a hull-cut outline alone raises the ratio to about 1.5-2), unless two tracks
@@ -403,7 +621,7 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        means over a candidate carry the atmosphere's residual at the candidate's scale
        (what the 1.5 km high-pass leaves), of the order of the noise level: a settling
        embankment whose two tracks differ by that much is not shown to move downslope;
-    6. otherwise ``landslide``.
+    7. otherwise ``landslide``.
 
     Missing evidence never rejects a candidate.
 
@@ -457,11 +675,21 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
             ).to_numpy()
         else:  # evidence without the columns (older tables): the rule cannot apply
             radial = np.zeros(len(e), dtype=bool)
+        if "mogi_ratio" in e and "mogi_n_points" in e:
+            mogi = (
+                (e["n_tracks_seen"] >= 2)
+                & (e["mogi_n_points"] >= r["mogi_min_points"])
+                & (e["mogi_ratio"] > r["mogi_ratio"])
+                & (e.get("radial_rho", np.nan) < r["mogi_radial_rho"])
+            ).to_numpy()
+        else:  # evidence without the columns (older tables): the rule cannot apply
+            mogi = np.zeros(len(e), dtype=bool)
         excess = np.isfinite(lam) & (lam > 0) & (stats.poisson.sf(count - 1, lam) < DENSE_ALPHA)
     out = np.full(len(e), "landslide", dtype=object)
     # reverse order: the first rule of the docstring wins
     for name, cond in (
         ("infrastructure", excess & ~downslope),
+        ("mogi", mogi),
         ("radial", radial),
         ("vertical", vertical),
         ("seasonal", seasonal),

@@ -14,8 +14,8 @@ overlap, 0 field-checked non-landslide, -1 unlabelled, kept for prediction). Whe
 inventory maps no non-landslide (the usual landslide-only inventory), the negatives come
 from the rule-based pre-classification of the hot-spot stage: a candidate that matches no
 inventory feature and that the rules reject (``precls_landslide == 0``: flat ground,
-seasonal, vertical, radial or infrastructure) is a non-landslide (0). ``label_source`` says where
-each label comes from. With fewer than :data:`slidemap.folds.MIN_PER_CLASS` labelled
+seasonal, vertical, radial, mogi or infrastructure) is a non-landslide (0). ``label_source``
+says where each label comes from. With fewer than :data:`slidemap.folds.MIN_PER_CLASS` labelled
 candidates of a class (or folds that cannot be made) the PLC samples get no training rows
 and the summary says why (``classifier_skipped``): rule ``train_plc`` then keeps the
 rule-based classes instead of stopping the workflow.
