@@ -155,6 +155,20 @@ def typical_density(xy: np.ndarray, k: int = 8) -> float:
     return float(k / (np.pi * r * r) * 1e6)
 
 
+def _weighted_centre(
+    lab: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per label 0..n: the ``w``-weighted mean x and y (m) and the sum of the weights.
+
+    The mean is NaN where the weights sum to 0.
+    """
+    total = np.bincount(lab, weights=w, minlength=n + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cx = np.bincount(lab, weights=w * x, minlength=n + 1) / total
+        cy = np.bincount(lab, weights=w * y, minlength=n + 1) / total
+    return cx, cy, total
+
+
 def radial_decay(
     lab: np.ndarray, x: np.ndarray, y: np.ndarray, speed: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -191,10 +205,7 @@ def radial_decay(
     rho = np.full(n, np.nan)
     if not len(lab):
         return rho, count
-    total = np.bincount(lab, weights=speed, minlength=n + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cx = np.bincount(lab, weights=speed * x, minlength=n + 1) / total
-        cy = np.bincount(lab, weights=speed * y, minlength=n + 1) / total
+    cx, cy, _ = _weighted_centre(lab, x, y, speed, n)
     dist = np.hypot(x - cx[lab], y - cy[lab])
     frame = pd.DataFrame({"lab": lab, "d": dist, "s": speed})
     ranks = frame.groupby("lab")[["d", "s"]].rank(method="average")
@@ -323,10 +334,7 @@ def mogi_contrast(
     s_vv = np.bincount(lab, weights=vc * vc, minlength=n + 1)
     # centres per label: the |v|-weighted centre of the moving points, then the fastest ones
     speed = np.abs(v) * moving
-    tot = np.bincount(lab, weights=speed, minlength=n + 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cx0 = np.bincount(lab, weights=speed * x, minlength=n + 1) / tot
-        cy0 = np.bincount(lab, weights=speed * y, minlength=n + 1) / tot
+    cx0, cy0, tot = _weighted_centre(lab, x, y, speed, n)
     cx = np.repeat(cx0[:, None], n_centres + 1, axis=1)
     cy = np.repeat(cy0[:, None], n_centres + 1, axis=1)
     mv = np.flatnonzero(moving)
@@ -357,13 +365,11 @@ def mogi_contrast(
                     # amplitude ≥ 0: a deflating source, motion down the slope
                     fit = (s_bb > 1e-300) & (s_bv > 0)
                     rss = np.where(fit, s_vv - s_bv * s_bv / s_bb, s_vv)
-                rss = np.where(np.isfinite(rss), rss, np.inf)
                 best[name] = np.minimum(best[name], rss)
     valid = (
         (count >= groups[1:] + 2)
         & (tot[1:] > 0)
         & np.isfinite(down).all(axis=1)
-        & np.isfinite(best["mogi"][1:])
         & (best["mogi"][1:] > 1e-12 * np.maximum(s_vv[1:], 1e-300))
     )
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -466,10 +472,9 @@ def candidate_evidence(
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
     los = np.full((n, len(tracks), 3), np.nan)
-    moving_lab, moving_v, moving_seas = [], [], []
-    moving_measured, moving_x, moving_y = [], [], []
-    all_cols: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("lab", "track", "x", "y", "v", "los", "moving")
+    # the points inside a candidate, every track: per-point evidence for the medians and shapes
+    inner: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("lab", "track", "x", "y", "v", "v_hp", "seas", "los", "moving")
     }
     for k, t in enumerate(tracks):
         pts = points[t]
@@ -487,23 +492,18 @@ def candidate_evidence(
         expected += density * area_km2
         for j, c in enumerate(("los_e", "los_n", "los_u")):
             los[:, k, j] = _per_label_mean(lab, pts[c].to_numpy(np.float64), n)
-        mov = pts["moving"].to_numpy(bool) & (lab > 0)
-        moving_lab.append(lab[mov])
-        moving_v.append(np.abs(v[mov]))
-        measured = pts["velocity_mm_yr"].to_numpy(np.float64) if "velocity_mm_yr" in pts else v
-        moving_measured.append(np.abs(measured[mov]))
-        moving_x.append(pts["x_m"].to_numpy(np.float64)[mov])
-        moving_y.append(pts["y_m"].to_numpy(np.float64)[mov])
         inside = lab > 0
-        all_cols["lab"].append(lab[inside])
-        all_cols["track"].append(np.full(int(inside.sum()), k, dtype=np.int64))
-        all_cols["x"].append(pts["x_m"].to_numpy(np.float64)[inside])
-        all_cols["y"].append(pts["y_m"].to_numpy(np.float64)[inside])
-        all_cols["v"].append(measured[inside])
-        all_cols["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[inside])
-        all_cols["moving"].append(mov[inside])
+        measured = pts["velocity_mm_yr"].to_numpy(np.float64) if "velocity_mm_yr" in pts else v
         seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
-        moving_seas.append(seas[mov] if seas is not None else np.full(int(mov.sum()), np.nan))
+        inner["lab"].append(lab[inside])
+        inner["track"].append(np.full(int(inside.sum()), k, dtype=np.int64))
+        inner["x"].append(pts["x_m"].to_numpy(np.float64)[inside])
+        inner["y"].append(pts["y_m"].to_numpy(np.float64)[inside])
+        inner["v"].append(measured[inside])
+        inner["v_hp"].append(v[inside])
+        inner["seas"].append(seas[inside] if seas is not None else np.full(inside.sum(), np.nan))
+        inner["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[inside])
+        inner["moving"].append(pts["moving"].to_numpy(bool)[inside])
     seen = np.isfinite(obs) & (weight > 0)
     out["n_tracks_seen"] = seen.sum(axis=1)
     sigma = np.array(
@@ -541,32 +541,17 @@ def candidate_evidence(
         out["max_abs_cos_downslope"] = np.where(
             np.isfinite(down[:, 0]) & (out["n_tracks_seen"] > 0), np.abs(cos).max(1), np.nan
         )
-    lab = np.concatenate(moving_lab) if moving_lab else np.zeros(0, np.int64)
-    out["seasonal_mm"] = _per_label_median(lab, np.concatenate(moving_seas), n)
-    speed = np.concatenate(moving_v) if moving_v else np.zeros(0)
-    out["abs_v_moving_mm_yr"] = _per_label_median(lab, speed, n)
+    cat = {k: np.concatenate(a) for k, a in inner.items()}
+    mov = cat["moving"]
+    lab = cat["lab"][mov]
+    out["seasonal_mm"] = _per_label_median(lab, cat["seas"][mov], n)
+    out["abs_v_moving_mm_yr"] = _per_label_median(lab, np.abs(cat["v_hp"][mov]), n)
     out["radial_rho"], out["radial_n_points"] = radial_decay(
-        lab,
-        np.concatenate(moving_x) if moving_x else np.zeros(0),
-        np.concatenate(moving_y) if moving_y else np.zeros(0),
-        np.concatenate(moving_measured) if moving_measured else np.zeros(0),
-        n,
+        lab, cat["x"][mov], cat["y"][mov], np.abs(cat["v"][mov]), n
     )
-    if tracks:
-        cat = {k: np.concatenate(a) for k, a in all_cols.items()}
-        out["mogi_ratio"], out["mogi_n_points"] = mogi_contrast(
-            cat["lab"],
-            cat["track"],
-            cat["x"],
-            cat["y"],
-            cat["v"],
-            cat["los"].reshape(-1, 3),
-            down,
-            cat["moving"],
-            n,
-        )
-    else:
-        out["mogi_ratio"], out["mogi_n_points"] = np.full(n, np.nan), np.zeros(n)
+    out["mogi_ratio"], out["mogi_n_points"] = mogi_contrast(
+        cat["lab"], cat["track"], cat["x"], cat["y"], cat["v"], cat["los"], down, mov, n
+    )
     out["n_points_all"] = weight.sum(axis=1)
     out["expected_points"] = expected
     with np.errstate(invalid="ignore", divide="ignore"):
