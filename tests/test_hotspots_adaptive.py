@@ -274,6 +274,8 @@ def test_preclassify_rules_in_order():
         "mogi_ratio",
         "mogi_radial_rho",
         "mogi_min_points",
+        "upslope_cos",
+        "upslope_noise_factor",
     }
 
 
@@ -767,6 +769,37 @@ def test_mogi_rule_needs_two_tracks_enough_points_a_clear_contrast_and_a_decay()
     assert list(preclassify(rows, {"mogi_radial_rho": -0.5}))[3] == "mogi"
     old = rows.drop(columns=["mogi_ratio", "mogi_n_points"])  # older evidence tables
     assert list(preclassify(old)) == off
+
+
+def test_upslope_rule_needs_a_seen_direction_and_a_speed_clearly_up_the_slope():
+    """Hand-computed thresholds: noise 0.8 mm/yr -> limit -max(0.5, 2 x 0.8) = -1.6 mm/yr.
+
+    Without a noise level the floor 0.5 mm/yr decides. A direction no track sees well
+    (|cos| < 0.5: a slide moving north or south) or one track leaves the sign to noise.
+    """
+    base = {**SLIDE_ROW, "noise_mm_yr": 0.8, "v_downslope_mm_yr": -1.7}
+    rows = pd.DataFrame(
+        [
+            base,
+            {**base, "v_downslope_mm_yr": -1.5},  # within 2 noise levels of zero
+            {**base, "noise_mm_yr": np.nan, "v_downslope_mm_yr": -0.6},  # fixed floor
+            {**base, "noise_mm_yr": np.nan, "v_downslope_mm_yr": -0.4},
+            {**base, "max_abs_cos_downslope": 0.49},  # direction not seen: sign is noise
+            {**base, "n_tracks_seen": 1},
+            {**base, "v_downslope_mm_yr": np.nan},  # missing never rejects
+            # the vertical rule decides first
+            {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5},
+            # before the radial rule
+            {**base, "radial_rho": -0.9, "radial_n_points": 25},
+            {**SLIDE_ROW, "noise_mm_yr": 0.8},  # moving down the slope
+        ]
+    )
+    want = ["upslope", "landslide", "upslope"] + ["landslide"] * 4 + ["vertical", "upslope"]
+    assert list(preclassify(rows)) == want + ["landslide"]
+    off = ["landslide"] * 7 + ["vertical", "radial", "landslide"]
+    assert list(preclassify(rows, {"upslope_cos": 1.01})) == off
+    assert list(preclassify(rows, {"upslope_noise_factor": 1.0}))[1] == "upslope"
+    assert list(preclassify(rows, {"upslope_cos": 0.45}))[4] == "upslope"
 
 
 def test_evidence_mogi_columns_use_every_point_and_the_measured_velocity():

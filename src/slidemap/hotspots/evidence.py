@@ -90,6 +90,8 @@ RULES: dict[str, float] = {
     "mogi_ratio": 2.5,
     "mogi_radial_rho": -0.6,
     "mogi_min_points": 15,
+    "upslope_cos": 0.5,
+    "upslope_noise_factor": 2.0,
 }
 
 #: One-sided significance level of the dense-scatterer test (see :func:`preclassify`).
@@ -101,6 +103,7 @@ PRECLASSES = (
     "flat_ground",
     "seasonal",
     "vertical",
+    "upslope",
     "radial",
     "mogi",
     "infrastructure",
@@ -576,14 +579,24 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        vertical one + ``misfit_floor_mm_yr``): settlement of an embankment or a building,
        subsidence, heave. A slide moving north or south is seen alike by both geometries
        too, but the downslope model then fits as well, so it stays a landslide;
-    4. ``radial``: at least ``radial_min_points`` moving points (all tracks) whose |velocity|
+    4. ``upslope``: two or more tracks see it, at least one of them sees the candidate's
+       downslope direction well (``max_abs_cos_downslope`` at least ``upslope_cos``), and the
+       downslope model's speed ``v_downslope_mm_yr`` is clearly negative (below minus the
+       larger of ``misfit_floor_mm_yr`` and ``upslope_noise_factor`` × ``noise_mm_yr``): the
+       tracks say the ground moves up the slope, which no slide does. A subsidence bowl
+       pulling the ground toward its centre, a settling embankment or a candidate spanning
+       two slopes does. Where no track sees the downslope direction well (a slide moving
+       north or south) the sign of that speed is noise, and the rule does not apply: over
+       112 development runs slides' candidates reached −56 mm/yr there, and none was
+       flagged at 0.4–0.6 × 1–3 noise levels (``docs/hotspots.md``);
+    5. ``radial``: at least ``radial_min_points`` moving points (all tracks) whose |velocity|
        falls steadily with the distance from the candidate's |velocity|-weighted centre
        (``radial_rho`` below ``radial_rho``, :func:`radial_decay`): the shape of a subsidence
        bowl, which on steep ground both geometries can see as downslope motion. A slide's
        body moves about alike (ρ near 0), but with 10–19 points a rank correlation of −0.8
        also arises from a slide's body by chance: −0.8 with 20 points flagged no slide's
        candidate over 112 development runs, and 7 bowls (``docs/hotspots.md``);
-    5. ``mogi``: two or more tracks see it, it holds at least ``mogi_min_points`` points,
+    6. ``mogi``: two or more tracks see it, it holds at least ``mogi_min_points`` points,
        a deflating point source (Mogi 1958) explains their LOS velocities more than
        ``mogi_ratio`` times better (residual sum of squares) than the same bell of speed
        moving down the slope (``mogi_ratio`` evidence column, :func:`mogi_contrast`) and its
@@ -595,7 +608,7 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        a slide's body (a slide whose direction the candidate's mean slope misses, a decay
        by chance); together they flagged 8 bowls and no slide's candidate over 112
        development runs (``docs/hotspots.md``);
-    6. ``infrastructure``: the candidate holds significantly more scatterers than natural
+    7. ``infrastructure``: the candidate holds significantly more scatterers than natural
        ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
        and a hull-cut outline alone raises the ratio to about 1.5-2), unless two tracks
@@ -606,7 +619,7 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        means over a candidate carry the atmosphere's residual at the candidate's scale
        (what the 1.5 km high-pass leaves), of the order of the noise level: a settling
        embankment whose two tracks differ by that much is not shown to move downslope;
-    7. otherwise ``landslide``.
+    8. otherwise ``landslide``.
 
     Missing evidence never rejects a candidate.
 
@@ -651,6 +664,14 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
                 > r["vertical_misfit_ratio"] * e["misfit_downslope_mm_yr"] + floor
             )
         ).to_numpy()
+        upslope = (
+            (e["n_tracks_seen"] >= 2)
+            & (e["max_abs_cos_downslope"] >= r["upslope_cos"])
+            & (
+                e["v_downslope_mm_yr"]
+                < -np.fmax(r["misfit_floor_mm_yr"], r["upslope_noise_factor"] * noise)
+            )
+        ).to_numpy()
         lam = (r["dense_ratio"] * e["expected_points"]).to_numpy(np.float64)
         count = e["n_points_all"].to_numpy(np.float64)
         if "radial_rho" in e and "radial_n_points" in e:
@@ -676,6 +697,7 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
         ("infrastructure", excess & ~downslope),
         ("mogi", mogi),
         ("radial", radial),
+        ("upslope", upslope),
         ("vertical", vertical),
         ("seasonal", seasonal),
         ("flat_ground", flat),
