@@ -122,3 +122,35 @@ def test_polygons_that_only_touch_diagonally_stay_apart():
     for tile in (None, 2):
         got = merge_candidates(polys, pts, grid, min_moving=2, tile_size_cells=tile)
         assert got["n_moving"].tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("tile", [None, 3, 1000])
+def test_the_parts_of_a_carved_polygon_are_candidates_of_their_own(tile):
+    # 10 m cells. One cold polygon of asc_018 in two parts 30 m apart (a carve through
+    # stable points): two candidates of 4 moving points each, counted apart (min_moving 5
+    # drops both); a dsc_142 polygon covering the gap joins them into one (8 points).
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 100), width=10, height=10)
+    left, right = shapely.box(0, 60, 20, 80), shapely.box(50, 60, 70, 80)
+    carved = shapely.MultiPolygon([left, right])
+    asc = gpd.GeoDataFrame({"kind": ["cold"]}, geometry=[carved], crs=grid.crs)
+    pts = {
+        "asc_018": _points(
+            [(5, 65), (15, 75), (5, 75), (15, 65)] + [(55, 65), (65, 75), (55, 75), (65, 65)]
+        )
+    }
+    got = merge_candidates({"asc_018": asc}, pts, grid, min_moving=4, tile_size_cells=tile)
+    assert got["n_moving"].tolist() == [4, 4]
+    assert got["area_m2"].tolist() == [400.0, 400.0]
+    for geom, ref in zip(got.geometry, [left, right], strict=True):
+        assert geom.symmetric_difference(ref).area == pytest.approx(0.0, abs=1e-6)
+    assert got["kinds"].tolist() == ["asc_018:cold"] * 2
+    alone = merge_candidates({"asc_018": asc}, pts, grid, min_moving=5, tile_size_cells=tile)
+    assert len(alone) == 0
+    dsc = gpd.GeoDataFrame({"kind": ["cold"]}, geometry=[shapely.box(10, 60, 60, 70)])
+    dsc = dsc.set_crs(grid.crs)
+    pts["dsc_142"] = _points([(95, 5)])  # outside: the bridge adds no point
+    joined = merge_candidates(
+        {"asc_018": asc, "dsc_142": dsc}, pts, grid, min_moving=5, tile_size_cells=tile
+    )
+    assert joined["n_moving"].tolist() == [8]
+    assert joined["kinds"].tolist() == ["asc_018:cold,dsc_142:cold"]

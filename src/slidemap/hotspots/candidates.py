@@ -348,12 +348,30 @@ def _chain(groups: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return nodes[:-1][same], nodes[1:][same]
 
 
+def _split_parts(polygons: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """One row per connected part of each track polygon (the other columns repeated).
+
+    A track polygon is one density region cut to the hull of its moving points, and the
+    carve (``hull_carve``) removes the Voronoi cells of the region's other points: where a
+    line of stable points crosses the region, the cut leaves parts apart on the ground —
+    ground measured still between them. Those parts are separate candidates unless they
+    touch (or another track's polygons join them): a subsidence bowl and a settling
+    embankment 60 m apart, which one kernel's reach had joined into one region, are judged
+    apart by the pre-classification. A part's own cells that fall apart on the grid (a
+    hull narrower than a cell) stay one candidate (:func:`_join_pieces`).
+    """
+    if polygons is None or not len(polygons):
+        return polygons
+    return polygons.explode(index_parts=False)
+
+
 def _join_pieces(labels: np.ndarray, polygons, keys, grid: Grid) -> np.ndarray:
     """Give every track polygon's cells one label, renumbered 1..n in raster-scan order.
 
-    A polygon whose cells (centres inside) fall apart on the grid — a hull narrower than a
-    cell somewhere — is one region of its track's hot spot: its moving points count
-    together (``min_moving``) and its pieces make one candidate. Labels are joined through
+    A polygon (one connected part of a track polygon, :func:`_split_parts`) whose cells
+    (centres inside) fall apart on the grid — a hull narrower than a cell somewhere — is one
+    region of its track's hot spot: its moving points count together (``min_moving``) and
+    its pieces make one candidate. Labels are joined through
     the polygons they share; the joined labels are numbered by their first cell in raster
     order, as :func:`_bridge` numbers them.
     """
@@ -778,9 +796,11 @@ def merge_candidates(
         (:data:`slidemap.hotspots.evidence.RULES`); None = the defaults.
     min_moving
         Merged candidates holding fewer moving points (all tracks together) are dropped:
-        slivers that a hull cut leaves a cell or two wide. The cells one track polygon
-        covers count as one candidate even where they fall apart on the grid (a hull
-        narrower than a cell somewhere: :func:`_join_pieces`).
+        slivers that a hull cut leaves a cell or two wide. The cells one connected part of
+        a track polygon covers count as one candidate even where they fall apart on the
+        grid (a hull narrower than a cell somewhere: :func:`_join_pieces`); parts apart on
+        the ground (a carve through stable points) are candidates of their own unless they
+        touch (:func:`_split_parts`).
     tile_size_cells
         None: the candidates are labelled on the whole grid (~12 B per cell). A tile edge
         (cells): tile by tile (:func:`_label_tiled`: per tile the polygons burnt, labelled
@@ -811,6 +831,7 @@ def merge_candidates(
 
     tracks = sorted(points)
     keys = [(t, kind) for t in tracks for kind in ("hot", "cold")]
+    polygons = {t: _split_parts(g) for t, g in polygons.items()}
     if tile_size_cells and merge_tolerance_m <= 0:
         found = _label_tiled(polygons, points, grid, keys, min_moving, int(tile_size_cells))
     else:
