@@ -772,19 +772,19 @@ def test_mogi_rule_needs_two_tracks_enough_points_a_clear_contrast_and_a_decay()
 
 
 def test_upslope_rule_needs_a_seen_direction_and_a_speed_clearly_up_the_slope():
-    """Hand-computed thresholds: noise 0.8 mm/yr -> limit -max(0.5, 2 x 0.8) = -1.6 mm/yr.
+    """Hand-computed thresholds: noise 0.8 mm/yr -> limit -max(0.5, 4 x 0.8) = -3.2 mm/yr.
 
     Without a noise level the floor 0.5 mm/yr decides. A direction no track sees well
-    (|cos| < 0.5: a slide moving north or south) or one track leaves the sign to noise.
+    (|cos| < 0.7: a slide moving north or south) or one track leaves the sign to noise.
     """
-    base = {**SLIDE_ROW, "noise_mm_yr": 0.8, "v_downslope_mm_yr": -1.7}
+    base = {**SLIDE_ROW, "noise_mm_yr": 0.8, "v_downslope_mm_yr": -3.3}
     rows = pd.DataFrame(
         [
             base,
-            {**base, "v_downslope_mm_yr": -1.5},  # within 2 noise levels of zero
+            {**base, "v_downslope_mm_yr": -3.1},  # within 4 noise levels of zero
             {**base, "noise_mm_yr": np.nan, "v_downslope_mm_yr": -0.6},  # fixed floor
             {**base, "noise_mm_yr": np.nan, "v_downslope_mm_yr": -0.4},
-            {**base, "max_abs_cos_downslope": 0.49},  # direction not seen: sign is noise
+            {**base, "max_abs_cos_downslope": 0.69},  # direction not seen: sign is noise
             {**base, "n_tracks_seen": 1},
             {**base, "v_downslope_mm_yr": np.nan},  # missing never rejects
             # the vertical rule decides first
@@ -798,8 +798,8 @@ def test_upslope_rule_needs_a_seen_direction_and_a_speed_clearly_up_the_slope():
     assert list(preclassify(rows)) == want + ["landslide"]
     off = ["landslide"] * 7 + ["vertical", "radial", "landslide"]
     assert list(preclassify(rows, {"upslope_cos": 1.01})) == off
-    assert list(preclassify(rows, {"upslope_noise_factor": 1.0}))[1] == "upslope"
-    assert list(preclassify(rows, {"upslope_cos": 0.45}))[4] == "upslope"
+    assert list(preclassify(rows, {"upslope_noise_factor": 3.0}))[1] == "upslope"
+    assert list(preclassify(rows, {"upslope_cos": 0.65}))[4] == "upslope"
 
 
 def test_evidence_mogi_columns_use_every_point_and_the_measured_velocity():
