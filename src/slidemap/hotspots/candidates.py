@@ -371,9 +371,9 @@ def _join_pieces(labels: np.ndarray, polygons, keys, grid: Grid) -> np.ndarray:
     A polygon (one connected part of a track polygon, :func:`_split_parts`) whose cells
     (centres inside) fall apart on the grid — a hull narrower than a cell somewhere — is one
     region of its track's hot spot: its moving points count together (``min_moving``) and
-    its pieces make one candidate. Labels are joined through
-    the polygons they share; the joined labels are numbered by their first cell in raster
-    order, as :func:`_bridge` numbers them.
+    its pieces make one candidate. Labels are joined through the polygons they share; the
+    joined labels are numbered by their first cell in raster order, as :func:`_bridge`
+    numbers them.
     """
     n = int(labels.max())
     if n == 0:
