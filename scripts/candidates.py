@@ -10,6 +10,7 @@ from slidemap.hotspots.candidates import (
     near_polygons,
 )
 from slidemap.hotspots.density import grid_from_raster
+from slidemap.hotspots.evidence import MOGI_HALO_M
 from slidemap.hotspots.pipeline import write_layer
 from slidemap.hotspots.pointio import read_track_points
 from slidemap.hotspots.settings import settings_table
@@ -30,9 +31,10 @@ def main(smk) -> None:
         transform = src.transform
     summaries = {t: read_json(p) for t, p in zip(tracks, smk.input.summaries, strict=True)}
     # each track's typical point density from its hot-spot summary (no k-d tree over it);
-    # then only the points near a polygon count: read those alone, batch by batch
+    # then only the points near a polygon count (and, for the evidence, those within the
+    # halo around it): read those alone, batch by batch
     known = all("points_per_km2" in s for s in summaries.values())
-    where = near_polygons(polygons, grid) if known else None
+    where = near_polygons(polygons, grid, margin_m=MOGI_HALO_M) if known else None
     # the columns the candidates' statistics and evidence read (no series, ids, geometry)
     points = {
         t: read_track_points(

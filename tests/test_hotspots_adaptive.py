@@ -30,6 +30,7 @@ from slidemap.hotspots.adaptive import (
 from slidemap.hotspots.evidence import (
     RULES,
     candidate_evidence,
+    halo_labels,
     mogi_contrast,
     preclassify,
     radial_decay,
@@ -274,6 +275,7 @@ def test_preclassify_rules_in_order():
         "mogi_ratio",
         "mogi_radial_rho",
         "mogi_min_points",
+        "mogi_halo_ratio",
         "upslope_cos",
         "upslope_noise_factor",
     }
@@ -768,6 +770,137 @@ def test_mogi_rule_needs_two_tracks_enough_points_a_clear_contrast_and_a_decay()
     assert list(preclassify(rows, {"mogi_min_points": 14}))[:2] == ["mogi", "mogi"]
     assert list(preclassify(rows, {"mogi_radial_rho": -0.5}))[3] == "mogi"
     old = rows.drop(columns=["mogi_ratio", "mogi_n_points"])  # older evidence tables
+    assert list(preclassify(old)) == off
+
+
+def test_halo_labels_join_the_nearest_candidate_closer_than_the_halo():
+    # hand case: cells of label 1 at (5, 5) and of label 2 at (105, 5), halo 30 m
+    cl, cx, cy = np.array([1, 2]), np.array([5.0, 105.0]), np.array([5.0, 5.0])
+    x = np.array([30.0, 35.0, 80.0, 55.0, 95.0, np.nan, 75.0])
+    y = np.full(x.size, 5.0)
+    lab = np.array([0, 0, 0, 0, 1, 0, 0])  # point 4: inside label 1, nearer label 2's cell
+    got = halo_labels(lab, x, y, cl, cx, cy, 30.0)
+    # 25 m from 1; 30 m (not closer); 25 m from 2; 50 from both; inside; NaN; exactly 30 m
+    assert list(got) == [1, 0, 2, 0, 1, 0, 0]
+    assert list(halo_labels(lab, x, y, cl, cx, cy, 0.0)) == list(lab)
+    assert list(halo_labels(lab, x, y, cl[:0], cx[:0], cy[:0], 30.0)) == list(lab)
+    # random cells and points against every distance
+    rng = np.random.default_rng(11)
+    cl = rng.integers(1, 5, 300)
+    cx, cy = rng.uniform(0, 1000, 300), rng.uniform(0, 1000, 300)
+    x, y = rng.uniform(-100, 1100, 2000), rng.uniform(-100, 1100, 2000)
+    lab = np.where(rng.random(2000) < 0.2, rng.integers(1, 5, 2000), 0)
+    got = halo_labels(lab, x, y, cl, cx, cy, 45.0)
+    dist = np.hypot(x[:, None] - cx[None, :], y[:, None] - cy[None, :])
+    ref = np.where(dist.min(1) < 45.0, cl[dist.argmin(1)], 0)
+    ref = np.where(lab > 0, lab, ref)
+    np.testing.assert_array_equal(got, ref)
+    assert ((got > 0) & (lab == 0)).sum() > 100
+
+
+def test_halo_evidence_sees_a_bowl_whose_core_alone_is_a_candidate():
+    """A bowl's core is too small a candidate for the Mogi evidence; its halo is not.
+
+    A deflating source 80 m deep (15 mm/yr down at its centre) under a north-facing 30 deg
+    slope, points on a 20 m grid seen by both tracks (1 mm/yr of noise, an offset per
+    track); the candidate is the core within 20 m of the centre (the cells of a 10 m grid):
+    fewer than 15 points inside, while the points closer than 100 m to its cells hold the
+    inward pull. The same bell moving down the slope (a slide) is no bowl with the halo. The
+    halo columns equal :func:`mogi_contrast` over the brute-force halo labels.
+    """
+    rng = np.random.default_rng(5)
+    gx, gy = np.meshgrid(np.arange(-300, 301, 20.0), np.arange(-300, 301, 20.0))
+    x, y = gx.ravel() + 3.0, gy.ravel() + 3.0  # off the cell corners
+    transform = Affine(10, 0, -305, 0, -10, 305)
+    cc, rr = np.meshgrid(np.arange(61), np.arange(61))
+    labels = (np.hypot(-300 + 10 * cc, 300 - 10 * rr) <= 20.0).astype(np.int32)
+    slope, aspect = np.full((61, 61), 30.0), np.full((61, 61), 0.0)  # facing north
+    sl = np.deg2rad(30.0)
+    down = np.array([0.0, np.cos(sl), -np.sin(sl)])
+    d = 80.0
+    big_r = np.sqrt(x**2 + y**2 + d * d)
+    bowl = 15.0 * np.column_stack([-x * d * d, -y * d * d, -np.full(x.size, d**3)])
+    bowl /= big_r[:, None] ** 3
+    slide = 15.0 * (d**3 / big_r**3)[:, None] * down
+    col = np.floor((x + 305) / 10).astype(int)
+    row = np.floor((305 - y) / 10).astype(int)
+    lab = labels[row, col]
+    for motion, want in ((bowl, "bowl"), (slide, "slide")):
+        points, point_labels = {}, {}
+        for k, (t, los) in enumerate((("asc", LOS_ASC), ("dsc", LOS_DSC))):
+            v = motion @ los + rng.normal(0, 1.0, x.size) + (2.0 if k == 0 else -1.0)
+            points[t] = pd.DataFrame(
+                {
+                    "x_m": x,
+                    "y_m": y,
+                    "v_hp_mm_yr": v,
+                    "velocity_mm_yr": v,
+                    "los_e": los[0],
+                    "los_n": los[1],
+                    "los_u": los[2],
+                    "moving": np.abs(v) > 3.0,
+                }
+            )
+            point_labels[t] = lab
+        ev = candidate_evidence(
+            labels,
+            1,
+            transform,
+            points,
+            point_labels,
+            slope_deg=slope,
+            aspect_deg=aspect,
+            terrain_transform=transform,
+        )
+        assert ev["mogi_n_points"][0] < 15
+        # brute force: every point closer than 100 m to a labelled cell centre
+        ci, cj = np.nonzero(labels)
+        cx, cy = -300 + 10.0 * cj, 300 - 10.0 * ci
+        dist = np.hypot(x[:, None] - cx[None, :], y[:, None] - cy[None, :]).min(1)
+        hl = np.where((lab > 0) | (dist < 100.0), 1, 0)
+        both = np.concatenate([hl, hl])
+        frame = pd.concat([points["asc"], points["dsc"]], ignore_index=True)
+        ratio, count = mogi_contrast(
+            both,
+            np.repeat([0, 1], x.size),
+            frame["x_m"].to_numpy(),
+            frame["y_m"].to_numpy(),
+            frame["velocity_mm_yr"].to_numpy(),
+            frame[["los_e", "los_n", "los_u"]].to_numpy(),
+            down[None, :],
+            frame["moving"].to_numpy(bool) & (both > 0),
+            1,
+        )
+        assert ev["mogi_halo_n_points"][0] == count[0] >= 15
+        np.testing.assert_allclose(ev["mogi_halo_ratio"], ratio, rtol=1e-9)
+        cls = preclassify(ev.assign(noise_mm_yr=1.0))[0]
+        if want == "bowl":
+            assert ev["mogi_halo_ratio"][0] > 3.5 and cls == "mogi"
+        else:
+            assert ev["mogi_halo_ratio"][0] < 1.5 and cls == "landslide"
+
+
+def test_mogi_halo_rule_needs_enough_points_and_a_clear_contrast():
+    base = {**SLIDE_ROW, "mogi_halo_ratio": 3.6, "mogi_halo_n_points": 15}
+    rows = pd.DataFrame(
+        [
+            base,
+            {**base, "mogi_halo_n_points": 14},  # too few: a source fits a few points by chance
+            {**base, "mogi_halo_ratio": 3.5},  # not clearly better than a slide
+            {**base, "mogi_halo_ratio": np.nan},  # missing never rejects
+            {**base, "n_tracks_seen": 1},  # one track: opposite LOS signs across the centre
+            {**base, "radial_rho": 0.5},  # no condition on the decay
+            {**base, "radial_rho": -0.9, "radial_n_points": 25},  # the radial rule decides first
+            {**base, "misfit_downslope_mm_yr": 8.0, "misfit_vertical_mm_yr": 0.5},  # vertical
+        ]
+    )
+    want = ["mogi", "landslide", "landslide", "landslide", "mogi", "mogi", "radial", "vertical"]
+    assert list(preclassify(rows)) == want
+    off = ["landslide"] * 6 + ["radial", "vertical"]
+    assert list(preclassify(rows, {"mogi_halo_ratio": 1e9})) == off
+    assert list(preclassify(rows, {"mogi_min_points": 14}))[1] == "mogi"
+    assert list(preclassify(rows, {"mogi_halo_ratio": 3.4}))[2] == "mogi"
+    old = rows.drop(columns=["mogi_halo_ratio", "mogi_halo_n_points"])  # older tables
     assert list(preclassify(old)) == off
 
 

@@ -461,7 +461,11 @@ CANDIDATE_POINT_COLUMNS = [
 
 
 def near_polygons(
-    polygons: Mapping[str, gpd.GeoDataFrame], grid: Grid, *, block_cells: int = 64
+    polygons: Mapping[str, gpd.GeoDataFrame],
+    grid: Grid,
+    *,
+    block_cells: int = 64,
+    margin_m: float = 0.0,
 ) -> Callable[[pd.DataFrame], np.ndarray]:
     """Which points may lie in a cell that a candidate polygon covers (a superset).
 
@@ -481,6 +485,10 @@ def near_polygons(
         The hot-spot grid (north-up).
     block_cells
         Edge of the marked blocks (cells): ~1 byte per block of the grid.
+    margin_m
+        Widen each window by this distance (m) on every side: the points around the
+        candidates that their evidence reads (the halo of
+        :func:`slidemap.hotspots.evidence.candidate_evidence`, ``halo_m``) pass too.
 
     Returns
     -------
@@ -490,6 +498,7 @@ def near_polygons(
     """
     size = int(block_cells)
     blocks = np.zeros((-(-grid.height // size), -(-grid.width // size)), bool)
+    pad = 1 + int(np.ceil(max(float(margin_m), 0.0) / grid.resolution_m))
     inv = ~grid.transform
     for frame in polygons.values():
         if not len(frame):
@@ -498,10 +507,10 @@ def near_polygons(
         corners = [(b[:, i], b[:, j]) for i in (0, 2) for j in (1, 3)]
         cols = np.stack([inv.a * x + inv.b * y + inv.c for x, y in corners])
         rows = np.stack([inv.d * x + inv.e * y + inv.f for x, y in corners])
-        c0 = np.maximum(np.floor(cols.min(0)) - 1, 0).astype(np.int64)
-        r0 = np.maximum(np.floor(rows.min(0)) - 1, 0).astype(np.int64)
-        c1 = np.minimum(np.ceil(cols.max(0)) + 1, grid.width).astype(np.int64)
-        r1 = np.minimum(np.ceil(rows.max(0)) + 1, grid.height).astype(np.int64)
+        c0 = np.maximum(np.floor(cols.min(0)) - pad, 0).astype(np.int64)
+        r0 = np.maximum(np.floor(rows.min(0)) - pad, 0).astype(np.int64)
+        c1 = np.minimum(np.ceil(cols.max(0)) + pad, grid.width).astype(np.int64)
+        r1 = np.minimum(np.ceil(rows.max(0)) + pad, grid.height).astype(np.int64)
         for a0, a1, b0, b1 in zip(r0, r1, c0, c1, strict=True):
             if a1 > a0 and b1 > b0:
                 blocks[a0 // size : (a1 - 1) // size + 1, b0 // size : (b1 - 1) // size + 1] = True
