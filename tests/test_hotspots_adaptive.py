@@ -842,16 +842,8 @@ def test_halo_evidence_sees_a_bowl_whose_core_alone_is_a_candidate():
                 }
             )
             point_labels[t] = lab
-        ev = candidate_evidence(
-            labels,
-            1,
-            transform,
-            points,
-            point_labels,
-            slope_deg=slope,
-            aspect_deg=aspect,
-            terrain_transform=transform,
-        )
+        terrain = dict(slope_deg=slope, aspect_deg=aspect, terrain_transform=transform)
+        ev = candidate_evidence(labels, 1, transform, points, point_labels, **terrain)
         assert ev["mogi_n_points"][0] < 15
         # brute force: every point closer than 100 m to a labelled cell centre
         ci, cj = np.nonzero(labels)

@@ -712,8 +712,9 @@ def preclassify(evidence: pd.DataFrame, rules: Mapping[str, float] | None = None
        ``mogi_halo_ratio`` times better by the point source (``mogi_halo_ratio`` evidence
        column). A bowl whose core alone passes the hot-spot thresholds leaves a candidate
        of 4–10 points, too few for either line of evidence, while the flanks around it still
-       move inward and down; over 112 development runs slides' candidates reached 2.9 and
-       7 bowls left by the other rules 3.6–15 (``docs/hotspots.md``);
+       move inward and down; over 112 development runs the candidates touching a slide with
+       15 halo points or more reached 3.2, and the 4 bowls the other rules left 4.6–15
+       (``docs/hotspots.md``);
     7. ``infrastructure``: the candidate holds significantly more scatterers than natural
        ground (more than ``dense_ratio`` × ``expected_points``, one-sided Poisson test at
        :data:`DENSE_ALPHA`; buildings, roads and embankments reflect far more than slopes,
