@@ -547,52 +547,52 @@ def candidate_evidence(
     obs = np.full((n, len(tracks)), np.nan)
     weight = np.zeros((n, len(tracks)))
     los = np.full((n, len(tracks), 3), np.nan)
-    # the points inside a candidate, every track: per-point evidence for the medians and shapes
-    inner: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("lab", "track", "x", "y", "v", "v_hp", "seas", "los", "moving")
-    }
-    # the points in and around a candidate, every track: the halo Mogi contrast
-    halo: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("lab", "track", "x", "y", "v", "los", "moving")
+    # the points in and around a candidate, every track (one k-d tree over the cells): the
+    # halo Mogi contrast reads them all, the medians and shapes those inside
+    xy = {t: points[t][["x_m", "y_m"]].to_numpy(np.float64) for t in tracks}
+    labs = {t: np.asarray(point_labels[t], dtype=np.int64) for t in tracks}
+    joined = halo_labels(
+        np.concatenate([labs[t] for t in tracks]),
+        np.concatenate([xy[t][:, 0] for t in tracks]),
+        np.concatenate([xy[t][:, 1] for t in tracks]),
+        lab_c,
+        xc,
+        yc,
+        halo_m,
+    )
+    halos = np.split(joined, np.cumsum([len(labs[t]) for t in tracks])[:-1])
+    near: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("lab", "inside", "track", "x", "y", "v", "v_hp", "seas", "los", "moving")
     }
     for k, t in enumerate(tracks):
         pts = points[t]
-        lab = np.asarray(point_labels[t], dtype=np.int64)
+        lab = labs[t]
         col = "v_hp_mm_yr" if "v_hp_mm_yr" in pts else "velocity_mm_yr"
         v = pts[col].to_numpy(np.float64)
         obs[:, k] = _per_label_mean(lab, v, n)
         out[f"v_hp_mm_yr_{t}"] = obs[:, k]
         weight[:, k] = np.bincount(lab[lab > 0], minlength=n + 1)[1:]
         if densities is None:
-            density = typical_density(pts[["x_m", "y_m"]].to_numpy(np.float64))
+            density = typical_density(xy[t])
         else:
             known = densities[t]
             density = float(known) if known is not None and np.isfinite(known) else 0.0
         expected += density * area_km2
         for j, c in enumerate(("los_e", "los_n", "los_u")):
             los[:, k, j] = _per_label_mean(lab, pts[c].to_numpy(np.float64), n)
-        inside = lab > 0
+        around = halos[k] > 0
         measured = pts["velocity_mm_yr"].to_numpy(np.float64) if "velocity_mm_yr" in pts else v
         seas = pts["seasonal_mm"].to_numpy(np.float64) if "seasonal_mm" in pts else None
-        inner["lab"].append(lab[inside])
-        inner["track"].append(np.full(int(inside.sum()), k, dtype=np.int64))
-        inner["x"].append(pts["x_m"].to_numpy(np.float64)[inside])
-        inner["y"].append(pts["y_m"].to_numpy(np.float64)[inside])
-        inner["v"].append(measured[inside])
-        inner["v_hp"].append(v[inside])
-        inner["seas"].append(seas[inside] if seas is not None else np.full(inside.sum(), np.nan))
-        inner["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[inside])
-        inner["moving"].append(pts["moving"].to_numpy(bool)[inside])
-        px, py = pts["x_m"].to_numpy(np.float64), pts["y_m"].to_numpy(np.float64)
-        hlab = halo_labels(lab, px, py, lab_c, xc, yc, halo_m)
-        around = hlab > 0
-        halo["lab"].append(hlab[around])
-        halo["track"].append(np.full(int(around.sum()), k, dtype=np.int64))
-        halo["x"].append(px[around])
-        halo["y"].append(py[around])
-        halo["v"].append(measured[around])
-        halo["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[around])
-        halo["moving"].append(pts["moving"].to_numpy(bool)[around])
+        near["lab"].append(halos[k][around])
+        near["inside"].append(lab[around] > 0)
+        near["track"].append(np.full(int(around.sum()), k, dtype=np.int64))
+        near["x"].append(xy[t][around, 0])
+        near["y"].append(xy[t][around, 1])
+        near["v"].append(measured[around])
+        near["v_hp"].append(v[around])
+        near["seas"].append(seas[around] if seas is not None else np.full(around.sum(), np.nan))
+        near["los"].append(pts[["los_e", "los_n", "los_u"]].to_numpy(np.float64)[around])
+        near["moving"].append(pts["moving"].to_numpy(bool)[around])
     seen = np.isfinite(obs) & (weight > 0)
     out["n_tracks_seen"] = seen.sum(axis=1)
     sigma = np.array(
@@ -630,7 +630,8 @@ def candidate_evidence(
         out["max_abs_cos_downslope"] = np.where(
             np.isfinite(down[:, 0]) & (out["n_tracks_seen"] > 0), np.abs(cos).max(1), np.nan
         )
-    cat = {k: np.concatenate(a) for k, a in inner.items()}
+    every = {k: np.concatenate(a) for k, a in near.items()}
+    cat = {k: a[every["inside"]] for k, a in every.items()}
     mov = cat["moving"]
     lab = cat["lab"][mov]
     out["seasonal_mm"] = _per_label_median(lab, cat["seas"][mov], n)
@@ -641,17 +642,9 @@ def candidate_evidence(
     out["mogi_ratio"], out["mogi_n_points"] = mogi_contrast(
         cat["lab"], cat["track"], cat["x"], cat["y"], cat["v"], cat["los"], down, mov, n
     )
-    h = {k: np.concatenate(a) if a else np.zeros(0) for k, a in halo.items()}
+    e = every
     out["mogi_halo_ratio"], out["mogi_halo_n_points"] = mogi_contrast(
-        h["lab"],
-        h["track"],
-        h["x"],
-        h["y"],
-        h["v"],
-        h["los"].reshape(-1, 3),
-        down,
-        h["moving"].astype(bool),
-        n,
+        e["lab"], e["track"], e["x"], e["y"], e["v"], e["los"], down, e["moving"], n
     )
     out["n_points_all"] = weight.sum(axis=1)
     out["expected_points"] = expected
