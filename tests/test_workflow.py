@@ -1,9 +1,9 @@
 """The demo workflow end to end: incremental reruns, interrupted runs and reproducibility.
 
 One real run of the whole demo DAG (in a temporary copy of the repository, with shorter
-neural-network training) is shared by the tests of this module. Each scenario then works
-on its own copy of that finished run (results and Snakemake's metadata included), so the
-scenarios do not disturb each other:
+neural-network training: ``demo`` in ``conftest.py``, one per test session) is shared by
+the tests of this module. Each scenario then works on its own copy of that finished run
+(results and Snakemake's metadata included), so the scenarios do not disturb each other:
 
 - adding a CSV batch to one track reruns that track's jobs and their dependants only, never
   a DEM factor job nor a job of the other track;
@@ -12,13 +12,14 @@ scenarios do not disturb each other:
 - changing the DEM reruns the factors;
 - changing nothing reruns nothing;
 - killing the workflow with SIGKILL during training leaves no output that looks complete,
-  and the rerun reproduces the uninterrupted run's files bit for bit;
-- a second clean run gives the same files (hashes) as the first.
+  and the rerun reproduces the uninterrupted run's files bit for bit.
+
+A second clean run gives the same files (``test_workflow_determinism.py``); every
+user-facing output is rebuilt when deleted (``test_workflow_rebuild.py``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -26,22 +27,21 @@ import signal
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import (
+    JOB_START,
+    RESULTS,
+    VOLATILE,
+    dry_run,
+    scheduled_jobs,
+    snakemake,
+)
 
 pytestmark = pytest.mark.workflow
 
-COPY = ["Snakefile", "workflow", "scripts", "config", "profiles", "resources", "envs", "src"]
-RESULTS = "results/demo"
-# Shorter training and SHAP than the demo config: the DAG is the same, CI time is not.
-FAST = {
-    "models": {m: {"max_epochs": 20} for m in ("cnn1d", "cnn2d", "rnn")},
-    "explain": {"n_samples": 60, "n_background": 30},
-    "mapping": {"tile_size": 512},  # one tile per model (tests/test_maps_workflow.py scatters)
-}
 # Rules that depend on the DEM and layers only; a new InSAR batch must never rerun them.
 DEM_ONLY_RULES = {
     "study_grid",
@@ -54,56 +54,6 @@ DEM_ONLY_RULES = {
     "factor_plots",
     "hillshade",
 }
-# Files whose bytes legitimately differ between runs: logs, Snakemake's timing benchmarks.
-VOLATILE = ("logs/", "benchmarks/")
-
-
-#: Where a job block starts in a dry-run listing (optionally after its timestamp line).
-JOB_START = re.compile(r"\n(?=\[[^\]]+\]\n(?:local)?rule \w+:|(?:local)?rule \w+:)")
-
-
-def snakemake(cwd: Path, *args: str, timeout: int = 1500) -> str:
-    """Run snakemake in ``cwd``; return stdout+stderr; fail the test with the output on error."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
-    return out
-
-
-def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
-    """Parse (rule, wildcards) of every job a dry run schedules."""
-    jobs = []
-    for block in JOB_START.split(dry_run_output):
-        m = re.search(r"^(?:local)?rule (\w+):", block.strip(), flags=re.MULTILINE)
-        if not m:
-            continue
-        wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
-        jobs.append((m.group(1), wc.group(1) if wc else ""))
-    return jobs
-
-
-def dry_run(workdir: Path) -> list[tuple[str, str]]:
-    """Jobs a dry run of the default target schedules (empty when nothing is to be done)."""
-    out = snakemake(workdir, "-n", "--cores", "2")
-    if "Nothing to be done" in out:
-        return []
-    return [job for job in scheduled_jobs(out) if job[0] != "all"]
-
-
-def file_hashes(results: Path) -> dict[str, str]:
-    """sha256 of every file under ``results`` except logs and benchmarks."""
-    out = {}
-    for path in sorted(results.rglob("*")):
-        rel = path.relative_to(results).as_posix()
-        if path.is_file() and not rel.startswith(VOLATILE):
-            out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 def documented_outputs(readme: Path) -> list[re.Pattern]:
@@ -125,46 +75,6 @@ def documented_outputs(readme: Path) -> list[re.Pattern]:
             rx = re.sub(r"<[^>]+>", "[^/]+", re.escape(full).replace("…", ".*"))
             patterns.append(re.compile(rx + "$"))
     return patterns
-
-
-def make_workdir(dest: Path, root: Path) -> Path:
-    """Copy the workflow and demo inputs to ``dest`` with the fast-training config overlay."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in COPY:
-        src = root / name
-        if src.is_dir():
-            # resources/large, resources/national: the optional inputs of benchmarks/large_area.py
-            # and benchmarks/national.py
-            skip = shutil.ignore_patterns("__pycache__", "large", "national")
-            shutil.copytree(src, dest / name, ignore=skip)
-        else:
-            shutil.copy2(src, dest / name)
-    cfg_path = dest / "config" / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    for section, values in FAST.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                cfg.setdefault(section, {}).setdefault(key, {}).update(value)
-            else:
-                cfg.setdefault(section, {})[key] = value
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
-    return dest
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory, root: Path) -> Path:
-    """A finished run of the whole demo workflow."""
-    workdir = make_workdir(tmp_path_factory.mktemp("demo"), root)
-    snakemake(workdir, "--cores", "2")
-    return workdir
-
-
-@pytest.fixture()
-def run_copy(demo: Path, tmp_path: Path) -> Path:
-    """A private copy of the finished demo run (results and .snakemake metadata)."""
-    dest = tmp_path / "run"
-    shutil.copytree(demo, dest, symlinks=True)
-    return dest
 
 
 def add_batch(workdir: Path) -> Path:
@@ -196,10 +106,11 @@ def test_demo_run_writes_every_final_output(demo):
         if not rel.startswith(VOLATILE) and not any(rx.match(rel) for rx in patterns)
     ]
     assert undocumented == []
-    assert dry_run(demo) == []
 
 
 def test_nothing_changed_reruns_nothing(run_copy):
+    # (Snakemake runs in copies only: a dry run takes the lock of its folder, and other
+    # workers copy the shared demo run)
     assert dry_run(run_copy) == []
 
 
@@ -216,10 +127,11 @@ def job_memory(workdir: Path, attempt: int) -> dict[tuple[str, str], int]:
     return memory
 
 
-def test_every_job_asks_for_more_memory_when_retried(demo):
+def test_every_job_asks_for_more_memory_when_retried(run_copy):
     """The profiles retry a job killed for memory: each retry must ask for more (attempt x)."""
-    first, second = job_memory(demo, 1), job_memory(demo, 2)
-    rules = {rule for rule, _ in scheduled_jobs(snakemake(demo, "-n", "--forceall"))} - {"all"}
+    first, second = job_memory(run_copy, 1), job_memory(run_copy, 2)
+    rules = {rule for rule, _ in scheduled_jobs(snakemake(run_copy, "-n", "--forceall"))}
+    rules -= {"all"}
     assert {rule for rule, _ in first} == rules and first.keys() == second.keys()
     for job, mb in first.items():
         assert second[job] >= 2 * mb - 1, (job, mb, second[job])
@@ -274,134 +186,6 @@ def test_plc_only_sampling_key_retrains_no_susceptibility_model(run_copy):
     # the PLC samples feed the PLC classifier only (the demo does not add PLC predictions to
     # the pixel samples): no susceptibility model retrains, no map is redrawn
     assert not rules & {"pixel_samples", "train", "predict_tile", "mosaic"}, rules
-
-
-def job_listing(workdir: Path) -> list[dict]:
-    """Every job of the default target with its rule, wildcards, input and output files.
-
-    Read from ``snakemake -n --forceall``: Snakemake's own plan, independent of the test's
-    expectations.
-    """
-    out = snakemake(workdir, "-n", "--forceall", "--cores", "2")
-    jobs = []
-    for block in JOB_START.split(out):
-        m = re.search(r"^(?:local)?rule (\w+):", block.strip(), flags=re.MULTILINE)
-        if not m:
-            continue
-
-        def field(name: str, block: str = block) -> str:
-            f = re.search(rf"^\s+{name}: (.*)$", block, flags=re.MULTILINE)
-            return f.group(1) if f else ""
-
-        jobs.append(
-            {
-                "rule": m.group(1),
-                "wildcards": field("wildcards"),
-                "input": [f for f in field("input").split(", ") if f],
-                "output": [f for f in field("output").split(", ") if f],
-            }
-        )
-    return jobs
-
-
-def producer_and_downstream(jobs: list[dict], index: int, workdir: Path) -> list[tuple[str, str]]:
-    """(rule, wildcards) of the jobs Snakemake must run when job ``index`` has to run again.
-
-    Job ``index``, every job that depends on it (transitively), and the producers of the
-    inputs of those jobs that are not on disk: temporary files (the prediction tiles of a
-    mosaic) that were removed once their consumers had run.
-    """
-    made_by = {f: i for i, job in enumerate(jobs) for f in job["output"]}
-    consumers: dict[int, set[int]] = {}
-    for i, job in enumerate(jobs):
-        for f in job["input"]:
-            if f in made_by:
-                consumers.setdefault(made_by[f], set()).add(i)
-    seen, todo = {index}, [index]
-    while todo:
-        i = todo.pop()
-        missing = [
-            made_by[f] for f in jobs[i]["input"] if f in made_by and not (workdir / f).exists()
-        ]
-        for nxt in [*consumers.get(i, ()), *missing]:
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return sorted((jobs[i]["rule"], jobs[i]["wildcards"]) for i in seen if jobs[i]["rule"] != "all")
-
-
-def one_output_per_pattern(jobs: list[dict]) -> dict[str, int]:
-    """One final output per output pattern (wildcard values replaced) -> its producing job."""
-    final = next(job for job in jobs if job["rule"] == "all")["input"]
-    made_by = {f: i for i, job in enumerate(jobs) for f in job["output"]}
-    chosen: dict[tuple[str, str], str] = {}
-    for f in final:
-        job = jobs[made_by[f]]
-        pattern = f
-        for pair in filter(None, job["wildcards"].split(", ")):
-            name, value = pair.split("=", 1)
-            pattern = pattern.replace(value, "{" + name + "}")
-        chosen.setdefault((job["rule"], pattern), f)
-    return {f: made_by[f] for f in chosen.values()}
-
-
-def test_every_user_facing_output_is_rebuilt_when_deleted(run_copy):
-    jobs = job_listing(run_copy)
-    picks = one_output_per_pattern(jobs)
-    final = next(job for job in jobs if job["rule"] == "all")["input"]
-    assert len(picks) > 60 and {jobs[i]["rule"] for i in picks.values()} >= {
-        "distance_factor",
-        "terrain_factors",
-        "candidates",
-        "pixel_samples",
-        "train",
-        "classes",
-        "frequency_ratio",
-        "report",
-        "hillshade",
-    }
-    # deleted one at a time, each is planned with its producer and what depends on it, only
-    # (two copies of the run, one dry run in each at a time: the 2 cores of CI)
-    twin = run_copy.parent / "twin"
-    shutil.copytree(run_copy, twin, symlinks=True)
-
-    def check(work: Path, items: list[tuple[str, int]]) -> list:
-        wrong = []
-        for rel, producer in items:
-            path = work / rel
-            saved, stat = path.read_bytes(), path.stat()
-            path.unlink()
-            planned = sorted(dry_run(work))
-            expected = producer_and_downstream(jobs, producer, work)
-            if planned != expected:
-                wrong.append((rel, sorted(set(planned) ^ set(expected))))
-            # put it back as it was: the next case starts from a complete run
-            path.write_bytes(saved)
-            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        return wrong
-
-    items = sorted(picks.items())
-    with ThreadPoolExecutor(2) as pool:
-        halves = pool.map(check, [run_copy, twin], [items[0::2], items[1::2]])
-        wrong = [w for half in halves for w in half]
-    assert wrong == []
-    shutil.rmtree(twin)
-    # every final output deleted at once: a plain run rebuilds each one byte-identical
-    before = file_hashes(run_copy / RESULTS)
-    for rel in final:
-        (run_copy / rel).unlink()
-    snakemake(run_copy, "--cores", "2")
-    after = file_hashes(run_copy / RESULTS)
-    assert sorted(after) == sorted(before)
-    assert [rel for rel in before if before[rel] != after[rel]] == []
-    assert dry_run(run_copy) == []
-    # a factor deep in the DAG is rebuilt alone by asking for it (docs/troubleshooting.md)
-    roads = run_copy / RESULTS / "factors" / "dist_roads.tif"
-    saved = roads.read_bytes()
-    roads.unlink()
-    out = snakemake(run_copy, "--cores", "2", f"{RESULTS}/factors/dist_roads.tif")
-    assert roads.read_bytes() == saved
-    assert [rule for rule, _ in scheduled_jobs(out)] == ["distance_factor"]
 
 
 def test_scripts_run_alone_give_the_workflow_outputs(run_copy, demo):
@@ -516,13 +300,3 @@ def test_sigkill_during_training_leaves_nothing_half_written(run_copy, demo):
     for name in ("model.joblib", "metrics.json", "roc.csv", "cv_predictions.parquet"):
         assert (model_dir / name).read_bytes() == (ref / name).read_bytes(), name
     assert dry_run(run_copy) == []
-
-
-def test_two_clean_runs_give_identical_files(demo, tmp_path, root):
-    second = make_workdir(tmp_path / "second", root)
-    snakemake(second, "--cores", "2")
-    first_hashes = file_hashes(demo / RESULTS)
-    second_hashes = file_hashes(second / RESULTS)
-    assert sorted(first_hashes) == sorted(second_hashes)
-    differ = [name for name in first_hashes if first_hashes[name] != second_hashes[name]]
-    assert not differ, differ

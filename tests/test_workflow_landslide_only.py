@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import RESULTS, make_workdir, snakemake
+from workflow_helpers import RESULTS, make_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
 
