@@ -40,7 +40,9 @@ def main(smk) -> None:
         "explaining %d samples of %s against %d background samples", len(X), model, len(background)
     )
     t0 = time.perf_counter()
-    result = explain_bundle(bundle, X, background, seed=cfg["seed"])
+    result = explain_bundle(
+        bundle, X, background, seed=cfg["seed"], gradient_nsamples=cfg["gradient_nsamples"]
+    )
     log.info("SHAP (%s) took %.1f s", result.method, time.perf_counter() - t0)
     values = factor_values(X)
     table = mean_abs_table(result)

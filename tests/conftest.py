@@ -24,7 +24,6 @@ DEMO_CONFIG = ROOT / "config" / "config.yaml"
 #: Test files that run Snakemake for minutes, longest first: scheduled before the rest.
 LONG_FILES = (
     "test_workflow.py",
-    "test_workflow_determinism.py",
     "test_workflow_rebuild.py",
     "test_workflow_landslide_only.py",
     "test_ingest_tiles_workflow.py",

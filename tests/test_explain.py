@@ -207,6 +207,12 @@ def test_gradient_shap_sums_one_hot_channels_per_factor():
     # many references: a Monte Carlo mean over sampled references (200 per sample)
     res = explain_bundle(bundle, X, B, seed=0)
     assert np.abs(res.values - want(B)).mean() < 0.02
+    # the draws per sample (gradient_nsamples) set the Monte Carlo error, ~ 1 / sqrt of them
+    errors = [
+        np.abs(explain_bundle(bundle, X, B, seed=0, gradient_nsamples=n).values - want(B)).mean()
+        for n in (20, 2000)
+    ]
+    assert errors[1] < errors[0] / 3, errors
 
 
 def test_plots_write_pngs(tmp_path):

@@ -14,8 +14,8 @@ the tests of this module. Each scenario then works on its own copy of that finis
 - killing the workflow with SIGKILL during training leaves no output that looks complete,
   and the rerun reproduces the uninterrupted run's files bit for bit.
 
-A second clean run gives the same files (``test_workflow_determinism.py``); every
-user-facing output is rebuilt when deleted (``test_workflow_rebuild.py``).
+Every user-facing output is rebuilt when deleted, and a second run of every job gives the
+same files (``test_workflow_rebuild.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every user-facing output of the demo run is rebuilt, and only with what depends on it.
+"""Every user-facing output of the demo run is rebuilt, and only with what depends on it;
+a second run of every job gives the same files.
 
 Works on a private copy of the session's finished demo run (``demo`` and ``run_copy`` in
 ``conftest.py``), so it can run on another pytest-xdist worker than ``test_workflow.py``.
@@ -128,11 +129,15 @@ def test_every_user_facing_output_is_rebuilt_when_deleted(run_copy):
         wrong = [w for half in halves for w in half]
     assert wrong == []
     shutil.rmtree(twin)
-    # every final output deleted at once: a plain run rebuilds each one byte-identical
+    # every final output deleted at once: a plain run rebuilds each one byte-identical.
+    # Every job of the DAG writes a final output, so this is a second run of every job, in
+    # another folder than the demo run's: two runs give the same files (reproducibility)
     before = file_hashes(run_copy / RESULTS)
     for rel in final:
         (run_copy / rel).unlink()
-    snakemake(run_copy, "--cores", "2")
+    out = snakemake(run_copy, "--cores", "2")
+    every_job = sorted((job["rule"], job["wildcards"]) for job in jobs if job["rule"] != "all")
+    assert sorted(job for job in scheduled_jobs(out) if job[0] != "all") == every_job
     after = file_hashes(run_copy / RESULTS)
     assert sorted(after) == sorted(before)
     assert [rel for rel in before if before[rel] != after[rel]] == []

@@ -19,8 +19,8 @@ COPY = ["Snakefile", "workflow", "scripts", "config", "profiles", "resources", "
 RESULTS = "results/demo"
 # Shorter training and SHAP than the demo config: the DAG is the same, CI time is not.
 FAST = {
-    "models": {m: {"max_epochs": 20} for m in ("cnn1d", "cnn2d", "rnn")},
-    "explain": {"n_samples": 60, "n_background": 30},
+    "models": {m: {"max_epochs": 10} for m in ("cnn1d", "cnn2d", "rnn")},
+    "explain": {"n_samples": 60, "n_background": 30, "gradient_nsamples": 50},
     "mapping": {"tile_size": 512},  # one tile per model (tests/test_maps_workflow.py scatters)
 }
 # Files whose bytes legitimately differ between runs: logs, Snakemake's timing benchmarks.

@@ -240,7 +240,7 @@ def _explain_tree(bundle, model, kind, X, B):
     return values, base, method
 
 
-def _explain_gradient(bundle, module, X, B, seed):
+def _explain_gradient(bundle, module, X, B, seed, nsamples):
     import shap
     import torch
 
@@ -267,7 +267,7 @@ def _explain_gradient(bundle, module, X, B, seed):
     wrapped = _Prob(module).eval()
     torch.manual_seed(seed)
     explainer = shap.GradientExplainer(wrapped, Zb)
-    values = explainer.shap_values(Z, nsamples=200, rseed=seed)
+    values = explainer.shap_values(Z, nsamples=int(nsamples), rseed=seed)
     values = np.asarray(values[0] if isinstance(values, list) else values)
     if values.ndim == Z.ndim + 1:
         values = values[..., -1]
@@ -304,6 +304,7 @@ def explain_bundle(
     method: str = "auto",
     kernel_nsamples: int | str = "auto",
     kernel_background: int = 50,
+    gradient_nsamples: int = 200,
 ) -> ShapResult:
     """Compute per-factor SHAP values (probability units) of a model bundle.
 
@@ -326,6 +327,9 @@ def explain_bundle(
     kernel_background
         At most this many background samples (the first ones) for the kernel explainer,
         whose cost grows with coalitions × background size.
+    gradient_nsamples
+        Draws (background sample and interpolation point) per explained sample of the
+        expected-gradients explainer (torch models); cost linear in it.
 
     Returns
     -------
@@ -350,7 +354,9 @@ def explain_bundle(
     if method == "tree":
         values, base, used = _explain_tree(bundle, model, kind, X, background)
     elif method == "gradient":
-        values, base, used = _explain_gradient(bundle, module, X, background, seed)
+        values, base, used = _explain_gradient(
+            bundle, module, X, background, seed, gradient_nsamples
+        )
     elif method == "kernel":
         values, base, used = _explain_kernel(
             bundle, X, background[:kernel_background], kernel_nsamples, seed

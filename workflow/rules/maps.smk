@@ -284,7 +284,13 @@ rule explain:
         # only the keys the script reads: e.g. explain.raster_factors must not rerun SHAP
         explain={
             k: config["explain"][k]
-            for k in ("n_samples", "n_background", "seed", "top_factors")
+            for k in (
+                "n_samples",
+                "n_background",
+                "seed",
+                "top_factors",
+                "gradient_nsamples",
+            )
         },
         library=library_version("explain", "raster"),
     script:
