@@ -21,11 +21,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 DEMO_CONFIG = ROOT / "config" / "config.yaml"
 
-#: Test files that run Snakemake for minutes, longest first: scheduled before the rest.
+#: Test files that run Snakemake for minutes: scheduled before the rest, in this order. The
+#: demo run's files first and the landslide-only run second, so that the two whole-DAG runs
+#: overlap; the rebuild test (a copy of the demo run) when the demo run is done.
 LONG_FILES = (
     "test_workflow.py",
-    "test_workflow_rebuild.py",
     "test_workflow_landslide_only.py",
+    "test_workflow_rebuild.py",
     "test_ingest_tiles_workflow.py",
     "test_hydrology_tiles_workflow.py",
     "test_maps_workflow.py",
