@@ -642,9 +642,16 @@ def candidate_evidence(
     out["mogi_ratio"], out["mogi_n_points"] = mogi_contrast(
         cat["lab"], cat["track"], cat["x"], cat["y"], cat["v"], cat["los"], down, mov, n
     )
-    e = every
     out["mogi_halo_ratio"], out["mogi_halo_n_points"] = mogi_contrast(
-        e["lab"], e["track"], e["x"], e["y"], e["v"], e["los"], down, e["moving"], n
+        every["lab"],
+        every["track"],
+        every["x"],
+        every["y"],
+        every["v"],
+        every["los"],
+        down,
+        every["moving"],
+        n,
     )
     out["n_points_all"] = weight.sum(axis=1)
     out["expected_points"] = expected
