@@ -7,8 +7,9 @@ peak memory (Snakemake benchmark files) against the ``mem_mb`` it was given.
 Run from the repository root::
 
     python benchmarks/national.py make [--size 32768] [--points 20000000] [--batches 40]
-    python benchmarks/national.py run [--cores 2] [--mem-mb 8000]
+    python benchmarks/national.py run [--cores 2] [--mem-mb 8000] [--part all|insar|factors]
     python benchmarks/national.py run --slurm-job-mb 4000   # on the local SLURM cluster
+    python benchmarks/national.py prune          # drop the InSAR bulk between the two parts
     python benchmarks/national.py table          # -> benchmarks/national.md
     python benchmarks/national.py compare        # the same inputs untiled: same candidates?
 
@@ -276,9 +277,14 @@ def disk_needed_gb(size: int, points: int) -> tuple[float, float]:
     return csv, csv + 2 * points * 0.7e3 / 1e9 + size * size * 50 / 1e9
 
 
-def make(size: int, points: int, batches: int, force: bool = False) -> None:
-    """Write resources/national/ and config/national.yaml."""
+def make(size: int, points: int, batches: int, force: bool = False, jobs: int = 1) -> None:
+    """Write resources/national/ and config/national.yaml.
+
+    ``jobs`` > 1 writes the two tracks in that many processes at once (the same files: each
+    burst is drawn from its own seed, ``[SEED, track, strip]``).
+    """
     import shutil
+    from concurrent.futures import ProcessPoolExecutor
 
     rng = np.random.default_rng(SEED)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -297,8 +303,14 @@ def make(size: int, points: int, batches: int, force: bool = False) -> None:
     make_dem(size, rng)
     slides = make_slides(size, rng)
     print(f"{len(slides)} moving slopes", flush=True)
-    for track in range(2):
-        make_track(track, points, batches, size, slides)
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, 2)) as pool:
+            done = [pool.submit(make_track, t, points, batches, size, slides) for t in range(2)]
+            for future in done:
+                future.result()
+    else:
+        for track in range(2):
+            make_track(track, points, batches, size, slides)
     # inventory: a point at the centre of every slope
     np.savetxt(
         OUT / "inventory.csv", np.round(slides[:, :2], 2), delimiter=",", header="x,y",
@@ -308,8 +320,19 @@ def make(size: int, points: int, batches: int, force: bool = False) -> None:
     print(f"inventory.csv: {len(slides)} points; {CONFIG.relative_to(ROOT)} written", flush=True)
 
 
-def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None) -> int:
+PARTS = {
+    "all": ("hotspots/candidates.gpkg", "factors/factors.json"),
+    "insar": ("hotspots/candidates.gpkg",),
+    "factors": ("factors/factors.json",),
+}
+
+
+def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None, part: str = "all") -> int:
     """Run the workflow to the candidates and the factor stack; return Snakemake's status.
+
+    ``part`` picks the targets (``PARTS``): ``insar`` stops at the candidates (it builds the
+    slope and aspect rasters they read), ``factors`` builds the factor stack only, so a disk
+    that cannot hold the whole study runs the two halves with ``prune`` between them.
 
     With ``slurm_job_mb`` the jobs go through ``--profile profiles/slurm`` to the local
     one-node SLURM cluster of ``tests/slurm`` (started here, stopped after), whose partition
@@ -319,7 +342,7 @@ def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None) -> int:
     import subprocess
 
     res = f"results/{STUDY}"
-    targets = [f"{res}/hotspots/candidates.gpkg", f"{res}/factors/factors.json"]
+    targets = [f"{res}/{target}" for target in PARTS[part]]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--configfile", str(CONFIG)]
     slurm = ROOT / "tests" / "slurm"
     if slurm_job_mb is None:
@@ -376,6 +399,41 @@ def compare(cores: int, mem_mb: int) -> bool:
     return same
 
 
+def prune(dry_run: bool = False) -> float:
+    """Delete the InSAR half's bulk (burst CSVs, per-point Parquet files); return the GB freed.
+
+    Kept: ``candidates.gpkg``, the tracks' summaries, polygons and density rasters, and every
+    job's log and benchmark file (``table`` reads them). For a disk that cannot hold the CSV
+    bursts, the points and the 32768² factor stack at once: ``run --part insar``, ``prune``,
+    ``run --part factors``. Snakemake then sees the InSAR jobs' outputs missing and would
+    rerun them for the candidates; ask for ``--part factors`` only.
+    """
+    import shutil
+
+    res = ROOT / "results" / STUDY
+    doomed = [OUT / "tracks"]
+    for track in sorted((res / "insar").glob("*")):
+        doomed += [track / "batches", track / "tiles", track / "points.parquet"]
+    for track in sorted((res / "hotspots").glob("*")):
+        if track.is_dir():
+            doomed += [track / "tiles", track / "fields", track / "points.parquet"]
+    freed = 0.0
+    for path in doomed:
+        if not path.exists():
+            continue
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+        size = sum(f.stat().st_size for f in files) / 1e9
+        freed += size
+        print(f"{'would delete' if dry_run else 'delete'} {path.relative_to(ROOT)}: {size:.1f} GB")
+        if not dry_run:
+            if path.is_file():
+                path.unlink()
+            else:
+                shutil.rmtree(path)
+    print(f"{'would free' if dry_run else 'freed'} {freed:.1f} GB", flush=True)
+    return freed
+
+
 def table(limit_mb: float = 4000.0) -> str:
     """Per-rule table of the jobs (count, wall, peak vs mem_mb) into benchmarks/national.md."""
     from large_area import job_rows, write_table
@@ -410,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     mk.add_argument("--points", type=int, default=20_000_000, help="PS points per track")
     mk.add_argument("--batches", type=int, default=40, help="burst files per track")
     mk.add_argument("--force", action="store_true", help="write even when the disk looks too small")
+    mk.add_argument("--jobs", type=int, default=1, help="write the two tracks in 2 processes")
     rn = sub.add_parser("run", help="run the workflow to the candidates and the factor stack")
     rn.add_argument("--cores", type=int, default=2)
     rn.add_argument("--mem-mb", type=int, default=8000)
@@ -419,6 +478,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="run on the local SLURM cluster (tests/slurm), a job at most this many MB",
     )
+    rn.add_argument(
+        "--part",
+        choices=sorted(PARTS),
+        default="all",
+        help="the candidates (insar), the factor stack (factors) or both (all)",
+    )
+    pr = sub.add_parser("prune", help="delete the InSAR inputs and per-point files (run --part)")
+    pr.add_argument("--dry-run", action="store_true", help="only say what would go")
     cp = sub.add_parser("compare", help="run the inputs untiled, compare the candidates")
     cp.add_argument("--cores", type=int, default=2)
     cp.add_argument("--mem-mb", type=int, default=8000)
@@ -426,10 +493,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if args.cmd == "make":
-        make(args.size, args.points, args.batches, args.force)
+        make(args.size, args.points, args.batches, args.force, args.jobs)
         return 0
     if args.cmd == "run":
-        return run(args.cores, args.mem_mb, args.slurm_job_mb)
+        return run(args.cores, args.mem_mb, args.slurm_job_mb, args.part)
+    if args.cmd == "prune":
+        prune(args.dry_run)
+        return 0
     if args.cmd == "compare":
         return 0 if compare(args.cores, args.mem_mb) else 1
     table()
