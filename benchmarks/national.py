@@ -330,9 +330,11 @@ PARTS = {
 def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None, part: str = "all") -> int:
     """Run the workflow to the candidates and the factor stack; return Snakemake's status.
 
-    ``part`` picks the targets (``PARTS``): ``insar`` stops at the candidates (it builds the
-    slope and aspect rasters they read), ``factors`` builds the factor stack only, so a disk
-    that cannot hold the whole study runs the two halves with ``prune`` between them.
+    ``part`` picks the targets (``PARTS``): ``insar`` stops at the candidates and asks
+    rule ``terrain_factors`` for the two rasters they read (slope, aspect: an overlay config
+    with ``factors.terrain``), ``factors`` builds the whole factor stack only, so a disk that
+    cannot hold the whole study runs the two halves with ``prune`` between them. (At 32768²
+    a factor of this synthetic relief is a ~4 GB COG, written from a 4.3 GB raw file.)
 
     With ``slurm_job_mb`` the jobs go through ``--profile profiles/slurm`` to the local
     one-node SLURM cluster of ``tests/slurm`` (started here, stopped after), whose partition
@@ -343,7 +345,12 @@ def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None, part: str = "a
 
     res = f"results/{STUDY}"
     targets = [f"{res}/{target}" for target in PARTS[part]]
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--configfile", str(CONFIG)]
+    configs = [str(CONFIG)]
+    if part == "insar":
+        overlay = CONFIG.with_name("national_insar.yaml")
+        overlay.write_text("factors:\n  terrain: [slope, aspect]\n", encoding="utf-8")
+        configs.append(str(overlay))
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--configfile", *configs]
     slurm = ROOT / "tests" / "slurm"
     if slurm_job_mb is None:
         cmd += ["--cores", str(cores), "--resources", f"mem_mb={mem_mb}"]
