@@ -1,4 +1,5 @@
-"""Atomic writers: a process killed (SIGKILL) while writing a raster leaves no final file."""
+"""Atomic writers: a process killed (SIGKILL) while writing a raster leaves no final file, the
+next attempt removes what it left, and SIGTERM ends a job through its clean-up."""
 
 from __future__ import annotations
 
@@ -69,6 +70,69 @@ def test_sigkill_during_raster_write_leaves_no_final_file(tmp_path):
     )
     with rasterio.open(final) as src:
         assert src.read(1).sum() == 64 * 64
+    # ... and removes the hidden file the killed attempt staged (4.3 GB per factor at 32768²)
+    assert [p.name for p in final.parent.iterdir()] == ["slope.tif"]
+
+
+TERMINATED = WRITER.replace(
+    "write_cog(data, sys.argv[1],",
+    "from slidemap.logs import run_logged\nrun_logged(lambda: write_cog(data, sys.argv[1],",
+).replace('nodata=float("nan"))', 'nodata=float("nan")), sys.argv[2])')
+
+
+def test_sigterm_during_raster_write_removes_the_temporaries_and_says_so(tmp_path):
+    final = tmp_path / "out" / "slope.tif"
+    log = tmp_path / "logs" / "terrain_factors" / "terrain_factors.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TERMINATED, str(final), str(log)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (final.parent.exists() and list(final.parent.glob(".slope.tif.*"))):
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.time() < deadline, "the writer never started writing"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # what Snakemake, scancel and a time limit send
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert list(final.parent.iterdir()) == []  # no output, no temporary file
+    assert "rule terrain_factors was stopped (SIGTERM" in err
+    assert "Traceback" not in err
+    assert "was stopped" in log.read_text()
+
+
+def test_an_attempt_removes_only_its_own_outputs_dead_temporaries(tmp_path, caplog):
+    from slidemap.io import atomic_path, remove_stale_temporaries
+
+    names = {
+        ".points.parquet.ab_12cd3.parquet": True,  # a killed atomic_path of points.parquet
+        ".points.parquet.zz9_8y7x.parquet": True,
+        ".points.parquet.ab_12cd3.parquet.aux.xml": True,
+        ".points.parquet.ab_12cd3.raw.tif": False,  # staged by the raster writer: its own call
+        ".points.parquet.ab_12cd.parquet": False,  # not mkstemp's 8 characters
+        ".points.parquet.AB_12CD3.parquet": False,
+        ".other.parquet.ab_12cd3.parquet": False,  # another output's
+        ".points.parquet.keep": False,
+        "points.parquet.ab_12cd3.parquet": False,  # not hidden: the user's
+    }
+    for name in names:
+        (tmp_path / name).write_text("x")
+    with atomic_path(tmp_path / "points.parquet") as tmp:
+        tmp.write_text("new")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {n for n, dead in names.items() if not dead} | {"points.parquet"}
+    assert sum("left by an earlier attempt" in r.getMessage() for r in caplog.records) == 3
+    # the raster writer also clears its own staged files (before it stages new ones)
+    gone = remove_stale_temporaries(tmp_path / "points.parquet", staged=True)
+    assert [p.name for p in gone] == [".points.parquet.ab_12cd3.raw.tif"]
+    assert remove_stale_temporaries(tmp_path / "missing" / "x.tif") == []
 
 
 def _frames():

@@ -3,15 +3,20 @@
 Every stage writes through these helpers (rasters through :mod:`slidemap.raster.write`, which
 uses :func:`atomic_path`). Each writes to a temporary file in the target's
 folder and renames it into place (``os.replace`` is atomic on POSIX file systems), so a run
-killed mid-write never leaves a truncated file that looks complete.
+killed mid-write never leaves a truncated file that looks complete. A temporary file is
+removed on any error; one left by a job killed outright (out of memory, a scheduler's hard
+limit) is removed by the next attempt at the same output
+(:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -21,6 +26,7 @@ import numpy as np
 
 __all__ = [
     "atomic_path",
+    "remove_stale_temporaries",
     "storage_errno",
     "raise_storage_error",
     "write_json",
@@ -39,6 +45,56 @@ log = logging.getLogger(__name__)
 FIXED_GPKG_DATE = "2024-01-01T00:00:00.000Z"
 
 
+#: The random part ``tempfile.mkstemp`` puts in a name (8 of ``[a-z0-9_]``).
+_MKSTEMP_PART = r"[a-z0-9_]{8}"
+#: Side files GDAL writes beside a raster it is building (COG overviews, statistics).
+_SIDE_FILES = r"(\.ovr\.tmp|\.ovr|\.aux\.xml)?"
+
+
+def remove_stale_temporaries(path: str | os.PathLike, *, staged: bool = False) -> list[Path]:
+    """Delete the temporary files an earlier, killed attempt at writing ``path`` left.
+
+    :func:`atomic_path` writes ``<folder>/.<name>.<8 random characters><suffix>`` (and the
+    raster writer stages ``.<name>.<8 random characters>.raw.tif``) and removes it on any
+    error, but a process killed outright (SIGKILL: the kernel's out-of-memory killer, a
+    scheduler's hard limit) runs no clean-up; at national scale each such file can be
+    gigabytes. Snakemake lets one job at a time write an output, so when an attempt at
+    ``path`` starts, such files are dead leftovers.
+
+    Parameters
+    ----------
+    path
+        The final output path.
+    staged
+        Also delete the raster writer's staged ``.raw.tif`` files of ``path`` (only the
+        writer itself asks for this, before it stages its own).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files deleted (each is logged with its size in MB).
+    """
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    suffix = re.escape(final.suffix) + ("|\\.raw\\.tif" if staged else "")
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.{_MKSTEMP_PART}(?:{suffix}){_SIDE_FILES}")
+    removed = []
+    for candidate in final.parent.glob(f".{glob.escape(final.name)}.*"):
+        if pattern.fullmatch(candidate.name) and candidate.is_file():
+            size_mb = candidate.stat().st_size / 2**20
+            with contextlib.suppress(FileNotFoundError):
+                candidate.unlink()
+                removed.append(candidate)
+                log.warning(
+                    "removed %s (%.0f MB), left by an earlier attempt at %s that was killed",
+                    candidate,
+                    size_mb,
+                    final,
+                )
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` if the block succeeds.
@@ -55,6 +111,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=final.suffix, dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -24,13 +24,16 @@ import errno
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from slidemap.errors import SlidemapError
 
 __all__ = [
+    "JobTerminated",
     "STORAGE_ERRNOS",
     "gdal_cache_mb",
     "set_gdal_cache",
@@ -174,9 +177,12 @@ def storage_fault(exc: BaseException) -> str | None:
 
 
 def _rule_of(log_path: str | Path | None) -> str:
-    """Return the rule of a job log ``<results>/logs/<rule>/<wildcards>.log``."""
+    """Return the rule of a job log ``<results>/logs/<rule>/[<wildcard>/...]<wildcard>.log``."""
     if log_path is None:
         return "this step"
+    parts = Path(log_path).parts
+    if "logs" in parts[:-2]:  # the folder after the last "logs" (tile jobs nest deeper)
+        return f"rule {parts[len(parts) - 1 - parts[::-1].index('logs') + 1]}"
     return f"rule {Path(log_path).parent.name}"
 
 
@@ -244,13 +250,30 @@ def _mem_mb(resources: object) -> float | None:
         return None
 
 
+class JobTerminated(BaseException):
+    """SIGTERM reached a job (see :func:`run_logged`).
+
+    Not an ``Exception``, so no handler swallows it on its way out and every ``finally``
+    (temporary files) runs.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    """SIGTERM handler: raise :class:`JobTerminated` in the main thread."""
+    raise JobTerminated(signum)
+
+
 def run_logged(
     main: Callable[[], None], log_path: str | Path | None, resources: object = None
 ) -> None:
     """Run a script's ``main`` with logging; every failure exits 1 with one clear message.
 
     Before ``main`` runs, GDAL's block cache is bounded by the job's memory request
-    (:func:`set_gdal_cache`).
+    (:func:`set_gdal_cache`). SIGTERM (Snakemake stopping its jobs, ``scancel``, a SLURM
+    time limit) ends ``main`` through its ``finally`` blocks, so the writers remove their
+    temporary files (gigabytes at national scale), and exits 143 with one line that says
+    so; a SIGKILL allows no clean-up, so the next attempt at an output removes what the
+    killed one left (:func:`slidemap.io.remove_stale_temporaries`).
 
     Errors slidemap raises on purpose already say what is wrong and how to fix it, so the
     log gets just that message; storage faults (disk full, read-only, permissions) get one
@@ -271,8 +294,17 @@ def run_logged(
     log = logging.getLogger("slidemap")
     cache = set_gdal_cache(_mem_mb(resources))
     log.debug("GDAL_CACHEMAX=%s (MB)", cache)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         main()
+    except JobTerminated:
+        log.error(
+            "%s was stopped (SIGTERM: Snakemake stopping, scancel or a time limit); its "
+            "temporary files were removed and no output was kept: rerun to make them",
+            _rule_of(log_path),
+        )
+        _exit(143)
     except SlidemapError as exc:
         log.error("%s", exc)
         _exit(1)
@@ -292,6 +324,9 @@ def run_logged(
             exc_info=True,
         )
         _exit(1)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _exit(code: int) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from slidemap.io import atomic_path, raise_storage_error
+from slidemap.io import atomic_path, raise_storage_error, remove_stale_temporaries
 from slidemap.raster.grid import Grid
 
 __all__ = ["COG_OPTIONS", "Layer", "write_cogs", "write_cog", "write_vrt"]
@@ -191,6 +191,7 @@ def write_cogs(
             count = data.shape[0] if kind == "numpy" and data.ndim == 3 else layer.count
             final = Path(layer.path)
             final.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(final, staged=True)
             fd, tmp = tempfile.mkstemp(
                 prefix=f".{final.name}.", suffix=".raw.tif", dir=final.parent
             )
