@@ -172,6 +172,31 @@ def test_write_cogs_writes_layers_of_one_graph_and_leaves_nothing_on_error(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tif", "y.tif"]
 
 
+def test_dask_layers_are_stored_strip_by_strip_with_the_same_bytes(tmp_path, monkeypatch):
+    """Strips of whole chunk rows (bounded memory) give the file one store of the graph gave."""
+    from slidemap.raster import write as writer
+
+    assert writer._strips([100, 100, 100], 260) == [(0, 300)]  # 78,000 cells < STRIP_CELLS
+    monkeypatch.setattr(writer, "STRIP_CELLS", 260 * 150)
+    assert writer._strips([64, 64, 64, 64, 44], 260) == [(0, 192), (192, 300)]
+    assert writer._strips([100, 100, 100], 260) == [(0, 200), (200, 300)]
+    assert writer._strips([], 260) == []
+    a = _field()
+    g = Grid(UTM, T, 260, 300)
+    mean = _mean3(np.pad(a, 1, constant_values=np.nan))
+    for chunk in (64, 100, 300):  # 2, 2 and 1 strips; the 3 x 3 kernel reads across them
+        source = map_overlap(_mean3, da.from_array(a, chunks=chunk), 1, dtype=np.float32)
+        write_cogs([Layer(source, tmp_path / f"m{chunk}.tif", nodata=np.nan),
+                    Layer(da.from_array(a, chunks=chunk), tmp_path / f"a{chunk}.tif",
+                          nodata=np.nan)], grid=g, threads=2)  # fmt: skip
+        with rasterio.open(tmp_path / f"m{chunk}.tif") as src:
+            np.testing.assert_array_equal(src.read(1), mean)
+    monkeypatch.setattr(writer, "STRIP_CELLS", 2**40)  # one store of the whole graph
+    write_cog(da.from_array(a, chunks=64), tmp_path / "one.tif", grid=g, nodata=np.nan)
+    assert len({_md5(tmp_path / f"{k}.tif") for k in ("a64", "a100", "a300", "one")}) == 1
+    assert len({_md5(tmp_path / f"m{k}.tif") for k in (64, 100, 300)}) == 1
+
+
 def test_write_vrt_mosaics_tiles_into_the_grid(tmp_path):
     data = _field((70, 50))
     grid = Grid(UTM, T, 50, 70)

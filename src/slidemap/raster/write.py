@@ -103,16 +103,54 @@ def _unwrapped(data: Any) -> tuple[str, Any]:
 class _WindowWriter:
     """``dask.array.store`` target writing each block into an open raster band."""
 
-    def __init__(self, dataset: Any, dtype: str) -> None:
+    def __init__(self, dataset: Any, dtype: str, row0: int = 0) -> None:
         self.dataset = dataset
         self.dtype = dtype
+        self.row0 = row0  # the grid row of the stored array's first row (a strip's)
 
     def __setitem__(self, key: tuple[slice, slice], value: np.ndarray) -> None:
         from rasterio.windows import Window
 
         rows, cols = key
-        window = Window(cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        window = Window(
+            cols.start, self.row0 + rows.start, cols.stop - cols.start, rows.stop - rows.start
+        )
         self.dataset.write(np.asarray(value).astype(self.dtype, copy=False), 1, window=window)
+
+
+#: Cells of one strip of chunk rows that :func:`write_cogs` stores at a time.
+STRIP_CELLS = 2**25
+
+
+def _strips(row_chunks: Sequence[int], width: int) -> list[tuple[int, int]]:
+    """Cut the rows of a grid into strips of whole chunk rows, ~``STRIP_CELLS`` cells each.
+
+    Storing a whole dask graph at once lets the scheduler read and compute ahead: at 1024-cell
+    chunks the terrain job held ~0.57 / 0.96 / 1.96 GB at 8192² / 16384² / 32768² cells,
+    growing with the grid's width. One strip at a time bounds it by the strip (a halo'd
+    kernel reads the neighbouring chunk rows again: a little more reading, the same cells).
+
+    Parameters
+    ----------
+    row_chunks
+        The dask chunk heights along the rows (cells).
+    width
+        Grid width (cells).
+
+    Returns
+    -------
+    list of (int, int)
+        First and end row of each strip, covering every row once, in order.
+    """
+    strips, start, rows = [], 0, 0
+    for height in row_chunks:
+        rows += int(height)
+        if rows * width >= STRIP_CELLS:
+            strips.append((start, start + rows))
+            start, rows = start + rows, 0
+    if rows:
+        strips.append((start, start + rows))
+    return strips
 
 
 def _grid_of(layers: Sequence[Layer], grid: Grid | None, crs: Any, transform: Any) -> Grid:
@@ -234,7 +272,13 @@ def write_cogs(
         if sources:
             t0 = time.perf_counter()
             with dask.config.set(scheduler="threads", num_workers=max(1, int(threads))):
-                da.store(sources, targets, lock=threading.Lock(), compute=True)
+                for r0, r1 in _strips(sources[0].chunks[0], grid.width):
+                    da.store(
+                        [source[r0:r1] for source in sources],
+                        [_WindowWriter(t.dataset, t.dtype, row0=r0) for t in targets],
+                        lock=threading.Lock(),
+                        compute=True,
+                    )
             log.info(
                 "computed %d raster(s) of %s cells in %.1f s",
                 len(sources),
