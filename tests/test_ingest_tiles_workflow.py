@@ -49,6 +49,18 @@ def scheduled(log: str) -> list[tuple[str, dict]]:
     return jobs
 
 
+def requested_mem_mb(log: str, rule: str) -> dict[str, int]:
+    """The ``mem_mb`` each job of ``rule`` asked for, by its wildcards as printed."""
+    import re
+
+    asked = {}
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log):
+        if re.match(rf"(?:local)?(?:rule|checkpoint) {rule}:", block.strip()):
+            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE).group(1)
+            asked[wc] = int(re.search(r"\bmem_mb=(\d+)", block).group(1))
+    return asked
+
+
 def _reference(folder: Path, track: str, out: Path) -> tuple[gpd.GeoDataFrame, dict]:
     """ingest_track on the track's CSV files, written and read back like the rule's output."""
     cfg = yaml.safe_load((folder / "study.yaml").read_text())
@@ -161,6 +173,11 @@ def test_tiled_ingest_equals_ingest_track_and_a_corner_batch_reruns_its_tiles(st
     jobs = scheduled(out)
     batches = sorted((wc["track"], wc["batch"]) for rule, wc in jobs if rule == "ingest_batch")
     assert batches == [("asc", "batch_1"), ("asc", "batch_2"), ("dsc", "all")]
+    # a batch asks for memory by its CSV's size, not the DEM's (read for the outline only)
+    for wc, asked in requested_mem_mb(out, "ingest_batch").items():
+        track, batch = (kv.split("=", 1)[1] for kv in wc.split(", "))
+        csv_mb = (study / "tracks" / track / f"{batch}.csv").stat().st_size / 2**20
+        assert asked == int(1000 + 5 * csv_mb), (wc, asked)
     asc_tiles = sorted(
         wc["itile"] for rule, wc in jobs if rule == "ingest_tile" and wc["track"] == "asc"
     )

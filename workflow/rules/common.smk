@@ -41,8 +41,18 @@ def get_track_config(wildcards):
     return config["insar"]["tracks"][wildcards.track]
 
 
-def input_size_mb(input):
-    """Total size of a job's input files in MiB (for size-aware memory requests)."""
+def input_size_mb(input, names=None):
+    """Total size of a job's input files in MiB (for size-aware memory requests).
+
+    `names`: only these named inputs count (e.g. the CSV batches of an ingest job, not the
+    DEM it reads one outline from: 2.1 GB at 32768 x 32768 cells).
+    """
+    if names is not None:
+        files = []
+        for name in names:
+            value = getattr(input, name)
+            files += [value] if isinstance(value, str) else list(value)
+        input = files
     return sum(Path(f).stat().st_size for f in input if Path(f).exists()) / 2**20
 
 
@@ -53,14 +63,15 @@ def parquet_rows(path):
     return pq.read_metadata(path).num_rows if Path(path).exists() else 0
 
 
-def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None):
+def mem_mb(base_mb, per_input_mb=0.0, cap_mb=None, inputs=None):
     """A rule's `mem_mb`: base + per_input_mb x input MiB, times the retry attempt (MB).
 
     A job killed for memory is retried (profile `retries`) with 2x, 3x the request.
+    `inputs`: the named inputs whose size counts (all when None).
     """
 
     def request(wildcards, input, attempt):
-        need = (base_mb + per_input_mb * input_size_mb(input)) * attempt
+        need = (base_mb + per_input_mb * input_size_mb(input, inputs)) * attempt
         return int(min(need, cap_mb) if cap_mb else need)
 
     return request

@@ -314,7 +314,8 @@ rule hydro_streams:
     resources:
         # all pieces' cells at once, the table written in pieces: 515 MB for 85 MB of pieces
         # (16384^2 cells, 121,752 segments; 816 MB when the whole table was built and written)
-        mem_mb=mem_mb(1000, per_input_mb=3),
+        # (the pieces only: the grid DEM is read for its grid, 2.9 GB at 32768^2)
+        mem_mb=mem_mb(1000, per_input_mb=3, inputs=["pieces"]),
     params:
         library=script_library("hydrology_tiles"),
         grid=HT_GRID,

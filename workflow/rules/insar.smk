@@ -37,8 +37,9 @@ else:
         threads: 2
         resources:
             # benchmarks/ingest.py, 455 MB CSV: peak 1.3 GB (compiled reader), 1.8 GB (pandas path)
-            mem_mb=mem_mb(1000, per_input_mb=5),
-            runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
+            # the CSVs only: the DEM gives the study area's outline (2.1 GB at 32768^2 cells)
+            mem_mb=mem_mb(1000, per_input_mb=5, inputs=["csvs"]),
+            runtime=lambda wc, input: int(10 + input_size_mb(input, ["csvs"]) / 50),
         params:
             library=script_library("ingest_track"),
             track=get_track_config,

@@ -36,8 +36,10 @@ checkpoint ingest_batch:
     threads: 2
     resources:
         # one batch of ingest_track's 1.3 GB per 455 MB of CSV
-        mem_mb=mem_mb(1000, per_input_mb=5),
-        runtime=lambda wc, input: int(10 + input_size_mb(input) / 50),
+        # the CSV only: the DEM gives the study area's outline (a 2.1 GB DEM made the national
+        # run's bursts ask for 12.6 GB, over a 4 GB partition)
+        mem_mb=mem_mb(1000, per_input_mb=5, inputs=["csv"]),
+        runtime=lambda wc, input: int(10 + input_size_mb(input, ["csv"]) / 50),
     params:
         library=script_library("ingest_tiles"),
         track=get_track_config,
