@@ -325,8 +325,8 @@ def run_logged(
         )
         _exit(1)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        if main_thread:  # (None: a handler not set from Python, which cannot be restored)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _exit(code: int) -> None:
