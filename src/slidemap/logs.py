@@ -181,8 +181,9 @@ def _rule_of(log_path: str | Path | None) -> str:
     if log_path is None:
         return "this step"
     parts = Path(log_path).parts
-    if "logs" in parts[:-2]:  # the folder after the last "logs" (tile jobs nest deeper)
-        return f"rule {parts[len(parts) - 1 - parts[::-1].index('logs') + 1]}"
+    logs = [i for i, part in enumerate(parts[:-2]) if part == "logs"]
+    if logs:  # the folder after the last "logs" (tile jobs' logs nest deeper)
+        return f"rule {parts[logs[-1] + 1]}"
     return f"rule {Path(log_path).parent.name}"
 
 
