@@ -35,17 +35,30 @@ HOT_TARGETS = [f"results/mini/hotspots/{t}/{f}" for t in ("asc", "dsc") for f in
 study = test_ingest_workflow.study  # the fixture: demo DEM, tracks asc (2 batches) and dsc
 
 
-def scheduled(log: str) -> list[tuple[str, dict]]:
-    """(rule, wildcards) of every job a Snakemake run printed (checkpoints included)."""
+def _job_blocks(log: str):
+    """(rule, block) of every job a Snakemake run printed (checkpoints included)."""
     import re
 
-    jobs = []
     for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log):
         m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block.strip())
         if m:
-            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
-            pairs = [kv.split("=", 1) for kv in wc.group(1).split(", ")] if wc else []
-            jobs.append((m.group(1), dict(pairs)))
+            yield m.group(1), block
+
+
+def _wildcards(block: str) -> str:
+    """The job's wildcards line as printed ("" without wildcards)."""
+    import re
+
+    wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE)
+    return wc.group(1) if wc else ""
+
+
+def scheduled(log: str) -> list[tuple[str, dict]]:
+    """(rule, wildcards) of every job a Snakemake run printed (checkpoints included)."""
+    jobs = []
+    for rule, block in _job_blocks(log):
+        wc = _wildcards(block)
+        jobs.append((rule, dict(kv.split("=", 1) for kv in wc.split(", ")) if wc else {}))
     return jobs
 
 
@@ -53,12 +66,11 @@ def requested_mem_mb(log: str, rule: str) -> dict[str, int]:
     """The ``mem_mb`` each job of ``rule`` asked for, by its wildcards as printed."""
     import re
 
-    asked = {}
-    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", log):
-        if re.match(rf"(?:local)?(?:rule|checkpoint) {rule}:", block.strip()):
-            wc = re.search(r"^\s+wildcards: (.*)$", block, flags=re.MULTILINE).group(1)
-            asked[wc] = int(re.search(r"\bmem_mb=(\d+)", block).group(1))
-    return asked
+    return {
+        _wildcards(block): int(re.search(r"\bmem_mb=(\d+)", block).group(1))
+        for name, block in _job_blocks(log)
+        if name == rule
+    }
 
 
 def _reference(folder: Path, track: str, out: Path) -> tuple[gpd.GeoDataFrame, dict]:
