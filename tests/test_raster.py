@@ -197,6 +197,51 @@ def test_dask_layers_are_stored_strip_by_strip_with_the_same_bytes(tmp_path, mon
     assert len({_md5(tmp_path / f"m{k}.tif") for k in (64, 100, 300)}) == 1
 
 
+def test_dask_layers_are_staged_compressed_when_the_disk_is_short(tmp_path, monkeypatch):
+    """A short disk stages dask layers ZSTD-compressed: smaller scratch, the same COG bytes."""
+    import shutil
+    from collections import namedtuple
+
+    from slidemap.raster import write as writer
+
+    a, g = _field(), Grid(UTM, T, 260, 300)
+    usage = namedtuple("usage", "total used free")
+    layers = [Layer(da.from_array(a, chunks=64), tmp_path / "x.tif", nodata=np.nan),
+              Layer(da.from_array(np.nan_to_num(a), chunks=64).astype("int16"), tmp_path / "i.tif",
+                    nodata=-1),
+              Layer(a, tmp_path / "np.tif", nodata=np.nan)]  # fmt: skip
+    raw = 260 * 300 * (4 + 2)  # the dask layers only
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 4 * raw + 4))
+    assert not writer._squeeze_scratch(layers, g)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 4 * raw - 4))
+    assert writer._squeeze_scratch(layers, g)
+    assert not writer._squeeze_scratch(layers[2:], g)  # numpy only: never
+    opts = writer._staging_options("cog", "dask", "float32", 2, True)
+    assert opts["compress"] == "ZSTD" and opts["predictor"] == 3 and opts["num_threads"] == "2"
+    assert writer._staging_options("cog", "dask", "int16", 1, True)["predictor"] == 2
+    assert "compress" not in writer._staging_options("cog", "dask", "float32", 1, False)
+    assert "compress" not in writer._staging_options("cog", "blocks", "float32", 1, True)
+    # the staged files really are compressed, and the COGs are those of a raw staging
+    opened, real_open = [], rasterio.open
+
+    def spy(path, mode="r", **kw):
+        if mode == "w":
+            opened.append(kw.get("compress"))
+        return real_open(path, mode, **kw)
+
+    monkeypatch.setattr(rasterio, "open", spy)
+    write_cogs(layers, grid=g, threads=2)
+    assert opened == ["ZSTD", "ZSTD", None]
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(0, 0, 2**50))
+    raw_dir = tmp_path / "raw"
+    write_cogs([Layer(x.data, raw_dir / x.path.name, nodata=x.nodata) for x in layers],
+               grid=g, threads=2)  # fmt: skip
+    assert opened[3:] == [None, None, None]
+    for name in ("x.tif", "i.tif", "np.tif"):
+        assert _md5(tmp_path / name) == _md5(raw_dir / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["i.tif", "np.tif", "raw", "x.tif"]
+
+
 def test_write_vrt_mosaics_tiles_into_the_grid(tmp_path):
     data = _field((70, 50))
     grid = Grid(UTM, T, 50, 70)
