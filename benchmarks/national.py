@@ -332,8 +332,10 @@ def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None, part: str = "a
 
     ``part`` picks the targets (``PARTS``): ``insar`` stops at the candidates and asks
     rule ``terrain_factors`` for the two rasters they read (slope, aspect: an overlay config
-    with ``factors.terrain``), ``factors`` builds the whole factor stack only, so a disk that
-    cannot hold the whole study runs the two halves with ``prune`` between them. (At 32768²
+    with ``factors.terrain``), ``factors`` builds the whole factor stack only (from a copy of
+    the config without the tracks, whose folders ``prune`` deleted: the config check names
+    missing inputs), so a disk that cannot hold the whole study runs the two halves with
+    ``prune`` between them. (At 32768²
     a factor of this synthetic relief is a ~4 GB COG, written from a 4.3 GB raw file.)
 
     With ``slurm_job_mb`` the jobs go through ``--profile profiles/slurm`` to the local
@@ -350,6 +352,14 @@ def run(cores: int, mem_mb: int, slurm_job_mb: int | None = None, part: str = "a
         overlay = CONFIG.with_name("national_insar.yaml")
         overlay.write_text("factors:\n  terrain: [slope, aspect]\n", encoding="utf-8")
         configs.append(str(overlay))
+    elif part == "factors":  # the config without the tracks, whose bursts `prune` deleted
+        import yaml
+
+        config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+        config["insar"].pop("tracks", None)
+        factors_only = CONFIG.with_name("national_factors.yaml")
+        factors_only.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        configs = [str(factors_only)]
     cmd = [sys.executable, "-m", "snakemake", *targets, "--configfile", *configs]
     slurm = ROOT / "tests" / "slurm"
     if slurm_job_mb is None:
