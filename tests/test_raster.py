@@ -242,6 +242,29 @@ def test_dask_layers_are_staged_compressed_when_the_disk_is_short(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.tif", "np.tif", "raw", "x.tif"]
 
 
+def test_cogs_over_2_gb_uncompressed_are_bigtiffs_smaller_ones_classic(tmp_path, monkeypatch):
+    """GDAL's default BIGTIFF (IF_NEEDED) never makes a compressed COG a BigTIFF: one whose
+    compressed bytes pass 4 GiB failed at the end of its copy (a 32768² curvature)."""
+    import rasterio.shutil
+
+    from slidemap.raster import COG_OPTIONS
+    from slidemap.raster import write as writer
+
+    assert COG_OPTIONS["BIGTIFF"] == "IF_SAFER"
+    assert writer._staging_options("tiff", "numpy", "float32", 1, False)["BIGTIFF"] == "IF_SAFER"
+    copies = []
+    real_copy = rasterio.shutil.copy
+
+    def spy(src, dst, **kw):
+        copies.append(kw)
+        return real_copy(src, dst, **kw)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", spy)
+    write_cog(_field(), tmp_path / "a.tif", grid=Grid(UTM, T, 260, 300), nodata=np.nan)
+    assert copies[0]["BIGTIFF"] == "IF_SAFER"
+    assert (tmp_path / "a.tif").read_bytes()[:4] == b"II*\x00"  # small: the classic header
+
+
 def test_write_vrt_mosaics_tiles_into_the_grid(tmp_path):
     data = _field((70, 50))
     grid = Grid(UTM, T, 50, 70)

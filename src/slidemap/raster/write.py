@@ -42,8 +42,18 @@ __all__ = ["COG_OPTIONS", "STAGING_OPTIONS", "Layer", "write_cogs", "write_cog",
 
 log = logging.getLogger(__name__)
 
-#: Creation options of every GeoTIFF slidemap writes (GDAL's COG driver).
-COG_OPTIONS = {"COMPRESS": "DEFLATE", "BLOCKSIZE": "256", "OVERVIEWS": "AUTO", "NUM_THREADS": "1"}
+#: Creation options of every GeoTIFF slidemap writes (GDAL's COG driver). ``BIGTIFF``: GDAL's
+#: default (IF_NEEDED) never makes a compressed file a BigTIFF, so a COG whose compressed bytes
+#: pass 4 GiB fails at the end of its copy ("exceeds 32 bit range allowed for Classic TIFF": a
+#: 32768² curvature of rough relief did). IF_SAFER makes it a BigTIFF whenever the raster is
+#: over ~2 GB uncompressed (smaller rasters keep the classic header and their bytes).
+COG_OPTIONS = {
+    "COMPRESS": "DEFLATE",
+    "BLOCKSIZE": "256",
+    "OVERVIEWS": "AUTO",
+    "NUM_THREADS": "1",
+    "BIGTIFF": "IF_SAFER",
+}
 
 #: Creation options of the staged copy of a dask layer when the disk is short
 #: (:func:`_squeeze_scratch`; read once more by the COG copy, then deleted): ZSTD level 1 with
@@ -230,7 +240,7 @@ def _staging_options(
         Options for ``rasterio.open(..., "w", driver="GTiff", ...)``.
     """
     if layout == "tiff":
-        return {"compress": "ZSTD", "zstd_level": 1}
+        return {"compress": "ZSTD", "zstd_level": 1, "BIGTIFF": "IF_SAFER"}
     if kind == "dask" and squeeze:
         predictor = 3 if np.dtype(dtype).kind == "f" else 2
         return {**STAGING_OPTIONS, "predictor": predictor, "num_threads": str(max(1, threads))}
