@@ -226,3 +226,54 @@ def test_unreadable_vector_is_an_error_naming_file_and_key(tmp_path):
     with pytest.raises(InputDataError) as info:
         read_vector(path, "layers.roads", UTM)
     assert str(path) in str(info.value) and "layers.roads" in str(info.value)
+
+
+def test_layer_in_the_working_crs_written_differently_is_not_reprojected(tmp_path, monkeypatch):
+    """A layer whose CRS equals the grid's but is spelt otherwise (EPSG code in the file, WKT
+    from the raster) keeps its coordinates bit for bit and never goes through PROJ (an
+    identity reprojection copied every vertex twice: 5.2 GB for a national stream network).
+    """
+    rng = np.random.default_rng(3)
+    xy = np.column_stack([X0 + rng.uniform(0, 500, 300), Y0 - rng.uniform(0, 400, 300)])
+    lines = [shapely.LineString(xy[i : i + 3]) for i in range(0, 300, 3)]
+    path = tmp_path / "roads.gpkg"
+    gpd.GeoDataFrame(geometry=lines, crs=UTM).to_file(path)
+    wkt = rasterio.crs.CRS.from_string(UTM).to_wkt()  # what Grid.from_raster gives
+    assert not gpd.GeoSeries(crs=UTM).crs.is_exact_same(wkt)  # geopandas would reproject
+
+    def no_reprojection(self, *args, **kwargs):
+        raise AssertionError("to_crs called for an equivalent CRS")
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_crs", no_reprojection)
+    gdf, counts = read_vector(path, "layers.roads", wkt)
+    assert counts.kept == 100
+    assert gdf.crs == gpd.GeoSeries(crs=UTM).crs
+    np.testing.assert_array_equal(shapely.get_coordinates(gdf.geometry.to_numpy()), xy)
+
+
+def test_layer_in_another_crs_is_still_reprojected(tmp_path):
+    """Geographic coordinates are reprojected to the working CRS (pyproj as the reference)."""
+    from pyproj import Transformer
+
+    lon, lat = np.array([-78.9, -78.8]), np.array([-3.9, -3.95])
+    path = tmp_path / "roads.gpkg"
+    line = shapely.LineString(np.column_stack([lon, lat]))
+    gpd.GeoDataFrame(geometry=[line], crs="EPSG:4326").to_file(path)
+    gdf, _ = read_vector(path, "layers.roads", rasterio.crs.CRS.from_string(UTM).to_wkt())
+    x, y = Transformer.from_crs("EPSG:4326", UTM, always_xy=True).transform(lon, lat)
+    np.testing.assert_allclose(
+        shapely.get_coordinates(gdf.geometry.to_numpy()), np.column_stack([x, y]), atol=1e-6
+    )
+
+
+def test_non_finite_vertex_count_in_batches_equals_the_whole_count():
+    """_non_finite_vertices in batches of 7 geometries == one count over all vertices."""
+    from slidemap.inputs import _non_finite_vertices
+
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(0, 100, (200, 2))
+    xy[[4, 50, 51, 199], [0, 1, 0, 1]] = [np.nan, np.inf, -np.inf, np.nan]
+    lines = np.array([shapely.LineString(xy[i : i + 4]) for i in range(0, 200, 4)], dtype=object)
+    whole = int((~np.isfinite(shapely.get_coordinates(lines)).all(axis=1)).sum())
+    assert whole == 4
+    assert _non_finite_vertices(lines, batch=7) == (4, 200)
