@@ -373,6 +373,63 @@ def _keep_family(geom: Any, allowed: set[str]) -> Any:
     return None
 
 
+#: Features read at a time by :func:`read_vector` (bounds the WKB buffer held beside the
+#: geometries: a 48 M-vertex stream network peaked at 2.2 GB read whole, 1.46 GB in batches).
+READ_BATCH_FEATURES = 65536
+
+
+def _read_in_batches(path: Path, batch: int | None = None) -> Any:
+    """Read a vector file's first layer ``batch`` features at a time into one GeoDataFrame.
+
+    pyogrio reads a layer's WKB whole before making the geometries, so a large layer is held
+    twice at the peak; read in batches (``skip_features``/``max_features``, by the layer's
+    feature count) only one batch's WKB is. The result equals one ``geopandas.read_file``
+    (rows in file order, a 0-based index, the same columns and dtypes); a layer whose count
+    is unknown (-1) or at most ``batch`` is read in one call. The freed read buffers are
+    handed back to the operating system where glibc allows it (``malloc_trim``).
+
+    Parameters
+    ----------
+    path
+        Any OGR vector file.
+    batch
+        Features per read (default :data:`READ_BATCH_FEATURES`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+    """
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
+    batch = int(batch or READ_BATCH_FEATURES)
+    n = int(pyogrio.read_info(path)["features"])
+    if n <= batch:
+        return gpd.read_file(path)
+    parts = [gpd.read_file(path, skip_features=s, max_features=batch) for s in range(0, n, batch)]
+    gdf = pd.concat(parts, ignore_index=True)
+    del parts
+    _release_freed_heap()
+    return gdf
+
+
+def _release_freed_heap() -> None:
+    """Return freed heap pages to the operating system (glibc ``malloc_trim``; else nothing).
+
+    Large reads leave their buffers in the allocator's free lists, counted in the job's
+    resident memory until reused; the peak of the steps after a read then starts lower.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
+
+
 def to_working_crs(gdf: Any, crs: Any) -> Any:
     """Reproject a GeoDataFrame/GeoSeries to ``crs``, or only relabel it when already there.
 
@@ -474,7 +531,7 @@ def read_vector(
 
     p = _existing(path, key)
     try:
-        gdf = gpd.read_file(p)
+        gdf = _read_in_batches(p)
     except Exception as exc:  # pyogrio raises DataSourceError, DataLayerError, ...
         raise InputDataError(
             path,

@@ -277,3 +277,56 @@ def test_non_finite_vertex_count_in_batches_equals_the_whole_count():
     whole = int((~np.isfinite(shapely.get_coordinates(lines)).all(axis=1)).sum())
     assert whole == 4
     assert _non_finite_vertices(lines, batch=7) == (4, 200)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".shp", ".geojson"])
+def test_layer_read_in_batches_equals_one_read(tmp_path, suffix):
+    """A layer read 7 features at a time == geopandas.read_file of the whole file (rows,
+    order, index, columns, dtypes, CRS), for a GeoPackage, a shapefile and GeoJSON."""
+    from geopandas.testing import assert_geodataframe_equal
+
+    from slidemap.inputs import _read_in_batches
+
+    rng = np.random.default_rng(11)
+    n = 30
+    lines = [
+        shapely.LineString(
+            np.column_stack([X0 + rng.uniform(0, 500, 4), Y0 - rng.uniform(0, 400, 4)])
+        )
+        for _ in range(n)
+    ]
+    frame = gpd.GeoDataFrame(
+        {
+            "name": [None if i % 5 == 0 else f"road {i}" for i in range(n)],
+            "lanes": np.arange(n, dtype=np.int64),
+            "width_m": rng.uniform(3, 12, n),
+        },
+        geometry=lines,
+        crs=UTM,
+    )
+    path = tmp_path / f"roads{suffix}"
+    frame.to_file(path)
+    whole = gpd.read_file(path)
+    batched = _read_in_batches(path, batch=7)
+    assert len(batched) == n
+    assert_geodataframe_equal(batched, whole, check_like=False)
+
+
+def test_read_vector_in_batches_counts_as_one_read(tmp_path, monkeypatch, caplog):
+    """read_vector with 4-feature batches: the same kept features, feature numbers and counts
+    as with one read (an empty and an invalid geometry in different batches)."""
+    import slidemap.inputs as inputs
+
+    geoms = [BOWTIE, SQUARE, shapely.Polygon(), SQUARE.buffer(5), BOWTIE.buffer(0), SQUARE] * 3
+    path = tmp_path / "lithology.gpkg"
+    gpd.GeoDataFrame({"code": np.arange(len(geoms))}, geometry=geoms, crs=UTM).to_file(path)
+    one, one_counts = read_vector(path, "layers.lithology.path", UTM)
+    monkeypatch.setattr(inputs, "READ_BATCH_FEATURES", 4)
+    calls = []
+    real = gpd.read_file
+    monkeypatch.setattr(gpd, "read_file", lambda *a, **k: calls.append(k) or real(*a, **k))
+    batched, batched_counts = read_vector(path, "layers.lithology.path", UTM)
+    assert len(calls) == 5  # 18 features, 4 at a time
+    assert batched_counts == one_counts and one_counts.empty_or_null == 3
+    assert batched["feature"].tolist() == one["feature"].tolist()
+    assert shapely.equals(batched.geometry.to_numpy(), one.geometry.to_numpy()).all()
