@@ -117,6 +117,36 @@ def test_plain_files_read_exactly_like_the_pandas_parser(case, threads):
     np.testing.assert_array_equal(got.f32.reshape(want32.shape), want32)
 
 
+LONG_NUMBERS = {
+    # many leading zeros: few significant digits, taken (as pandas reads them)
+    "0.0000000000000000000123": True,
+    "-000000000000000000001.5": True,
+    "0.000000000000000000000": True,
+    "100000000000000": True,  # 15 significant digits
+    "99999999999999.9": True,
+    # more than 15 significant digits, however many (the mantissa must not wrap around)
+    "1000000000000000": False,
+    "12345678901234567890123": False,
+    "0.00000000000000000001234567890123456": False,
+    "184467440737095516161": False,  # 21 digits: past 2^64
+}
+
+
+@pytest.mark.parametrize("number", list(LONG_NUMBERS), ids=list(LONG_NUMBERS))
+def test_long_digit_strings_are_taken_exactly_or_declined(tmp_path, number):
+    """Significant digits (not all digits) decide: <= 15 equals pandas' value, more declines."""
+    path = tmp_path / "x.csv"
+    path.write_text(f"pid,v,w\na,{number},{number}\n", newline="")
+    got = read_plain_csv(path, n_fields=3, sep=",", text={"pid": 0}, f64={"v": 1}, f32=[2])
+    if not LONG_NUMBERS[number]:
+        assert got is None
+        return
+    ref = _reference(path, ",", "pid", ["pid", "v", "w"])
+    assert got is not None
+    assert got.f64["v"][0] == ref["v"].to_numpy(dtype=float)[0]
+    assert got.f32[0, 0] == np.float32(ref["w"].to_numpy(dtype=float)[0])
+
+
 def _egms_file(tmp: Path, **kw) -> Path:
     frame, _ = make_points(300, seed=3, n_dates=12)
     return write_csv(to_egms(frame), tmp / "egms.csv", **kw)

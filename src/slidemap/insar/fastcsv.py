@@ -45,6 +45,12 @@ __all__ = [
 SKIP, TEXT, F64, F32 = 0, 1, 2, 3
 #: Exact powers of ten (10^0 .. 10^22 are exactly representable in float64).
 _P10 = np.array([10.0**k for k in range(23)])
+#: Mantissas from 10^15 on have more than 15 significant digits (declined).
+_SIG_LIMIT = 10**15
+#: The mantissa stops growing here (no int64 overflow however many digits a number has).
+_MANT_CAP = 10**17
+#: Lines parsed into a row-major block before their float32 values are copied column-wise.
+_BLOCK_ROWS = 256
 #: Byte values.
 _LF, _CR, _QUOTE, _DOT, _MINUS, _PLUS = 10, 13, 34, 46, 45, 43
 
@@ -75,36 +81,48 @@ class PlainCsv:
 # per file than a call per field, as LLVM does not inline it by itself
 @numba.njit(nogil=True, cache=True, inline="always")
 def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
-    """Parse the number at ``buf[i]``; return (value, index after it, ok)."""
-    if i >= end or buf[i] == sep or buf[i] == _LF or buf[i] == _CR:
+    """Parse the number at ``buf[i]``; return (value, index after it, ok).
+
+    The integer and fraction digits are read by two loops with one range test per byte.
+    Leading zeros add nothing to the mantissa, so it has exactly as many decimal digits as
+    the number has significant ones: more than 15 <=> mantissa >= 10^15 (it stops growing
+    at 10^17, so it never overflows; past 15 digits the number is declined anyway).
+    """
+    if i >= end:
+        return np.nan, i, True  # empty last cell
+    c = buf[i]
+    if c == sep or c == _LF or c == _CR:
         return np.nan, i, True  # empty cell
     neg = False
-    if buf[i] == _MINUS:
+    if c == _MINUS:
         neg = True
         i += 1
-    elif buf[i] == _PLUS:
+    elif c == _PLUS:
         i += 1
     mant = 0
-    sig = 0
-    exp = 0
-    digits = 0
-    point = False  # a decimal point was read
+    first = i
     while i < end:
-        c = buf[i]
-        if 48 <= c <= 57:
-            d = c - 48
-            digits += 1
-            if mant or d:  # leading zeros are not significant
-                sig += 1
-                mant = mant * 10 + d
-            if point:
-                exp -= 1
-        elif c == _DOT and not point:
-            point = True
-        else:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
             break
+        if mant < _MANT_CAP:
+            mant = mant * 10 + d
         i += 1
-    if digits == 0 or sig > 15:
+    digits = i - first
+    exp = 0
+    if i < end and buf[i] == _DOT:
+        i += 1
+        first = i
+        while i < end:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            if mant < _MANT_CAP:
+                mant = mant * 10 + d
+            i += 1
+        digits += i - first
+        exp = first - i
+    if digits == 0 or mant >= _SIG_LIMIT:
         return np.nan, i, False
     if i < end and (buf[i] == 101 or buf[i] == 69):  # e, E
         i += 1
@@ -135,13 +153,15 @@ def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
     return (-value if neg else value), i, True
 
 
-@numba.njit(nogil=True, cache=True)
-def _count_lines(buf, start, end):  # pragma: no cover - compiled
-    """Return the number of lines in ``buf[start:end]`` (a last line may lack its newline)."""
+def _count_lines(buf, start: int, end: int, chunk: int = 1 << 22) -> int:
+    """Return the number of lines in ``buf[start:end]`` (a last line may lack its newline).
+
+    numpy compares and counts ``chunk`` bytes at a time (without the GIL: byte ranges are
+    counted in threads), ~3.5 x faster than a compiled byte loop.
+    """
     n = 0
-    for i in range(start, end):
-        if buf[i] == _LF:
-            n += 1
+    for s in range(start, end, chunk):
+        n += int(np.count_nonzero(buf[s : min(end, s + chunk)] == _LF))
     if end > start and buf[end - 1] != _LF:
         n += 1
     return n
@@ -153,11 +173,17 @@ def _parse(
 ):  # pragma: no cover - compiled
     """Parse the lines of ``buf[start:end]`` into the output arrays from row ``row0`` on.
 
-    Returns the byte position of the first thing the fast path does not take, or -1.
+    ``f32`` is (columns, rows): a line's float32 values go to a block of ``_BLOCK_ROWS``
+    lines held row by row, copied to ``f32`` a column at a time when full (one value per
+    column per line written straight to ``f32`` would touch as many distant cache lines and
+    pages as there are columns). Returns the byte position of the first thing the fast path
+    does not take, or -1.
     """
     nf = len(kinds)
     i = start
     row = row0
+    blk = np.empty((_BLOCK_ROWS, max(1, f32.shape[0])), np.float32)
+    b = 0
     while i < end:
         if buf[i] == _LF or buf[i] == _CR:
             return i  # blank line
@@ -182,7 +208,7 @@ def _parse(
                 if kind == F64:
                     f64[slots[k], row] = value
                 else:
-                    f32[row, slots[k]] = value
+                    blk[b, slots[k]] = value
             if k < nf - 1:
                 if i < end and buf[i] == sep:
                     i += 1
@@ -196,7 +222,20 @@ def _parse(
                         return i  # too many fields, or a stray CR
                     i += 1
         row += 1
+        b += 1
+        if b == _BLOCK_ROWS:
+            _flush_block(blk, b, f32, row - b)
+            b = 0
+    _flush_block(blk, b, f32, row - b)
     return -1
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _flush_block(blk, b, f32, first):  # pragma: no cover - compiled
+    """Copy the first ``b`` lines of ``blk`` (lines x columns) to ``f32[:, first:first + b]``."""
+    for j in range(f32.shape[0]):
+        for r in range(b):
+            f32[j, first + r] = blk[r, j]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -297,8 +336,8 @@ def read_plain_csv(
         return None
     row0 = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     out64 = np.empty((len(f64), rows), dtype=np.float64)
-    # (columns, rows), written through a transposed view: row by row, one value per column
-    out32 = np.empty((len(f32), rows), dtype=np.float32).T
+    # (columns, rows), filled a block of lines at a time (see _parse)
+    out32 = np.empty((len(f32), rows), dtype=np.float32)
     t_start = np.empty((len(text), rows), dtype=np.int64)
     t_len = np.empty((len(text), rows), dtype=np.int64)
     sep_b = ord(sep)
@@ -336,7 +375,7 @@ def read_plain_csv(
         rows=rows,
         text=texts,
         f64={name: out64[slot] for slot, name in enumerate(f64)},
-        f32=out32.T,
+        f32=out32,
     )
 
 
