@@ -295,6 +295,32 @@ def test_permute_columns_matches_numpy(threads):
         permute_columns([block], order + 1)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_permute_columns_in_place_matches_numpy(threads):
+    """``inplace=True``: a C-contiguous 2-D block is permuted in place (the same array comes
+    back, equal to ``block[:, order]``); a non-contiguous or read-only block and 1-D arrays
+    get new arrays, their inputs untouched."""
+    rng = np.random.default_rng(2)
+    order = np.argsort(rng.integers(0, 9, 500), kind="stable")
+    block = rng.normal(0, 10, (7, 500)).astype(np.float32)
+    want = block[:, order]
+    wide = rng.normal(size=(500, 4)).T  # (4, 500), not C-contiguous
+    frozen = rng.normal(size=(3, 500))
+    frozen.flags.writeable = False
+    ids = np.arange(500) * 3
+    keep = (wide.copy(), frozen.copy(), ids.copy())
+    got, got_wide, got_frozen, got_ids = permute_columns(
+        [block, wide, frozen, ids], order, threads=threads, inplace=True
+    )
+    assert got is block
+    np.testing.assert_array_equal(block, want)
+    for new, old in zip((got_wide, got_frozen, got_ids), keep, strict=True):
+        np.testing.assert_array_equal(new, old[..., order])
+    np.testing.assert_array_equal(wide, keep[0])
+    np.testing.assert_array_equal(frozen, keep[1])
+    np.testing.assert_array_equal(ids, keep[2])
+
+
 def test_reference_parser_is_ingests_general_path(tmp_path, monkeypatch):
     """The reference above parses like the general path (guards the test's own premise)."""
     path = _egms_file(tmp_path)

@@ -155,6 +155,7 @@ def ingest_batch_job(
             ],
             order,
             threads=threads,
+            inplace=True,  # the batch's displacements are not used unpermuted again
         )
         pid = pid.result()
     columns = {
