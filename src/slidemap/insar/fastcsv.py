@@ -99,6 +99,8 @@ def _number(buf, i, end, sep, p10):  # pragma: no cover - compiled
         i += 1
     elif c == _PLUS:
         i += 1
+    # the integer and the fraction digits: two copies of one loop on purpose (as a shared
+    # inline="always" helper returning (mantissa, index) the whole parse ran 1.7 x slower)
     mant = 0
     first = i
     while i < end:
