@@ -459,7 +459,7 @@ def to_working_crs(gdf: Any, crs: Any) -> Any:
     return gdf.to_crs(target)
 
 
-def _non_finite_vertices(values: np.ndarray, batch: int = 65536) -> tuple[int, int]:
+def _non_finite_vertices(values: np.ndarray, batch: int = READ_BATCH_FEATURES) -> tuple[int, int]:
     """Count the vertices with a non-finite coordinate, ``batch`` geometries at a time.
 
     Parameters
