@@ -337,3 +337,44 @@ def test_reference_parser_is_ingests_general_path(tmp_path, monkeypatch):
             np.testing.assert_array_equal(ref[col].to_numpy(float), meta[name].to_numpy(float))
     dates = np.array([ref[col].to_numpy(float) for col, _ in layout.dates], dtype=np.float32)
     np.testing.assert_array_equal(dates, disp)
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 24, 64, 1 << 23])
+def test_pages_cover_every_element_once(piece_bytes):
+    """The pieces that are faulted in before the parse are views covering each array once."""
+    from slidemap.insar.fastcsv import _pages
+
+    arrays = [np.zeros((3, 37), np.float64), np.zeros((70, 11), np.float32), np.zeros((0, 5))]
+    for piece in _pages(*arrays, piece_bytes=piece_bytes):
+        assert piece.nbytes <= max(piece_bytes, piece.itemsize)
+        piece += 1
+    for a in arrays:
+        np.testing.assert_array_equal(a, np.ones_like(a))
+
+
+def test_outputs_faulted_in_by_pieces_are_then_parsed(tmp_path, monkeypatch):
+    """With many small pieces zeroed by threads while the kernel loads, every value is still
+    the parsed one (the parse starts after the last piece): pandas' values, 1 to 3 threads."""
+    import functools
+
+    import slidemap.insar.fastcsv as fastcsv
+
+    monkeypatch.setattr(fastcsv, "_pages", functools.partial(fastcsv._pages, piece_bytes=48))
+    rng = np.random.default_rng(5)
+    names = ["pid", "x", *[f"d{j}" for j in range(6)]]
+    rows = [
+        ",".join([f"p{i}", f"{rng.normal():.3f}", *(f"{v:.1f}" for v in rng.normal(0, 9, 6))])
+        for i in range(3000)
+    ]
+    path = tmp_path / "batch.csv"
+    path.write_text(",".join(names) + "\n" + "\n".join(rows) + "\n")
+    ref = _reference(path, ",", "pid", names)
+    for threads in (1, 2, 3):
+        got = read_plain_csv(
+            path, n_fields=8, sep=",", text={"pid": 0}, f64={"x": 1}, f32=list(range(2, 8)),
+            threads=threads,
+        )  # fmt: skip
+        np.testing.assert_array_equal(got.f64["x"], ref["x"].to_numpy(dtype=float))
+        want = np.array([ref[f"d{j}"].to_numpy(dtype=float) for j in range(6)], np.float32)
+        np.testing.assert_array_equal(got.f32, want)
+        assert got.text["pid"].to_pylist() == ref["pid"].tolist()

@@ -51,6 +51,8 @@ _SIG_LIMIT = 10**15
 _MANT_CAP = 10**17
 #: Lines parsed into a row-major block before their float32 values are copied column-wise.
 _BLOCK_ROWS = 256
+#: Size of the pieces of the output arrays whose pages are faulted in before the parse (bytes).
+_PIECE_BYTES = 1 << 23
 #: Byte values.
 _LF, _CR, _QUOTE, _DOT, _MINUS, _PLUS = 10, 13, 34, 46, 45, 43
 
@@ -349,6 +351,17 @@ def read_plain_csv(
         return _parse(buf, a, b, sep_b, kinds, slots, out64, out32, t_start, t_len, row0[k], _P10)
 
     if len(ranges) > 1:
+        # the first call of a compiled kernel in a process loads numba (~0.4 s, one core);
+        # meanwhile the other threads fault the output pages in (the parse then writes to
+        # memory already mapped). The empty range loads the kernel and writes nothing.
+        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            touched = [pool.submit(piece.fill, 0) for piece in _pages(out64, out32, t_start, t_len)]
+            _parse(
+                buf, body, body, sep_b, kinds, slots, out64, out32, t_start, t_len, row0[0], _P10
+            )
+            for done in touched:
+                done.result()
+    if len(ranges) > 1:
         with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
             stops = list(pool.map(work, range(len(ranges))))
     else:
@@ -402,6 +415,16 @@ def _take_rows(block, index, out, r0, r1, scale):  # pragma: no cover - compiled
         dst = out[r]
         for j in range(len(index)):
             dst[j] = src[index[j]] * scale
+
+
+def _pages(*arrays: np.ndarray, piece_bytes: int = _PIECE_BYTES) -> list[np.ndarray]:
+    """Return flat views of ``piece_bytes`` (bytes) or less covering C-contiguous ``arrays``."""
+    out = []
+    for a in arrays:
+        flat = a.reshape(-1)
+        step = max(1, piece_bytes // max(1, a.itemsize))
+        out += [flat[s : s + step] for s in range(0, flat.size, step)]
+    return out
 
 
 def _row_slices(n_rows: int, threads: int) -> list[tuple[int, int]]:
