@@ -141,6 +141,34 @@ def test_generic_layout_with_dropped_invalid_rows(tmp_path):
     assert summary["dropped"]["duplicate_id"] == 20  # rows 100..119 are in both
 
 
+def test_pieces_encode_unique_columns_without_a_dictionary(tmp_path):
+    """Ids, line numbers and coordinates (unique per row) are written plain; displacements
+    and the other values keep the dictionary; the pieces read back to the rows of the batch."""
+    import pyarrow.parquet as pq
+
+    from slidemap.insar.tiledingest import PIECE_PLAIN
+
+    pts, _ = make_points(300, seed=3)
+    path = write_csv(to_egms(pts), tmp_path / "a.csv")
+    folder = tmp_path / "batch"
+    ingest_batch_job(path, egms_track(), study_area=AREA, tile_size_m=3000.0, folder=folder, **KW)
+    pieces = sorted(folder.glob("x*_y*.parquet"))
+    assert len(pieces) > 1
+    for piece in pieces:
+        meta = pq.ParquetFile(piece).metadata
+        for i in range(meta.num_columns):
+            chunk = meta.row_group(0).column(i)
+            name = chunk.path_in_schema
+            if name == "inside":
+                continue  # booleans are never dictionary-encoded
+            has_dictionary = chunk.has_dictionary_page
+            assert has_dictionary == (name not in PIECE_PLAIN), name
+    lines = np.sort(
+        np.concatenate([pq.read_table(p, columns=["line"])["line"].to_numpy() for p in pieces])
+    )
+    np.testing.assert_array_equal(lines, np.arange(len(pts)) + 2)
+
+
 def _moved_copies(tmp_path, only_moved=False):
     """Three batches; P000005 and P000007 repeated at another position (another tile), P000009
     repeated at the same position with another velocity (same tile), P000011 moved to a
