@@ -98,3 +98,32 @@ def test_tile_keys_order_and_decode_like_unique_rows():
     codes, inverse_keys = np.unique(keys, return_inverse=True)
     assert [tile_of(c) for c in codes] == [tuple(map(int, r)) for r in rows]
     assert np.array_equal(inverse.ravel(), inverse_keys)
+
+
+@pytest.mark.parametrize("size", [1000.0, 20000.0, 0.3])
+def test_xy_tile_keys_equal_the_tiles_of_stacked_coordinates(size):
+    """Keys and decoding equal tile_keys(point_tiles(...)): random coordinates, negatives,
+    exact multiples of the tile size and values just below them."""
+    from slidemap.insar.partition import tile_keys, xy_tile_keys
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-3e5, 6e5, 4000) * (size / 20000.0)
+    y = rng.uniform(4e6, 4.5e6, 4000) * (size / 20000.0)
+    x[:50] = np.arange(-25, 25) * size
+    y[50:100] = np.nextafter(np.arange(180, 230) * size, -np.inf)
+    keys, tile_of = xy_tile_keys(x, y, size)
+    ref, ref_of = tile_keys(point_tiles(np.column_stack([x, y]), size))
+    np.testing.assert_array_equal(keys, ref)
+    assert keys.dtype == np.int64
+    assert [tile_of(k) for k in np.unique(keys)] == [ref_of(k) for k in np.unique(ref)]
+
+
+def test_xy_tile_keys_of_no_point_and_of_bad_input():
+    from slidemap.insar.partition import xy_tile_keys
+
+    keys, _ = xy_tile_keys(np.empty(0), np.empty(0), 100.0)
+    assert keys.shape == (0,) and keys.dtype == np.int64
+    with pytest.raises(ValueError, match="finite"):
+        xy_tile_keys(np.array([1.0, np.nan]), np.array([1.0, 2.0]), 100.0)
+    with pytest.raises(ValueError, match="> 0"):
+        xy_tile_keys(np.array([1.0]), np.array([1.0]), 0.0)

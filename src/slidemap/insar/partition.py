@@ -25,6 +25,7 @@ from slidemap.errors import InputDataError
 __all__ = [
     "point_tiles",
     "tile_keys",
+    "xy_tile_keys",
     "tile_name",
     "parse_tile_name",
     "halo_tile_names",
@@ -77,6 +78,56 @@ def tile_keys(tiles: np.ndarray) -> tuple[np.ndarray, Any]:
         return int(key // span + lo[0]), int(key % span + lo[1])
 
     return (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1]), tile_of
+
+
+def xy_tile_keys(x: np.ndarray, y: np.ndarray, tile_size_m: float) -> tuple[np.ndarray, Any]:
+    """``tile_keys(point_tiles(column_stack([x, y]), tile_size_m))`` with fewer temporaries.
+
+    The same keys and ``tile_of`` (one float division and floor per coordinate, as
+    :func:`point_tiles`), computed in place on two float64 arrays: ~24 MB of new memory per
+    million points instead of ~90 MB (a batch job's first touch of memory is much of its
+    time on some virtual machines).
+
+    Parameters
+    ----------
+    x, y
+        Finite coordinates (m, working CRS), 1-D, same length.
+    tile_size_m
+        Tile edge (m).
+
+    Returns
+    -------
+    keys, tile_of
+        int64 keys (n,) ascending in ``(i, j)`` and a function ``key -> (i, j)``.
+
+    Raises
+    ------
+    ValueError
+        For a tile size that is not > 0 or a coordinate that is not finite.
+    """
+    if not tile_size_m > 0:
+        raise ValueError(f"tile_size_m must be > 0, got {tile_size_m}")
+    s = float(tile_size_m)
+    i = np.divide(np.asarray(x, np.float64), s)
+    j = np.divide(np.asarray(y, np.float64), s)
+    if not (np.isfinite(i).all() and np.isfinite(j).all()):
+        raise ValueError("coordinates must be finite to be given a tile")
+    np.floor(i, out=i)
+    np.floor(j, out=j)
+    if len(i) == 0:
+        return np.empty(0, np.int64), tile_keys(np.empty((0, 2), np.int64))[1]
+    lo_i, lo_j = float(i.min()), float(j.min())
+    span = int(j.max() - lo_j + 1)
+    i -= lo_i
+    i *= span
+    j -= lo_j
+    i += j  # integers far below 2^53: exact in float64
+    lo = (int(lo_i), int(lo_j))
+
+    def tile_of(key: int) -> tuple[int, int]:
+        return int(key // span + lo[0]), int(key % span + lo[1])
+
+    return i.astype(np.int64), tile_of
 
 
 def tile_name(tile: tuple[int, int]) -> str:

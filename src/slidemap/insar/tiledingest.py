@@ -49,7 +49,7 @@ from slidemap.insar.ingest import (
     no_coherence_column,
 )
 from slidemap.insar.layouts import TrackSettings
-from slidemap.insar.partition import point_tiles, tile_keys, tile_name
+from slidemap.insar.partition import tile_name, xy_tile_keys
 
 __all__ = ["ingest_batch_job", "ingest_tile_job", "merge_tiles_job", "batch_tiles", "BATCH_JSON"]
 
@@ -141,12 +141,14 @@ def ingest_batch_job(
     )
     # one int64 key per tile, rows grouped by tile (a stable sort keeps each tile's rows in
     # line order), then every column permuted once by compiled code, in threads
-    tiles = point_tiles(np.column_stack([batch.values["x_m"], batch.values["y_m"]]), tile_size_m)
-    flat, tile_of = tile_keys(tiles)
+    flat, tile_of = xy_tile_keys(batch.values["x_m"], batch.values["y_m"], tile_size_m)
     # keys below 2^16 (at most 256 x 256 tiles in a batch): numpy's radix sort, same order
     small = len(flat) > 0 and int(flat.max()) < 1 << 16
     order = np.argsort(flat.astype(np.uint16) if small else flat, kind="stable")
-    codes, starts = np.unique(flat[order], return_index=True)
+    ranked = flat[order]  # ascending: each tile's rows are one run
+    starts = np.flatnonzero(np.concatenate([[len(ranked) > 0], ranked[1:] != ranked[:-1]]))
+    codes = ranked[starts]
+    del ranked
     bounds = np.append(starts, len(order))
     keys = list(batch.values)
     with ThreadPoolExecutor(max_workers=1) as side:  # the ids (Arrow) beside the numbers
