@@ -351,18 +351,17 @@ def read_plain_csv(
         return _parse(buf, a, b, sep_b, kinds, slots, out64, out32, t_start, t_len, row0[k], _P10)
 
     if len(ranges) > 1:
-        # the first call of a compiled kernel in a process loads numba (~0.4 s, one core);
-        # meanwhile the other threads fault the output pages in (the parse then writes to
-        # memory already mapped). The empty range loads the kernel and writes nothing.
         with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+            # the first call of a compiled kernel in a process loads numba (~0.4 s, one
+            # core); meanwhile the pool faults the output pages in, and the parse starts
+            # once every page is written (it then writes to memory already mapped). The
+            # empty range loads the kernel and writes nothing.
             touched = [pool.submit(piece.fill, 0) for piece in _pages(out64, out32, t_start, t_len)]
             _parse(
                 buf, body, body, sep_b, kinds, slots, out64, out32, t_start, t_len, row0[0], _P10
             )
             for done in touched:
                 done.result()
-    if len(ranges) > 1:
-        with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
             stops = list(pool.map(work, range(len(ranges))))
     else:
         stops = [work(0)]

@@ -73,11 +73,17 @@ def tile_keys(tiles: np.ndarray) -> tuple[np.ndarray, Any]:
     tiles = np.asarray(tiles, np.int64).reshape(-1, 2)
     lo = tiles.min(axis=0) if len(tiles) else np.zeros(2, np.int64)
     span = int(tiles[:, 1].max() - lo[1] + 1) if len(tiles) else 1
+    return (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1]), _decoder(lo[0], lo[1], span)
+
+
+def _decoder(lo_i: float, lo_j: float, span: int) -> Any:
+    """``key -> (i, j)`` for keys ``(i - lo_i) * span + (j - lo_j)`` (tile indices)."""
+    lo_i, lo_j, span = int(lo_i), int(lo_j), int(span)
 
     def tile_of(key: int) -> tuple[int, int]:
-        return int(key // span + lo[0]), int(key % span + lo[1])
+        return int(key // span + lo_i), int(key % span + lo_j)
 
-    return (tiles[:, 0] - lo[0]) * span + (tiles[:, 1] - lo[1]), tile_of
+    return tile_of
 
 
 def xy_tile_keys(x: np.ndarray, y: np.ndarray, tile_size_m: float) -> tuple[np.ndarray, Any]:
@@ -115,19 +121,14 @@ def xy_tile_keys(x: np.ndarray, y: np.ndarray, tile_size_m: float) -> tuple[np.n
     np.floor(i, out=i)
     np.floor(j, out=j)
     if len(i) == 0:
-        return np.empty(0, np.int64), tile_keys(np.empty((0, 2), np.int64))[1]
+        return np.empty(0, np.int64), _decoder(0, 0, 1)
     lo_i, lo_j = float(i.min()), float(j.min())
     span = int(j.max() - lo_j + 1)
     i -= lo_i
     i *= span
     j -= lo_j
     i += j  # integers far below 2^53: exact in float64
-    lo = (int(lo_i), int(lo_j))
-
-    def tile_of(key: int) -> tuple[int, int]:
-        return int(key // span + lo[0]), int(key % span + lo[1])
-
-    return i.astype(np.int64), tile_of
+    return i.astype(np.int64), _decoder(lo_i, lo_j, span)
 
 
 def tile_name(tile: tuple[int, int]) -> str:
