@@ -21,6 +21,7 @@ TRACK_HOTSPOT_KEYS = [
     "kernel_radius_m",
     "kernel_neighbours",
     "gi_scale",
+    "noise_estimator",
     "cell_size_m",
     "density_points",
     "density_threshold",
@@ -62,6 +63,7 @@ FIELD_KEYS = [
     "kernel_radius_m",
     "kernel_neighbours",
     "gi_scale",
+    "noise_estimator",
 ]
 CANDIDATE_KEYS = [
     "cell_size_m",

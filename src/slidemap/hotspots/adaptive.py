@@ -7,9 +7,11 @@ from the track:
   smooth part of the LOS velocity field (orbital ramps as a robust plane; atmospheric
   residuals, which decorrelate over kilometres while slides are 0.1-0.7 km, as a local
   median over a disc of ``radius_m``), removed from every point;
-- :func:`robust_sigma`: the noise level of the high-passed velocities, 1.4826 × their median
-  absolute deviation (a normal standard deviation that a few per cent of moving points do not
-  inflate);
+- :func:`robust_sigma`: 1.4826 × the median absolute deviation (a normal standard deviation
+  that a few per cent of moving points barely inflate), and :func:`clipped_noise`: the same,
+  re-estimated without the points it calls moving until they stop changing (the noise level of
+  the high-passed velocities: where a fifth of the points move, as on a slope full of slides,
+  the plain MAD reads the noise 15-20 % high);
 - :func:`knn_radius`: a length scale tied to the point density (the median distance from a
   point to its k-th nearest neighbour), for the Gi* band and the kernel radius, instead of
   fixed metres.
@@ -25,6 +27,8 @@ from scipy.spatial import cKDTree
 __all__ = [
     "MAD_TO_SIGMA",
     "robust_sigma",
+    "CLIP_SIGMAS",
+    "clipped_noise",
     "knn_radius",
     "local_median_field",
     "robust_plane",
@@ -54,6 +58,63 @@ def robust_sigma(values: np.ndarray) -> float:
     if x.size == 0:
         return math.nan
     return float(MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
+
+
+#: Half-width of the clipped noise estimate in units of its σ (as the 3σ moving threshold).
+CLIP_SIGMAS = 3.0
+
+
+def clipped_noise(
+    values: np.ndarray, *, clip: float = CLIP_SIGMAS, max_iter: int = 100
+) -> tuple[float, float]:
+    """Centre and noise level of a sample whose tails hold a share of signal (σ-clipped MAD).
+
+    The median m and σ = 1.4826 × MAD are taken over the values with ``|x − m| < clip × σ``,
+    the set re-drawn with the new m and σ until it stops changing (or ``max_iter`` rounds).
+    σ is corrected for the clip: for a normal sample cut at ±c σ the MAD is the quantile
+    ``Φ⁻¹(½ + ½ (2Φ(c) − 1) / 2)``, not ``Φ⁻¹(¾)``, so the factor is ``Φ⁻¹(¾) / Φ⁻¹(...)``
+    (1.0027 at c = 3). On pure normal noise the result is the MAD estimate's; where moving
+    points make up a share ε of the sample, the plain MAD grows with ε (≈ +15 % at
+    ε = 0.2 when they lie beyond 3σ) and this does not.
+
+    Parameters
+    ----------
+    values
+        Sample (n,), e.g. high-passed LOS velocities in mm/yr; non-finite values are ignored.
+    clip
+        Half-width of the kept set in units of σ (> 0).
+    max_iter
+        Most rounds of re-drawing the set.
+
+    Returns
+    -------
+    centre, sigma
+        In the unit of ``values``; NaN for an empty sample; ``(median, 0)`` when the MAD is 0.
+    """
+    if not clip > 0:
+        raise ValueError(f"clip must be > 0, got {clip}")
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    from scipy import special
+
+    # MAD of a normal sample cut at +-clip sigma, in sigma
+    kept_mass = 2.0 * float(special.ndtr(clip)) - 1.0
+    factor = float(special.ndtri(0.75)) / float(special.ndtri(0.5 + 0.25 * kept_mass))
+    keep = np.ones(x.size, bool)
+    centre = float(np.median(x))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(x - centre)))
+    for _ in range(int(max_iter)):
+        if sigma <= 0.0:
+            break
+        new = np.abs(x - centre) < clip * sigma
+        if not new.any() or np.array_equal(new, keep):
+            break
+        keep = new
+        centre = float(np.median(x[keep]))
+        sigma = factor * MAD_TO_SIGMA * float(np.median(np.abs(x[keep] - centre)))
+    return centre, sigma
 
 
 def knn_radius(xy: np.ndarray, k: int) -> float:

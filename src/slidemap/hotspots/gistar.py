@@ -34,7 +34,10 @@ import scipy.sparse as sp
 from scipy import special
 from scipy.spatial import cKDTree
 
+from slidemap.hotspots.adaptive import clipped_noise
+
 __all__ = [
+    "SCALES",
     "GiStarResult",
     "neighbour_pairs",
     "band_sums",
@@ -43,6 +46,10 @@ __all__ = [
     "gistar_scale",
     "gistar_z",
 ]
+
+
+#: Scales of the Gi* z-scores (:func:`gistar_scale`).
+SCALES = ("sample", "robust", "clipped")
 
 
 @dataclass
@@ -217,7 +224,9 @@ def gistar_scale(values: np.ndarray, scale: str = "sample") -> tuple[float, floa
         Every value of the track (n,), e.g. mm/yr; finite.
     scale
         ``"sample"``: mean and population standard deviation; ``"robust"``: median and
-        1.4826 × the median absolute deviation.
+        1.4826 × the median absolute deviation; ``"clipped"``: the same over the values
+        within 3σ, re-drawn until stable (:func:`slidemap.hotspots.adaptive.clipped_noise`:
+        the noise level of the stable points where many points move).
 
     Returns
     -------
@@ -230,9 +239,13 @@ def gistar_scale(values: np.ndarray, scale: str = "sample") -> tuple[float, floa
         For a constant field (zero spread).
     """
     x = np.asarray(values, dtype=np.float64)
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if scale == "robust":
         mean = float(np.median(x))
         std = 1.4826 * float(np.median(np.abs(x - mean)))
+    elif scale == "clipped":
+        mean, std = clipped_noise(x)
     else:
         mean = float(x.mean())
         std = float(np.sqrt(max(np.mean(x * x) - mean * mean, 0.0)))
@@ -302,8 +315,9 @@ def getis_ord_gi_star(
     seed
         Seed of the permutation random numbers (required when ``permutations > 0``).
     scale
-        ``"sample"`` (mean and standard deviation, the textbook Gi*) or ``"robust"``
-        (median and 1.4826 × MAD); the permutation p-values do not depend on it.
+        ``"sample"`` (mean and standard deviation, the textbook Gi*), ``"robust"``
+        (median and 1.4826 × MAD) or ``"clipped"`` (the same without the values beyond 3σ:
+        :func:`gistar_scale`); the permutation p-values do not depend on it.
 
     Returns
     -------
@@ -316,8 +330,8 @@ def getis_ord_gi_star(
         On non-finite values, fewer than 2 points, a constant field, a non-positive radius,
         permutations without a seed or an unknown ``scale``.
     """
-    if scale not in ("sample", "robust"):
-        raise ValueError(f"scale must be 'sample' or 'robust', got {scale!r}")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     x = np.asarray(values, dtype=np.float64)
     xy = np.asarray(xy, dtype=np.float64)
     n = x.size

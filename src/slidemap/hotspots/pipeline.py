@@ -23,14 +23,14 @@ import pandas as pd
 from scipy import special
 
 from slidemap.errors import ConfigError
-from slidemap.hotspots.adaptive import highpass_velocity, knn_radius, robust_sigma
+from slidemap.hotspots.adaptive import clipped_noise, highpass_velocity, knn_radius, robust_sigma
 from slidemap.hotspots.candidates import (
     mean_point_density,
     moving_threshold,
     track_polygons,
 )
 from slidemap.hotspots.density import hot_cold_density
-from slidemap.hotspots.gistar import GiStarResult, getis_ord_gi_star
+from slidemap.hotspots.gistar import SCALES, GiStarResult, getis_ord_gi_star
 from slidemap.hotspots.pointio import REQUIRED_POINT_COLUMNS, read_track_points
 from slidemap.hotspots.trend import point_trends
 from slidemap.io import write_geoparquet as write_geoparquet_file
@@ -110,7 +110,7 @@ class HotspotParams:
         ``seed002`` (the paper's fixed method; :data:`PRESETS` replaces the keys it lists).
     stability_threshold_mm_yr
         |v| (mm/yr) at or above which a point is moving; ``"auto"`` =
-        ``noise_multiplier`` × the track's robust noise level (MAD of the high-passed
+        ``noise_multiplier`` × the track's noise level (``noise_estimator`` of the high-passed
         velocities); ``"2sigma"`` = twice the standard deviation of the velocities.
     noise_multiplier
         Multiple of the robust noise level (σ, mm/yr) that ``"auto"`` takes as threshold.
@@ -128,9 +128,14 @@ class HotspotParams:
     kernel_neighbours
         Neighbour count of the ``"auto"`` kernel radius.
     gi_scale
-        ``"robust"``: Gi* z against the median and 1.4826 × MAD of the analysed velocities
-        (the noise level); ``"sample"``: against their mean and standard deviation (the
-        textbook Gi*, seed 002). See :func:`slidemap.hotspots.gistar.getis_ord_gi_star`.
+        ``"clipped"``: Gi* z against the centre and noise level of ``noise_estimator:
+        clipped`` (the stable points' median and σ); ``"robust"``: against the median and
+        1.4826 × MAD of all analysed velocities; ``"sample"``: against their mean and
+        standard deviation (the textbook Gi*, seed 002). See
+        :func:`slidemap.hotspots.gistar.getis_ord_gi_star`.
+    noise_estimator
+        ``"clipped"`` or ``"mad"``: how the noise level σ (mm/yr) behind ``"auto"`` is
+        taken (:func:`noise_level`).
     cell_size_m
         Density cell size (m); None = the study grid's.
     density_points
@@ -183,7 +188,8 @@ class HotspotParams:
     search_neighbours: int = 8
     kernel_radius_m: float | str = "auto"
     kernel_neighbours: int = 8
-    gi_scale: str = "robust"
+    gi_scale: str = "clipped"
+    noise_estimator: str = "clipped"
     cell_size_m: float | None = None
     density_points: str = "moving"
     density_threshold: float = 1.0
@@ -264,10 +270,15 @@ class HotspotParams:
                 "config key 'hotspots.density_points' must be 'moving' or 'all', got "
                 f"{known['density_points']!r}."
             )
-        if known.get("gi_scale", "robust") not in ("robust", "sample"):
+        if known.get("gi_scale", "clipped") not in SCALES:
             raise ConfigError(
-                "config key 'hotspots.gi_scale' must be 'robust' or 'sample', got "
+                f"config key 'hotspots.gi_scale' must be one of {', '.join(SCALES)}, got "
                 f"{known['gi_scale']!r}."
+            )
+        if known.get("noise_estimator", "clipped") not in NOISE_ESTIMATORS:
+            raise ConfigError(
+                "config key 'hotspots.noise_estimator' must be one of "
+                f"{', '.join(NOISE_ESTIMATORS)}, got {known['noise_estimator']!r}."
             )
         if known.get("outline", "hull") not in ("hull", "density"):
             raise ConfigError(
@@ -295,6 +306,35 @@ def _radius(value: float | str, knn: Any, neighbours: int, key: str) -> tuple[fl
     return r, f"auto: median distance to the {neighbours}th nearest point"
 
 
+#: Estimators of a track's noise level (``hotspots.noise_estimator``).
+NOISE_ESTIMATORS = ("clipped", "mad")
+
+
+def noise_level(v_hp: np.ndarray, estimator: str = "clipped") -> float:
+    """Noise level (σ, mm/yr) of a track's analysed velocities.
+
+    Parameters
+    ----------
+    v_hp
+        High-passed LOS velocities (mm/yr) of every point of the track.
+    estimator
+        ``"clipped"``: :func:`~slidemap.hotspots.adaptive.clipped_noise` (1.4826 × MAD of
+        the points within 3σ, re-drawn until stable: the stable ground's noise where many
+        points move); ``"mad"``: 1.4826 × MAD of all points
+        (:func:`~slidemap.hotspots.adaptive.robust_sigma`).
+
+    Returns
+    -------
+    float
+        σ in mm/yr; NaN without points.
+    """
+    if estimator == "mad":
+        return robust_sigma(v_hp)
+    if estimator == "clipped":
+        return clipped_noise(v_hp)[1]
+    raise ValueError(f"noise estimator must be one of {', '.join(NOISE_ESTIMATORS)}, got {estimator!r}")
+
+
 def resolve_settings(
     points: pd.DataFrame,
     params: HotspotParams,
@@ -320,8 +360,9 @@ def resolve_settings(
     Returns
     -------
     tuple
-        ``(settings, columns)``. ``settings``: ``method``, ``noise_sigma_mm_yr`` (1.4826 ×
-        MAD of the analysed velocities), ``stability_threshold_mm_yr``,
+        ``(settings, columns)``. ``settings``: ``method``, ``noise_sigma_mm_yr`` (σ of the
+        analysed velocities, :func:`noise_level`), ``noise_estimator``,
+        ``stability_threshold_mm_yr``,
         ``search_radius_m``, ``kernel_radius_m`` (each with a ``*_why`` text),
         ``highpass_radius_m``, ``points_per_km2`` (median, from the 8th-neighbour
         distance) and ``warnings`` (list of str). ``columns``: ``v_background_mm_yr`` (the
@@ -341,7 +382,7 @@ def resolve_settings(
         v_hp, background = highpass_velocity(xy, v, float(params.highpass_radius_m))
     else:
         v_hp, background = v.copy(), np.zeros_like(v)
-    sigma = robust_sigma(v_hp)
+    sigma = noise_level(v_hp, params.noise_estimator)
     thr_setting = params.stability_threshold_mm_yr
     if isinstance(thr_setting, str) and thr_setting.strip().lower() == "auto":
         thr = params.noise_multiplier * sigma if np.isfinite(sigma) else math.inf
@@ -382,6 +423,7 @@ def resolve_settings(
         "method": params.preset,
         "highpass_radius_m": params.highpass_radius_m,
         "noise_sigma_mm_yr": sigma,
+        "noise_estimator": params.noise_estimator,
         "stability_threshold_mm_yr": thr,
         "stability_threshold_why": thr_why,
         "search_radius_m": band,
