@@ -1,6 +1,8 @@
 """The adaptive hot-spot estimators and the candidate evidence, against brute-force references.
 
-- robust noise level = scipy's normal-scaled median absolute deviation;
+- robust noise level = scipy's normal-scaled median absolute deviation; the clipped noise
+  level = a normal's standard deviation (its clip factor = scipy's truncated normal), a fixed
+  point of its own definition, and blind to a fifth of the points moving;
 - k-th neighbour radius = a dense distance matrix;
 - local median field = the median of each node's disc computed point by point, interpolated
   bilinearly by hand; a planar field is removed exactly away from the edges;
@@ -22,6 +24,8 @@ from scipy import stats
 
 from slidemap.errors import ConfigError
 from slidemap.hotspots.adaptive import (
+    CLIP_SIGMAS,
+    clipped_noise,
     highpass_velocity,
     knn_radius,
     local_median_field,
@@ -35,7 +39,8 @@ from slidemap.hotspots.evidence import (
     preclassify,
     radial_decay,
 )
-from slidemap.hotspots.pipeline import PRESETS, HotspotParams, resolve_settings
+from slidemap.hotspots.gistar import gistar_scale
+from slidemap.hotspots.pipeline import PRESETS, HotspotParams, noise_level, resolve_settings
 from slidemap.hotspots.trend import seasonal_amplitude
 
 
@@ -46,6 +51,63 @@ def test_robust_sigma_equals_scipy_normal_mad():
     assert robust_sigma(x) == pytest.approx(ref, rel=1e-12)
     assert 1.4 < robust_sigma(x) < 1.65  # the 2 % outliers barely move it
     assert np.isnan(robust_sigma(np.array([np.nan])))
+
+
+def test_clipped_noise_of_normal_noise_is_its_standard_deviation():
+    rng = np.random.default_rng(11)
+    x = rng.normal(-1.0, 2.0, 200_000)
+    centre, sigma = clipped_noise(x)
+    assert sigma == pytest.approx(2.0, rel=0.01)
+    assert centre == pytest.approx(-1.0, abs=0.02)
+    # the clip factor: the MAD of a normal cut at +-3 sigma is scipy's truncated-normal quantile
+    cut = x[np.abs(x - centre) < CLIP_SIGMAS * sigma]
+    mad_cut = stats.truncnorm(-CLIP_SIGMAS, CLIP_SIGMAS).ppf(0.75)
+    assert sigma == pytest.approx(np.median(np.abs(cut - np.median(cut))) / mad_cut, rel=1e-12)
+
+
+def test_clipped_noise_ignores_a_fifth_of_the_points_moving():
+    rng = np.random.default_rng(12)
+    noise = rng.normal(0.0, 1.0, 40_000)
+    moving = rng.normal(-7.0, 2.0, 10_000)  # 20 % of the points, mostly beyond 3 sigma
+    x = np.concatenate([noise, moving, [np.nan, np.inf]])
+    centre, sigma = clipped_noise(x)
+    assert sigma == pytest.approx(1.0, rel=0.04)
+    assert abs(centre) < 0.05
+    assert robust_sigma(x) > 1.15  # the plain MAD reads the moving share as noise
+    # a fixed point of its definition: the kept set re-drawn from the result is the same set
+    f = x[np.isfinite(x)]
+    kept = f[np.abs(f - centre) < CLIP_SIGMAS * sigma]
+    ref = stats.median_abs_deviation(kept, scale="normal")
+    factor = stats.norm.ppf(0.75) / stats.truncnorm(-CLIP_SIGMAS, CLIP_SIGMAS).ppf(0.75)
+    assert centre == np.median(kept)
+    assert sigma == pytest.approx(ref * factor, rel=1e-9)
+
+
+def test_clipped_noise_edge_cases():
+    assert all(np.isnan(clipped_noise(np.array([np.nan]))))
+    assert clipped_noise(np.full(10, 3.0)) == (3.0, 0.0)
+    with pytest.raises(ValueError, match="clip"):
+        clipped_noise(np.ones(3), clip=0.0)
+
+
+def test_noise_level_and_gistar_scale_follow_the_estimator():
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.normal(0.0, 1.0, 4000), rng.normal(8.0, 1.0, 1000)])
+    assert noise_level(x, "mad") == robust_sigma(x)
+    assert noise_level(x, "clipped") == clipped_noise(x)[1]
+    assert noise_level(x, "clipped") < 0.9 * noise_level(x, "mad")
+    assert gistar_scale(x, "clipped") == clipped_noise(x)
+    with pytest.raises(ValueError, match="estimator"):
+        noise_level(x, "std")
+    with pytest.raises(ValueError, match="scale"):
+        gistar_scale(x, "trimmed")
+    # resolve_settings takes the configured estimator
+    track = _track(300, 1.0)
+    s_mad, cols = resolve_settings(track, HotspotParams())
+    s_clip, _ = resolve_settings(track, HotspotParams(noise_estimator="clipped"))
+    assert s_mad["noise_sigma_mm_yr"] == robust_sigma(cols["v_hp_mm_yr"])
+    assert s_clip["noise_sigma_mm_yr"] == clipped_noise(cols["v_hp_mm_yr"])[1]
+    assert (s_clip["noise_estimator"], s_mad["noise_estimator"]) == ("clipped", "mad")
 
 
 def test_knn_radius_equals_dense_distances():
@@ -392,6 +454,12 @@ def test_presets_and_config_errors():
         HotspotParams.from_config({"search_radius_m": "wide"})
     with pytest.raises(ConfigError, match="outline"):
         HotspotParams.from_config({"outline": "alpha"})
+    with pytest.raises(ConfigError, match="hotspots.noise_estimator"):
+        HotspotParams.from_config({"noise_estimator": "std"})
+    with pytest.raises(ConfigError, match="hotspots.gi_scale"):
+        HotspotParams.from_config({"gi_scale": "trimmed"})
+    defaults = HotspotParams.from_config({})
+    assert (defaults.noise_estimator, defaults.gi_scale) == ("mad", "robust")
 
 
 def test_robust_plane_equals_linear_programming_lad():

@@ -7,11 +7,12 @@ from the track:
   smooth part of the LOS velocity field (orbital ramps as a robust plane; atmospheric
   residuals, which decorrelate over kilometres while slides are 0.1-0.7 km, as a local
   median over a disc of ``radius_m``), removed from every point;
-- :func:`robust_sigma`: 1.4826 × the median absolute deviation (a normal standard deviation
-  that a few per cent of moving points barely inflate), and :func:`clipped_noise`: the same,
-  re-estimated without the points it calls moving until they stop changing (the noise level of
-  the high-passed velocities: where a fifth of the points move, as on a slope full of slides,
-  the plain MAD reads the noise 15-20 % high);
+- :func:`robust_sigma`: the noise level of the high-passed velocities, 1.4826 × their median
+  absolute deviation (a normal standard deviation that a few per cent of moving points barely
+  inflate; where a fifth of the points move it reads 15-20 % high), and
+  :func:`clipped_noise`: the same, re-estimated without the points beyond 3σ until they stop
+  changing (the stable ground's noise to a few per cent; option ``noise_estimator: clipped``,
+  not the default: docs/hotspots.md, "The clipped noise level");
 - :func:`knn_radius`: a length scale tied to the point density (the median distance from a
   point to its k-th nearest neighbour), for the Gi* band and the kernel radius, instead of
   fixed metres.

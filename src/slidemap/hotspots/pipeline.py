@@ -128,14 +128,15 @@ class HotspotParams:
     kernel_neighbours
         Neighbour count of the ``"auto"`` kernel radius.
     gi_scale
-        ``"clipped"``: Gi* z against the centre and noise level of ``noise_estimator:
-        clipped`` (the stable points' median and σ); ``"robust"``: against the median and
-        1.4826 × MAD of all analysed velocities; ``"sample"``: against their mean and
-        standard deviation (the textbook Gi*, seed 002). See
+        ``"robust"`` (default): Gi* z against the median and 1.4826 × MAD of all analysed
+        velocities; ``"clipped"``: against the centre and noise level of
+        ``noise_estimator: clipped`` (the stable points' median and σ); ``"sample"``:
+        against their mean and standard deviation (the textbook Gi*, seed 002). See
         :func:`slidemap.hotspots.gistar.getis_ord_gi_star`.
     noise_estimator
-        ``"clipped"`` or ``"mad"``: how the noise level σ (mm/yr) behind ``"auto"`` is
-        taken (:func:`noise_level`).
+        ``"mad"`` (default) or ``"clipped"``: how the noise level σ (mm/yr) behind
+        ``"auto"`` is taken (:func:`noise_level`; docs/hotspots.md, "The clipped noise
+        level", for why the default stays the plain MAD).
     cell_size_m
         Density cell size (m); None = the study grid's.
     density_points
@@ -188,8 +189,8 @@ class HotspotParams:
     search_neighbours: int = 8
     kernel_radius_m: float | str = "auto"
     kernel_neighbours: int = 8
-    gi_scale: str = "clipped"
-    noise_estimator: str = "clipped"
+    gi_scale: str = "robust"
+    noise_estimator: str = "mad"
     cell_size_m: float | None = None
     density_points: str = "moving"
     density_threshold: float = 1.0
@@ -270,12 +271,12 @@ class HotspotParams:
                 "config key 'hotspots.density_points' must be 'moving' or 'all', got "
                 f"{known['density_points']!r}."
             )
-        if known.get("gi_scale", "clipped") not in SCALES:
+        if known.get("gi_scale", "robust") not in SCALES:
             raise ConfigError(
                 f"config key 'hotspots.gi_scale' must be one of {', '.join(SCALES)}, got "
                 f"{known['gi_scale']!r}."
             )
-        if known.get("noise_estimator", "clipped") not in NOISE_ESTIMATORS:
+        if known.get("noise_estimator", "mad") not in NOISE_ESTIMATORS:
             raise ConfigError(
                 "config key 'hotspots.noise_estimator' must be one of "
                 f"{', '.join(NOISE_ESTIMATORS)}, got {known['noise_estimator']!r}."
@@ -310,7 +311,7 @@ def _radius(value: float | str, knn: Any, neighbours: int, key: str) -> tuple[fl
 NOISE_ESTIMATORS = ("clipped", "mad")
 
 
-def noise_level(v_hp: np.ndarray, estimator: str = "clipped") -> float:
+def noise_level(v_hp: np.ndarray, estimator: str = "mad") -> float:
     """Noise level (σ, mm/yr) of a track's analysed velocities.
 
     Parameters
@@ -332,7 +333,9 @@ def noise_level(v_hp: np.ndarray, estimator: str = "clipped") -> float:
         return robust_sigma(v_hp)
     if estimator == "clipped":
         return clipped_noise(v_hp)[1]
-    raise ValueError(f"noise estimator must be one of {', '.join(NOISE_ESTIMATORS)}, got {estimator!r}")
+    raise ValueError(
+        f"noise estimator must be one of {', '.join(NOISE_ESTIMATORS)}, got {estimator!r}"
+    )
 
 
 def resolve_settings(
