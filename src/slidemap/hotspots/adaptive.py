@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import special
 from scipy.spatial import cKDTree
 
 __all__ = [
@@ -98,8 +99,6 @@ def clipped_noise(
     x = x[np.isfinite(x)]
     if x.size == 0:
         return math.nan, math.nan
-    from scipy import special
-
     # MAD of a normal sample cut at +-clip sigma, in sigma
     kept_mass = 2.0 * float(special.ndtr(clip)) - 1.0
     factor = float(special.ndtri(0.75)) / float(special.ndtri(0.5 + 0.25 * kept_mass))

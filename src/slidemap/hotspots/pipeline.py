@@ -113,7 +113,8 @@ class HotspotParams:
         ``noise_multiplier`` × the track's noise level (``noise_estimator`` of the high-passed
         velocities); ``"2sigma"`` = twice the standard deviation of the velocities.
     noise_multiplier
-        Multiple of the robust noise level (σ, mm/yr) that ``"auto"`` takes as threshold.
+        Multiple of the noise level (σ, mm/yr, ``noise_estimator``) that ``"auto"`` takes as
+        threshold.
     highpass_radius_m
         Radius (m) of the local median removed from the velocities before the threshold and
         Gi* (the atmosphere's and orbits' smooth residuals); None = no high-pass.
