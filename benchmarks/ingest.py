@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 
 WORKING_CRS = "EPSG:32632"
+#: Rows whose values the default file repeats (with new ids) to fill its length.
+REPEATED_ROWS = 20_000
 TILE_M = 20_000.0  # insar.tile_size_m of the tiled ingest's batch job (25 tiles of the box)
 # EPSG:3035 box in the Alps (easting, northing, metres)
 BOX_3035 = (4_200_000.0, 2_500_000.0, 4_300_000.0, 2_600_000.0)
@@ -49,7 +51,9 @@ EGMS_HEAD = (
 )
 
 
-def generate(path: Path, rows: int, n_dates: int, seed: int = 0, block: int = 20_000) -> None:
+def generate(
+    path: Path, rows: int, n_dates: int, seed: int = 0, block: int = REPEATED_ROWS
+) -> None:
     """Write an EGMS L2b-like CSV: ``rows`` points with unique ids, ``n_dates`` dates.
 
     The values of ``block`` rows are drawn and repeated (with new ids) to fill the file, which
@@ -233,7 +237,10 @@ def main() -> None:
         if not csv_path.exists():
             t = time.perf_counter()
             generate(
-                csv_path, args.rows, args.dates, block=args.rows if args.distinct_rows else 20_000
+                csv_path,
+                args.rows,
+                args.dates,
+                block=args.rows if args.distinct_rows else REPEATED_ROWS,
             )
             print(
                 f"generated {csv_path} ({csv_path.stat().st_size / 2**20:.0f} MiB) in "
