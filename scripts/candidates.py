@@ -11,7 +11,7 @@ from slidemap.hotspots.candidates import (
 )
 from slidemap.hotspots.density import grid_from_raster
 from slidemap.hotspots.evidence import MOGI_HALO_M
-from slidemap.hotspots.pipeline import write_layer
+from slidemap.hotspots.pipeline import HotspotParams, write_layer
 from slidemap.hotspots.pointio import read_track_points
 from slidemap.hotspots.settings import settings_table
 from slidemap.io import atomic_path, read_json
@@ -56,6 +56,8 @@ def main(smk) -> None:
         tile_size_cells=CANDIDATE_TILE_CELLS,  # tile by tile (a tolerance: the whole grid)
         densities={t: s["points_per_km2"] for t, s in summaries.items()} if known else None,
         noise={t: s.get("noise_sigma_mm_yr") for t, s in summaries.items()},
+        # the preset's value where it sets one (seed002: keep every candidate)
+        sparse_upslope_noise_factor=HotspotParams.from_config(settings).sparse_upslope_noise_factor,
     )
     write_layer(cands, smk.output.candidates, "candidates")
     table = settings_table(summaries)

@@ -865,3 +865,69 @@ def test_study_area_mask_takes_the_study_grid_cell_under_each_centre(tmp_path, c
     padded[: a.shape[0], : a.shape[1]] = a
     want = np.isfinite(padded[np.ix_(rows, cols)])
     np.testing.assert_array_equal(study_area_mask(path, grid), want)
+
+
+def test_merge_candidates_drops_sparse_candidates_moving_up_the_slope():
+    """Four boxes on an east-facing 30° slope; the one of 4 ascending points moving up it goes.
+
+    A: 4 points down the slope; B: 4 up it (dropped); C: 5 up it (more than ``min_moving``);
+    D: 4 ascending points up it and 2 descending ones moving (two geometries). Every other
+    candidate's row equals the table kept without the drop, renumbered.
+    """
+    grid = Grid(crs="EPSG:32717", transform=Affine(10, 0, 0, 0, -10, 2000), width=200, height=200)
+    slope = np.full(grid.shape, 30.0)
+    aspect = np.full(grid.shape, 90.0)
+    x0s = {"A": 100.0, "B": 600.0, "C": 1100.0, "D": 1600.0}
+    boxes = {k: shapely.box(x, 1000, x + 200, 1200) for k, x in x0s.items()}
+    rng = np.random.default_rng(28)
+    background = rng.uniform(0, 2000, (400, 2))
+    background = background[~shapely.contains_xy(shapely.union_all(list(boxes.values())),
+                                                  background[:, 0], background[:, 1])]  # fmt: skip
+    frames = {}
+    for name, geom in (("asc_018", ASC), ("dsc_142", DSC)):
+        le, ln, lu = los_unit_vector(*geom)
+        cos = downslope_cosine(le, ln, lu, 30.0, 90.0)
+        xy, v = [background], [rng.normal(0, 0.5, len(background))]
+        counts = {"A": 4, "B": 4, "C": 5, "D": 4} if name == "asc_018" else {"D": 2}
+        for k, count in counts.items():
+            x0 = x0s[k]
+            xy.append(np.column_stack([x0 + 40 + 30 * np.arange(count), np.full(count, 1100.0)]))
+            sign = 1.0 if k == "A" else -1.0  # down the slope in A only
+            v.append(np.full(count, sign * 20.0 * cos))
+        xy, v = np.vstack(xy), np.concatenate(v)
+        moving = np.arange(len(v)) >= len(background)  # the boxes' points
+        frames[name] = pd.DataFrame(
+            {"x_m": xy[:, 0], "y_m": xy[:, 1], "velocity_mm_yr": v, "moving": moving,
+             "trend_class": "linear", "los_e": le, "los_n": ln, "los_u": lu}
+        )  # fmt: skip
+    polys = {
+        "asc_018": gpd.GeoDataFrame(
+            {"kind": ["hot"] * 4}, geometry=list(boxes.values()), crs=grid.crs
+        ),
+        "dsc_142": gpd.GeoDataFrame({"kind": ["cold"]}, geometry=[boxes["D"]], crs=grid.crs),
+    }
+    common = dict(
+        slope_deg=slope, aspect_deg=aspect, terrain_transform=grid.transform, min_moving=4,
+        noise={"asc_018": 1.0, "dsc_142": 1.0},
+    )  # fmt: skip
+    everything = merge_candidates(polys, frames, grid, **common)
+    assert len(everything) == 4
+    kept = merge_candidates(polys, frames, grid, sparse_upslope_noise_factor=2.0, **common)
+    b = everything.geometry.intersects(boxes["B"].buffer(-1)).to_numpy()
+    assert b.sum() == 1 and everything.loc[b, "v_downslope_mm_yr"].iloc[0] < 0
+    want = everything[~b].reset_index(drop=True)
+    want["cand_id"] = np.arange(1, 4)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(kept.drop(columns="geometry")), pd.DataFrame(want.drop(columns="geometry"))
+    )
+    assert kept.geometry.geom_equals(want.geometry).all()
+    # a noise level unknown flags nothing; a factor beyond the speed keeps B too
+    unknown = merge_candidates(
+        polys, frames, grid, sparse_upslope_noise_factor=2.0, **{**common, "noise": None}
+    )
+    assert len(unknown) == 4
+    speed = -everything.loc[b, "v_downslope_mm_yr"] * everything.loc[b, "max_abs_cos_downslope"]
+    far = float(speed.iloc[0] / everything.loc[b, "noise_mm_yr"].iloc[0]) + 0.1
+    assert (
+        len(merge_candidates(polys, frames, grid, sparse_upslope_noise_factor=far, **common)) == 4
+    )

@@ -38,6 +38,7 @@ from slidemap.hotspots.evidence import (
     mogi_contrast,
     preclassify,
     radial_decay,
+    sparse_upslope,
 )
 from slidemap.hotspots.gistar import gistar_scale
 from slidemap.hotspots.pipeline import PRESETS, HotspotParams, noise_level, resolve_settings
@@ -1028,3 +1029,37 @@ def test_evidence_mogi_columns_use_every_point_and_the_measured_velocity():
     assert finite.any()
     # uniform slope and aspect: the mean downslope vector is the one of the mean slope
     np.testing.assert_allclose(ev["mogi_ratio"], ratio, rtol=1e-12)
+
+
+def test_sparse_upslope_flags_few_one_track_points_moving_up_the_slope_by_hand():
+    """Hand-computed: noise 1.5 mm/yr, factor 2 -> the line-of-sight speed must be < -3.
+
+    ``v_downslope × max_abs_cos``: -8 × 0.5 = -4 (flagged), -5 × 0.5 = -2.5 (not).
+    """
+    base = {
+        "n_moving": 4,
+        "n_moving_asc": 4,
+        "n_moving_dsc": 0,
+        "v_downslope_mm_yr": -8.0,
+        "max_abs_cos_downslope": 0.5,
+        "noise_mm_yr": 1.5,
+    }
+    rows = pd.DataFrame(
+        [
+            base,
+            {**base, "v_downslope_mm_yr": -5.0},  # 2.5 mm/yr: within 2 noise levels
+            {**base, "n_moving": 5, "n_moving_asc": 5},  # more than the least evidence
+            {**base, "n_moving_dsc": 1, "n_moving": 5},  # the other geometry moves too
+            {**base, "n_moving": 3, "n_moving_asc": 3},  # fewer still: flagged
+            {**base, "v_downslope_mm_yr": 8.0},  # down the slope
+            {**base, "noise_mm_yr": np.nan},  # missing evidence never flags
+            {**base, "max_abs_cos_downslope": np.nan},
+            {**base, "n_moving_asc": 0, "n_moving_dsc": 4},  # the other track alone: flagged
+        ]
+    )
+    want = [True, False, False, False, True, False, False, False, True]
+    assert sparse_upslope(rows, ["asc", "dsc"], 4, 2.0).tolist() == want
+    # a larger allowance or a smaller factor by hand
+    assert sparse_upslope(rows, ["asc", "dsc"], 5, 2.0).tolist()[2] is True
+    assert sparse_upslope(rows, ["asc", "dsc"], 4, 1.5).tolist()[1] is True
+    assert sparse_upslope(rows.iloc[:0], ["asc", "dsc"], 4, 2.0).tolist() == []

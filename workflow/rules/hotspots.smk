@@ -66,10 +66,12 @@ FIELD_KEYS = [
     "noise_estimator",
 ]
 CANDIDATE_KEYS = [
+    "preset",
     "cell_size_m",
     "merge_tolerance_m",
     "downslope_min_cosine",
     "min_points",
+    "sparse_upslope_noise_factor",
     "preclassify",
 ]
 ACCURACY_KEYS = ["reference_query", "reference_min_overlap_m2"]

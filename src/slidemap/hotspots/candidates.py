@@ -18,6 +18,7 @@ re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -40,6 +41,8 @@ from slidemap.hotspots.regions import (
     region_statistics,
 )
 from slidemap.raster import Grid
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "moving_threshold",
@@ -775,6 +778,7 @@ def merge_candidates(
     tile_size_cells: int | None = None,
     densities: Mapping[str, float] | None = None,
     noise: Mapping[str, float] | None = None,
+    sparse_upslope_noise_factor: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Merge the candidate polygons of all tracks into PLCs with their point statistics.
 
@@ -824,6 +828,13 @@ def merge_candidates(
     noise
         Track name → its noise level (mm/yr): the hot-spot summary's ``noise_sigma_mm_yr``
         (the evidence's ``noise_mm_yr``, read by the pre-classification); None: unknown.
+    sparse_upslope_noise_factor
+        None keeps every candidate. A number (noise levels): the candidates holding at most
+        ``min_moving`` moving points, all of one track, that move up the slope in the line of
+        sight by more than this many noise levels are dropped
+        (:func:`slidemap.hotspots.evidence.sparse_upslope`; logged one by one) and the rest
+        renumbered 1..n. Their points and cells still count in the other candidates'
+        evidence (the halo Mogi contrast).
 
     Returns
     -------
@@ -836,7 +847,12 @@ def merge_candidates(
         class, :func:`slidemap.hotspots.evidence.preclassify`), ``precls_landslide`` (1 when
         ``precls`` is ``landslide``, else 0) and geometry.
     """
-    from slidemap.hotspots.evidence import EVIDENCE_COLUMNS, candidate_evidence, preclassify
+    from slidemap.hotspots.evidence import (
+        EVIDENCE_COLUMNS,
+        candidate_evidence,
+        preclassify,
+        sparse_upslope,
+    )
 
     tracks = sorted(points)
     keys = [(t, kind) for t in tracks for kind in ("hot", "cold")]
@@ -946,4 +962,27 @@ def merge_candidates(
     for key in ("tracks", "kinds", "precls"):
         frame[key] = frame[key].astype("str")
     frame["geometry"] = found.geoms.reindex(np.arange(1, n + 1)).to_numpy() if n else []
-    return gpd.GeoDataFrame(frame, geometry="geometry", crs=grid.crs)
+    cands = gpd.GeoDataFrame(frame, geometry="geometry", crs=grid.crs)
+    if sparse_upslope_noise_factor is None or not n:
+        return cands
+    drop = sparse_upslope(cands, tracks, min_moving, float(sparse_upslope_noise_factor))
+    for _, row in cands[drop].iterrows():
+        centre = row.geometry.representative_point()
+        log.info(
+            "candidate %d dropped (%.0f m², %d moving points of one track at x %.0f, y %.0f m): "
+            "it moves up the slope in the line of sight, %.1f mm/yr against a noise level of "
+            "%.2f mm/yr (hotspots.sparse_upslope_noise_factor %g)",
+            row["cand_id"],
+            row["area_m2"],
+            row["n_moving"],
+            centre.x,
+            centre.y,
+            row["v_downslope_mm_yr"] * row["max_abs_cos_downslope"],
+            row["noise_mm_yr"],
+            sparse_upslope_noise_factor,
+        )
+    if drop.any():
+        log.info("%d of %d candidates dropped as sparse and moving up the slope", drop.sum(), n)
+    kept = cands[~drop].reset_index(drop=True)
+    kept["cand_id"] = np.arange(1, len(kept) + 1)
+    return kept

@@ -80,6 +80,7 @@ PRESETS: dict[str, dict] = {
             "trend_evidence": False,
             "outline": "density",
             "gi_scale": "sample",
+            "sparse_upslope_noise_factor": None,
         },
         "source": (
             "seed 002, sections 3.2 and 4.2: +-10 mm/yr stability threshold on the LOS "
@@ -135,9 +136,9 @@ class HotspotParams:
         against their mean and standard deviation (the textbook Gi*, seed 002). See
         :func:`slidemap.hotspots.gistar.getis_ord_gi_star`.
     noise_estimator
-        ``"mad"`` (default) or ``"clipped"``: how the noise level σ (mm/yr) behind
+        ``"clipped"`` (default) or ``"mad"``: how the noise level σ (mm/yr) behind
         ``"auto"`` is taken (:func:`noise_level`; docs/hotspots.md, "The clipped noise
-        level", for why the default stays the plain MAD).
+        level" and "Sparse candidates moving up the slope", for the choice).
     cell_size_m
         Density cell size (m); None = the study grid's.
     density_points
@@ -172,6 +173,11 @@ class HotspotParams:
         Candidates of different tracks closer than this are merged (m).
     downslope_min_cosine
         Least |LOS · downslope| for the downslope projection.
+    sparse_upslope_noise_factor
+        Noise levels (default 2): the merged candidates holding at most ``min_points``
+        moving points, all of one track, that move up the slope in the line of sight by
+        more than this many noise levels are dropped
+        (:func:`slidemap.hotspots.evidence.sparse_upslope`); None keeps every candidate.
     preclassify
         Thresholds of the rule-based pre-classification of the merged candidates
         (:data:`slidemap.hotspots.evidence.RULES`; missing keys take the defaults).
@@ -191,7 +197,7 @@ class HotspotParams:
     kernel_radius_m: float | str = "auto"
     kernel_neighbours: int = 8
     gi_scale: str = "robust"
-    noise_estimator: str = "mad"
+    noise_estimator: str = "clipped"
     cell_size_m: float | None = None
     density_points: str = "moving"
     density_threshold: float = 1.0
@@ -211,6 +217,7 @@ class HotspotParams:
     seed: int = 20240601
     merge_tolerance_m: float = 0.0
     downslope_min_cosine: float = 0.3
+    sparse_upslope_noise_factor: float | None = 2.0
     preclassify: dict = field(default_factory=dict)
     reference: str | None = None
     reference_query: str | None = None
@@ -277,7 +284,7 @@ class HotspotParams:
                 f"config key 'hotspots.gi_scale' must be one of {', '.join(SCALES)}, got "
                 f"{known['gi_scale']!r}."
             )
-        if known.get("noise_estimator", "mad") not in NOISE_ESTIMATORS:
+        if known.get("noise_estimator", "clipped") not in NOISE_ESTIMATORS:
             raise ConfigError(
                 "config key 'hotspots.noise_estimator' must be one of "
                 f"{', '.join(NOISE_ESTIMATORS)}, got {known['noise_estimator']!r}."
