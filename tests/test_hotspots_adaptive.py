@@ -102,10 +102,10 @@ def test_noise_level_and_gistar_scale_follow_the_estimator():
         noise_level(x, "std")
     with pytest.raises(ValueError, match="scale"):
         gistar_scale(x, "trimmed")
-    # resolve_settings takes the configured estimator
+    # resolve_settings takes the configured estimator (the default: clipped)
     track = _track(300, 1.0)
-    s_mad, cols = resolve_settings(track, HotspotParams())
-    s_clip, _ = resolve_settings(track, HotspotParams(noise_estimator="clipped"))
+    s_mad, cols = resolve_settings(track, HotspotParams(noise_estimator="mad"))
+    s_clip, _ = resolve_settings(track, HotspotParams())
     assert s_mad["noise_sigma_mm_yr"] == robust_sigma(cols["v_hp_mm_yr"])
     assert s_clip["noise_sigma_mm_yr"] == clipped_noise(cols["v_hp_mm_yr"])[1]
     assert (s_clip["noise_estimator"], s_mad["noise_estimator"]) == ("clipped", "mad")
@@ -460,7 +460,9 @@ def test_presets_and_config_errors():
     with pytest.raises(ConfigError, match="hotspots.gi_scale"):
         HotspotParams.from_config({"gi_scale": "trimmed"})
     defaults = HotspotParams.from_config({})
-    assert (defaults.noise_estimator, defaults.gi_scale) == ("mad", "robust")
+    assert (defaults.noise_estimator, defaults.gi_scale) == ("clipped", "robust")
+    assert defaults.sparse_upslope_noise_factor == 2.0
+    assert HotspotParams.from_config({"preset": "seed002"}).sparse_upslope_noise_factor is None
 
 
 def test_robust_plane_equals_linear_programming_lad():
@@ -560,7 +562,12 @@ def test_every_track_setting_reaches_the_track_rule():
         start = smk.index(f"{name} = [")
         lists[name] = set(ast.literal_eval(smk[start + len(name) + 3 : smk.index("]", start) + 1]))
     fields = {f.name for f in dataclasses.fields(HotspotParams)} - {"extra"}
-    later = {"merge_tolerance_m", "downslope_min_cosine", "preclassify"}
+    later = {
+        "merge_tolerance_m",
+        "downslope_min_cosine",
+        "sparse_upslope_noise_factor",
+        "preclassify",
+    }
     reference = {k for k in fields if k.startswith("reference")}
     missing = fields - later - reference - lists["TRACK_HOTSPOT_KEYS"]
     assert not missing, f"not passed to track_hotspots: {sorted(missing)}"
