@@ -23,7 +23,6 @@ from slidemap.insar.fastcsv import (
     all_within,
     permute_columns,
     read_plain_csv,
-    small_pages,
     sort_strings,
     take_columns,
 )
@@ -379,28 +378,3 @@ def test_outputs_faulted_in_by_pieces_are_then_parsed(tmp_path, monkeypatch):
         want = np.array([ref[f"d{j}"].to_numpy(dtype=float) for j in range(6)], np.float32)
         np.testing.assert_array_equal(got.f32, want)
         assert got.text["pid"].to_pylist() == ref["pid"].tolist()
-
-
-def test_small_pages_turns_numpy_hugepage_advice_off_and_back():
-    """Inside the block numpy advises no huge pages; the setting before it comes back."""
-    import numpy._core.multiarray as ma
-
-    before = ma._set_madvise_hugepage(True)
-    try:
-        with small_pages():
-            assert ma._get_madvise_hugepage() is False
-            a = np.ones(1 << 20)  # 8 MiB: past numpy's 4 MiB advice size
-        assert ma._get_madvise_hugepage() is True and a.sum() == 1 << 20
-
-        @small_pages()
-        def inside() -> bool:
-            """The decorator form."""
-            return ma._get_madvise_hugepage()
-
-        assert inside() is False and inside.__doc__ == "The decorator form."
-        assert ma._get_madvise_hugepage() is True
-        with pytest.raises(RuntimeError), small_pages():  # restored after an error too
-            raise RuntimeError
-        assert ma._get_madvise_hugepage() is True
-    finally:
-        ma._set_madvise_hugepage(before)

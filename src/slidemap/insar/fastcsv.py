@@ -22,9 +22,7 @@ kind of bad input) reads the file instead:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +37,6 @@ __all__ = [
     "line_ranges",
     "permute_columns",
     "read_plain_csv",
-    "small_pages",
     "sort_strings",
     "take_columns",
 ]
@@ -394,32 +391,6 @@ def read_plain_csv(
         f64={name: out64[slot] for slot, name in enumerate(f64)},
         f32=out32,
     )
-
-
-@contextmanager
-def small_pages() -> Iterator[None]:
-    """Allocate numpy arrays in this block without asking Linux for transparent huge pages.
-
-    numpy advises the kernel to back every array of 4 MiB or more with 2 MiB pages
-    (``madvise(MADV_HUGEPAGE)``). That pays off for arrays read many times (fewer TLB
-    misses), but an ingest job writes each of its ~0.5-1 GB of arrays once, in order, and
-    the first touch of a huge page costs more: on this project's 2-core VM (THP ``madvise``,
-    defrag ``madvise``) filling a fresh 400 MB array took 0.50-0.90 s of kernel time with
-    the advice and 0.12-0.16 s without (fresh processes, alternating;
-    ``benchmarks/ingest_dag.md``). Inside the block numpy gives no advice; the previous
-    setting comes back after it. Where this numpy has no such switch (a private function,
-    ``numpy._core.multiarray._set_madvise_hugepage``) nothing changes. Also a decorator.
-    """
-    core = getattr(np, "_core", None)
-    switch = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    if switch is None:
-        yield
-        return
-    previous = switch(False)
-    try:
-        yield
-    finally:
-        switch(previous)
 
 
 # --------------------------------------------------------------------------- block kernels

@@ -45,7 +45,7 @@ from pyproj import CRS
 from slidemap.errors import InputDataError
 from slidemap.insar.batch import OPTIONAL_VALUES, Batch, read_batch
 from slidemap.insar.diagnose import value_text
-from slidemap.insar.fastcsv import small_pages, sort_strings, take_columns
+from slidemap.insar.fastcsv import sort_strings, take_columns
 from slidemap.insar.layouts import TrackSettings
 from slidemap.insar.schema import DROP_REASONS
 from slidemap.io import write_geoparquet, write_json
@@ -155,7 +155,6 @@ def _duplicates(
     return repeat, ref, differs, first_diff
 
 
-@small_pages()  # arrays written once: 4 KiB pages fault in faster (small_pages)
 def ingest_track(
     csv_paths: Sequence[str | Path],
     track_cfg: Mapping[str, Any],

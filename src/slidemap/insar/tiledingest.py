@@ -39,7 +39,7 @@ import shapely
 
 from slidemap.errors import InputDataError
 from slidemap.insar.batch import Batch, read_batch
-from slidemap.insar.fastcsv import permute_columns, small_pages
+from slidemap.insar.fastcsv import permute_columns
 from slidemap.insar.ingest import (
     TRACK_REASONS,
     TrackPart,
@@ -85,7 +85,6 @@ def batch_tiles(folder: str | Path) -> list[str]:
     return sorted(_read_manifest(Path(folder))["tiles"])
 
 
-@small_pages()  # arrays written once: 4 KiB pages fault in faster (small_pages)
 def ingest_batch_job(
     csv_path: str | Path,
     track_cfg: Mapping[str, Any],
