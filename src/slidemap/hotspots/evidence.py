@@ -495,7 +495,7 @@ def candidate_evidence(
         over every point of each track).
     noise
         Track name → its noise level (mm/yr): the hot-spot summary's ``noise_sigma_mm_yr``
-        (1.4826 × MAD of the high-passed velocities); None or NaN: unknown.
+        (σ of the high-passed velocities, ``hotspots.noise_estimator``); None or NaN: unknown.
     halo_m
         Distance (m) from a candidate's cells within which the points around it join its
         halo Mogi contrast (:func:`halo_labels`); the points must be passed too (rule
