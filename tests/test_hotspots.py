@@ -915,6 +915,9 @@ def test_merge_candidates_drops_sparse_candidates_moving_up_the_slope():
     kept = merge_candidates(polys, frames, grid, sparse_upslope_noise_factor=2.0, **common)
     b = everything.geometry.intersects(boxes["B"].buffer(-1)).to_numpy()
     assert b.sum() == 1 and everything.loc[b, "v_downslope_mm_yr"].iloc[0] < 0
+    # C and D move up the slope as fast as B: only their count and their two tracks keep them
+    levels = everything["v_downslope_mm_yr"] * everything["max_abs_cos_downslope"]
+    assert (levels / everything["noise_mm_yr"] < -2.0).sum() == 3
     want = everything[~b].reset_index(drop=True)
     want["cand_id"] = np.arange(1, 4)
     pd.testing.assert_frame_equal(
